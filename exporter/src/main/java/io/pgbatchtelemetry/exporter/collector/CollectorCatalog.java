@@ -1,0 +1,45 @@
+package io.pgbatchtelemetry.exporter.collector;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+import java.util.stream.Collectors;
+
+/**
+ * The one table of collectors: name, whether it runs by default, and how to make it.
+ *
+ * <p>Config validation reads the names from here, so an unknown collector name in config fails
+ * at start-up instead of silently collecting nothing.
+ */
+public final class CollectorCatalog {
+
+    /** One row of the table. */
+    public record Entry(String name, boolean enabledByDefault, Supplier<Collector> factory) {}
+
+    private static final List<Entry> ENTRIES = List.of(
+            new Entry("wal", true, WalCollector::new)
+    );
+
+    private CollectorCatalog() {}
+
+    public static List<Entry> entries() {
+        return ENTRIES;
+    }
+
+    public static Set<String> names() {
+        return ENTRIES.stream().map(Entry::name).collect(Collectors.toCollection(java.util.LinkedHashSet::new));
+    }
+
+    /** Creates the collectors whose names are in {@code enabled}, in table order. */
+    public static List<Collector> create(Set<String> enabled) {
+        Map<String, Collector> created = new LinkedHashMap<>();
+        for (Entry entry : ENTRIES) {
+            if (enabled.contains(entry.name())) {
+                created.put(entry.name(), entry.factory().get());
+            }
+        }
+        return List.copyOf(created.values());
+    }
+}

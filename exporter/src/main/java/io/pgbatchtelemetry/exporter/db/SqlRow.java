@@ -1,0 +1,46 @@
+package io.pgbatchtelemetry.exporter.db;
+
+import java.sql.ResultSet;
+import java.sql.SQLException;
+
+/**
+ * One row of a collector query, read by column name with SQL NULL kept as Java {@code null}.
+ *
+ * <p>JDBC's {@code getDouble} turns NULL into 0, which is exactly the fake zero the metric
+ * conventions forbid; every read goes through here instead.
+ */
+public final class SqlRow {
+
+    private final ResultSet resultSet;
+
+    SqlRow(ResultSet resultSet) {
+        this.resultSet = resultSet;
+    }
+
+    /** A numeric column, or {@code null} when the value is NULL. */
+    public Double number(String column) throws SQLException {
+        double value = resultSet.getDouble(column);
+        return resultSet.wasNull() ? null : value;
+    }
+
+    /** A numeric column holding milliseconds, as seconds (the metric base unit). */
+    public Double millisAsSeconds(String column) throws SQLException {
+        Double millis = number(column);
+        return millis == null ? null : millis / 1000.0;
+    }
+
+    public String text(String column) throws SQLException {
+        return resultSet.getString(column);
+    }
+
+    public Boolean bool(String column) throws SQLException {
+        boolean value = resultSet.getBoolean(column);
+        return resultSet.wasNull() ? null : value;
+    }
+
+    /** A boolean column as 1/0, or {@code null} when NULL. */
+    public Double boolAsNumber(String column) throws SQLException {
+        Boolean value = bool(column);
+        return value == null ? null : (value ? 1.0 : 0.0);
+    }
+}
