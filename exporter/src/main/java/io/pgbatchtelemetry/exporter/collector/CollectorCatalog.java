@@ -1,6 +1,7 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -11,15 +12,16 @@ import java.util.stream.Collectors;
  * The one table of collectors: name, whether it runs by default, and how to make it.
  *
  * <p>Config validation reads the names from here, so an unknown collector name in config fails
- * at start-up instead of silently collecting nothing.
+ * at start-up instead of silently collecting nothing. Whether a collector is on by default is
+ * said once, in {@code reference.conf} (a test checks that both list the same names).
  */
 public final class CollectorCatalog {
 
     /** One row of the table. */
-    public record Entry(String name, boolean enabledByDefault, Supplier<Collector> factory) {}
+    public record Entry(String name, Supplier<Collector> factory) {}
 
     private static final List<Entry> ENTRIES = List.of(
-            new Entry("wal", true, WalCollector::new)
+            new Entry("wal", WalCollector::new)
     );
 
     private CollectorCatalog() {}
@@ -29,7 +31,7 @@ public final class CollectorCatalog {
     }
 
     public static Set<String> names() {
-        return ENTRIES.stream().map(Entry::name).collect(Collectors.toCollection(java.util.LinkedHashSet::new));
+        return ENTRIES.stream().map(Entry::name).collect(Collectors.toCollection(LinkedHashSet::new));
     }
 
     /** Creates the collectors whose names are in {@code enabled}, in table order. */

@@ -12,7 +12,8 @@ import java.util.Objects;
  */
 public record MetricFamily(String name, Type type, String help, List<String> labelNames) {
 
-    public enum Type { COUNTER, GAUGE }
+    /** INFO is a constant 1 whose labels carry the information (name ends in {@code _info}). */
+    public enum Type { COUNTER, GAUGE, INFO }
 
     public MetricFamily {
         Objects.requireNonNull(name);
@@ -21,13 +22,20 @@ public record MetricFamily(String name, Type type, String help, List<String> lab
         if (type == Type.COUNTER && !name.endsWith("_total")) {
             throw new IllegalArgumentException("counter " + name + " must end in _total");
         }
-        if (type == Type.GAUGE && name.endsWith("_total")) {
-            throw new IllegalArgumentException("gauge " + name + " must not end in _total");
+        if (type == Type.GAUGE && (name.endsWith("_total") || name.endsWith("_info"))) {
+            throw new IllegalArgumentException("gauge " + name + " must not end in _total or _info");
+        }
+        if (type == Type.INFO && !name.endsWith("_info")) {
+            throw new IllegalArgumentException("info " + name + " must end in _info");
         }
     }
 
     public static MetricFamily counter(String name, String help, String... labelNames) {
         return new MetricFamily(name, Type.COUNTER, help, List.of(labelNames));
+    }
+
+    public static MetricFamily info(String name, String help, String... labelNames) {
+        return new MetricFamily(name, Type.INFO, help, List.of(labelNames));
     }
 
     public static MetricFamily gauge(String name, String help, String... labelNames) {

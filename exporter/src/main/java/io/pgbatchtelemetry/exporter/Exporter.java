@@ -1,0 +1,63 @@
+package io.pgbatchtelemetry.exporter;
+
+import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
+import io.pgbatchtelemetry.exporter.config.ExporterSettings;
+import io.pgbatchtelemetry.exporter.db.ConnectionPool;
+import io.pgbatchtelemetry.exporter.http.MetricsHttpServer;
+import io.pgbatchtelemetry.exporter.scrape.PostgresMultiCollector;
+import io.pgbatchtelemetry.exporter.scrape.ScrapeCoordinator;
+import io.pgbatchtelemetry.exporter.scrape.SelfMetrics;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+
+/**
+ * The running exporter: pool, scrape coordinator, registry and HTTP server, wired from settings.
+ *
+ * <p>{@code Main}, the demo and the tests all start the exporter through here, so they run the
+ * same thing. The registry is created here, never the static default, so two exporters in one
+ * JVM (tests) don't see each other's metrics.
+ */
+public final class Exporter implements AutoCloseable {
+
+    private final ConnectionPool pool;
+    private final ScrapeCoordinator coordinator;
+    private final MetricsHttpServer http;
+
+    private Exporter(ConnectionPool pool, ScrapeCoordinator coordinator, MetricsHttpServer http) {
+        this.pool = pool;
+        this.coordinator = coordinator;
+        this.http = http;
+    }
+
+    /** Builds and starts the exporter; the HTTP port is bound when this returns. */
+    public static Exporter start(ExporterSettings settings) throws IOException {
+        String version = BuildVersion.get();
+        ConnectionPool pool = new ConnectionPool(settings.dataSource(), settings.scrape());
+        ScrapeCoordinator coordinator = new ScrapeCoordinator(pool,
+                CollectorCatalog.create(settings.collectors()), settings.scrape().timeout());
+        PrometheusRegistry registry = new PrometheusRegistry();
+        registry.register(new PostgresMultiCollector(coordinator, new SelfMetrics(version, pool)));
+        MetricsHttpServer http;
+        try {
+            http = new MetricsHttpServer(settings.web(), registry, version);
+        } catch (IOException | RuntimeException e) {
+            coordinator.close();
+            pool.close();
+            throw e;
+        }
+        http.start();
+        return new Exporter(pool, coordinator, http);
+    }
+
+    public int port() {
+        return http.port();
+    }
+
+    /** Stops serving (letting a scrape in flight finish), then closes the connections. */
+    @Override
+    public void close() {
+        http.stop(2);
+        coordinator.close();
+        pool.close();
+    }
+}

@@ -1,0 +1,114 @@
+package io.pgbatchtelemetry.exporter;
+
+import io.pgbatchtelemetry.exporter.cli.CommandLine;
+import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
+import io.pgbatchtelemetry.exporter.config.ConfigException;
+import io.pgbatchtelemetry.exporter.config.ExporterSettings;
+import io.pgbatchtelemetry.exporter.config.SettingsLoader;
+import java.io.PrintStream;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * {@code java -jar pg-batch-exporter.jar}: parses flags, loads settings, starts serving.
+ *
+ * <p>Exit status 2 means invalid configuration, with one line on stderr naming the key. A server
+ * that is down or refuses the password is not a reason to exit: the exporter serves
+ * {@code pg_up 0} and tries again on every scrape, as postgres_exporter does.
+ */
+public final class Main {
+
+    static final int EXIT_CONFIG = 2;
+
+    private Main() {}
+
+    public static void main(String[] args) {
+        SettingsLoader loader = new SettingsLoader();
+        CommandLine commandLine;
+        ExporterSettings settings;
+        try {
+            commandLine = CommandLine.parse(Arrays.asList(args), loader.keysWithDefaults().keySet());
+            if (commandLine.help()) {
+                printHelp(System.out, loader);
+                return;
+            }
+            if (commandLine.version()) {
+                System.out.println("pg-batch-exporter " + BuildVersion.get());
+                return;
+            }
+            configureLogging(commandLine.logLevel());
+            settings = loader.load(commandLine.configFile(), System.getenv(), commandLine.overrides());
+        } catch (ConfigException e) {
+            System.err.println("pg-batch-exporter: " + e.getMessage());
+            System.exit(EXIT_CONFIG);
+            return;
+        }
+        Logger log = LoggerFactory.getLogger(Main.class);
+        Exporter exporter;
+        try {
+            exporter = Exporter.start(settings);
+        } catch (Exception e) {
+            System.err.println("pg-batch-exporter: cannot listen on " + settings.web().host() + ":" + settings.web().port()
+                    + ": " + e.getMessage());
+            System.exit(1);
+            return;
+        }
+        log.info("pg-batch-exporter {} serving http://{}:{}{} for {} (collectors: {})", BuildVersion.get(),
+                settings.web().host().isEmpty() ? "0.0.0.0" : settings.web().host(), exporter.port(),
+                settings.web().telemetryPath(), settings.dataSource().jdbcUrl(), settings.collectors());
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            log.info("stopping: finishing the scrape in flight");
+            exporter.close();
+            stopped.countDown();
+        }, "shutdown"));
+        try {
+            stopped.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** slf4j-simple reads its level from system properties once, before the first logger exists. */
+    private static void configureLogging(String level) {
+        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level);
+        System.setProperty("org.slf4j.simpleLogger.log.com.zaxxer.hikari", level.equals("debug") ? "info" : "error");
+        System.setProperty("org.slf4j.simpleLogger.showDateTime", "true");
+        System.setProperty("org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX");
+        System.setProperty("org.slf4j.simpleLogger.showThreadName", "false");
+    }
+
+    private static void printHelp(PrintStream out, SettingsLoader loader) {
+        out.println("""
+                usage: java -jar pg-batch-exporter.jar [options]
+
+                Prometheus exporter for PostgreSQL 15-18, for diagnosing slow batch jobs.
+                Connects to DATA_SOURCE_NAME (postgresql://user:pass@host:port/db?sslmode=..., a libpq
+                key=value string, or a jdbc:postgresql: URL) and serves metrics over HTTP.
+
+                options:
+                  --config.file=PATH          HOCON file with settings (see reference.conf in the README)
+                  --web.listen-address=ADDR   HOST:PORT or :PORT to listen on (default :9187)
+                  --web.telemetry-path=PATH   path of the metrics (default /metrics)
+                  --collector.NAME            switch a collector on; --no-collector.NAME switches it off
+                  --log.level=LEVEL           debug, info (default), warn or error
+                  --KEY=VALUE                 any setting below
+                  --version                   print the version and exit
+                  --help                      print this help and exit
+
+                collectors: %s
+
+                settings (KEY = default; environment variable):""".formatted(String.join(", ", CollectorCatalog.names())));
+        for (Map.Entry<String, String> entry : loader.keysWithDefaults().entrySet()) {
+            out.printf("  %-32s = %-22s %s%n", entry.getKey(), entry.getValue(), SettingsLoader.environmentVariable(entry.getKey()));
+        }
+        out.println("""
+
+                postgres_exporter's DATA_SOURCE_NAME, DATA_SOURCE_URI, DATA_SOURCE_USER, DATA_SOURCE_PASS and
+                DATA_SOURCE_PASS_FILE are honoured. Precedence: defaults < --config.file < environment < flags.
+                Exit status 2: invalid configuration.""");
+    }
+}

@@ -1,0 +1,254 @@
+package io.pgbatchtelemetry.exporter.config;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import com.typesafe.config.ConfigParseOptions;
+import com.typesafe.config.ConfigValue;
+import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Builds {@link ExporterSettings} from four layers: {@code reference.conf} defaults, the
+ * {@code --config.file}, environment variables and command-line flags (each overriding the one before).
+ *
+ * <p>Every key has an environment variable derived from its path ({@code scrape.timeout} is
+ * {@code PG_EXPORTER_SCRAPE_TIMEOUT}), so nothing needs a second table; postgres_exporter's
+ * {@code DATA_SOURCE_*} variables are accepted as aliases so that switching is a drop-in.
+ * Validation happens here, once, at start-up: a typo'd key, an unknown collector or a bad duration
+ * stops the exporter with a message naming the key, instead of silently running with defaults.
+ */
+public final class SettingsLoader {
+
+    public static final String ROOT = "pg-batch-exporter";
+    private static final String ENV_PREFIX = "PG_EXPORTER_";
+    private static final int MAX_POOL_SIZE = 3;
+
+    /** postgres_exporter's variable names, mapped to our keys. */
+    private static final Map<String, String> POSTGRES_EXPORTER_ALIASES = Map.of(
+            "DATA_SOURCE_NAME", "data-source.url",
+            "DATA_SOURCE_USER", "data-source.user",
+            "DATA_SOURCE_PASS", "data-source.password",
+            "DATA_SOURCE_PASS_FILE", "data-source.password-file");
+
+    private final Config reference = ConfigFactory.parseResources(SettingsLoader.class.getClassLoader(), "reference.conf");
+
+    /**
+     * @param configFile  the {@code --config.file}, or {@code null}
+     * @param environment the process environment
+     * @param flags       overrides from the command line, by key relative to {@value #ROOT}
+     */
+    public ExporterSettings load(Path configFile, Map<String, String> environment, Map<String, String> flags) {
+        Config fromFile = configFile == null ? ConfigFactory.empty() : parseFile(configFile);
+        rejectUnknownKeys(fromFile, "--config.file " + configFile);
+        Config fromFlags = atRoot(flags);
+        rejectUnknownKeys(fromFlags, "command line");
+        Config merged = fromFlags
+                .withFallback(atRoot(fromEnvironment(environment)))
+                .withFallback(fromFile)
+                .withFallback(reference);
+        try {
+            merged = merged.resolve();
+        } catch (com.typesafe.config.ConfigException e) {
+            throw new ConfigException("configuration: " + e.getMessage());
+        }
+        return bind(merged.getConfig(ROOT));
+    }
+
+    /** Environment variables for every key of reference.conf, plus postgres_exporter's aliases. */
+    Map<String, String> fromEnvironment(Map<String, String> environment) {
+        Map<String, String> overrides = new LinkedHashMap<>();
+        String uri = environment.get("DATA_SOURCE_URI");
+        if (uri != null && !uri.isBlank()) {
+            overrides.put("data-source.url", "postgresql://" + uri.strip());
+        }
+        POSTGRES_EXPORTER_ALIASES.forEach((variable, key) -> {
+            String value = environment.get(variable);
+            if (value != null && !value.isEmpty()) {
+                overrides.put(key, value);
+            }
+        });
+        for (Map.Entry<String, ConfigValue> entry : reference.getConfig(ROOT).entrySet()) {
+            String value = environment.get(environmentVariable(entry.getKey()));
+            if (value != null) {
+                overrides.put(entry.getKey(), value);
+            }
+        }
+        return overrides;
+    }
+
+    /** {@code scrape.statement-timeout} → {@code PG_EXPORTER_SCRAPE_STATEMENT_TIMEOUT}. */
+    public static String environmentVariable(String key) {
+        return ENV_PREFIX + key.toUpperCase(java.util.Locale.ROOT).replace('.', '_').replace('-', '_');
+    }
+
+    /** Every key that can be set, relative to {@value #ROOT}, for --help. */
+    public Map<String, String> keysWithDefaults() {
+        Map<String, String> keys = new java.util.TreeMap<>();
+        reference.getConfig(ROOT).entrySet().forEach(e -> keys.put(e.getKey(), e.getValue().render()));
+        return keys;
+    }
+
+    private Config parseFile(Path file) {
+        if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
+            throw new ConfigException("--config.file: cannot read " + file + (Files.exists(file) ? " (not a readable file)" : " (no such file)"));
+        }
+        try {
+            return ConfigFactory.parseFile(file.toFile(), ConfigParseOptions.defaults().setAllowMissing(false));
+        } catch (com.typesafe.config.ConfigException e) {
+            throw new ConfigException("--config.file: " + e.getMessage());
+        }
+    }
+
+    private static Config atRoot(Map<String, String> byKey) {
+        Map<String, Object> rooted = new LinkedHashMap<>();
+        byKey.forEach((key, value) -> rooted.put(ROOT + "." + key, value));
+        return ConfigFactory.parseMap(rooted, "overrides");
+    }
+
+    private void rejectUnknownKeys(Config config, String source) {
+        for (Map.Entry<String, ConfigValue> entry : config.entrySet()) {
+            String path = entry.getKey();
+            if (!reference.hasPath(path)) {
+                throw ConfigException.forKey(path, "unknown key (from " + source + ")" + suggestion(path));
+            }
+        }
+    }
+
+    private String suggestion(String path) {
+        String collectorsPrefix = ROOT + ".collectors.";
+        if (path.startsWith(collectorsPrefix)) {
+            return "; unknown collector '" + path.substring(collectorsPrefix.length()) + "', known: " + CollectorCatalog.names();
+        }
+        int dot = path.lastIndexOf('.');
+        String parent = dot > 0 ? path.substring(0, dot) : "";
+        if (!parent.isEmpty() && reference.hasPath(parent) && reference.getValue(parent) instanceof com.typesafe.config.ConfigObject object) {
+            return "; known keys here: " + new TreeSet<>(object.keySet());
+        }
+        return "; known sections: " + new TreeSet<>(reference.getConfig(ROOT).root().keySet());
+    }
+
+    private ExporterSettings bind(Config c) {
+        ExporterSettings.DataSource dataSource = bindDataSource(c);
+        ExporterSettings.Web web = bindWeb(c);
+        Duration timeout = positiveDuration(c, "scrape.timeout");
+        Duration statementTimeout = positiveDuration(c, "scrape.statement-timeout");
+        Duration lockTimeout = positiveDuration(c, "scrape.lock-timeout");
+        if (statementTimeout.compareTo(timeout) > 0) {
+            throw ConfigException.forKey(ROOT + ".scrape.statement-timeout", "must not exceed scrape.timeout (" + timeout + ")");
+        }
+        int poolSize = integer(c, "scrape.pool-size");
+        if (poolSize < 1 || poolSize > MAX_POOL_SIZE) {
+            throw ConfigException.forKey(ROOT + ".scrape.pool-size", "must be between 1 and " + MAX_POOL_SIZE
+                    + " (got " + poolSize + "): the exporter must never crowd the server it watches");
+        }
+        Set<String> collectors = new LinkedHashSet<>();
+        for (String name : CollectorCatalog.names()) {
+            if (bool(c, "collectors." + name)) {
+                collectors.add(name);
+            }
+        }
+        return new ExporterSettings(dataSource, web,
+                new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize), collectors);
+    }
+
+    private ExporterSettings.DataSource bindDataSource(Config c) {
+        DataSourceName dsn = DataSourceName.parse(ROOT + ".data-source.url (DATA_SOURCE_NAME)", string(c, "data-source.url"));
+        String user = string(c, "data-source.user");
+        String password = string(c, "data-source.password");
+        String passwordFile = string(c, "data-source.password-file");
+        if (!passwordFile.isEmpty()) {
+            password = readPasswordFile(passwordFile);
+        }
+        String applicationName = string(c, "data-source.application-name");
+        if (applicationName.isBlank()) {
+            throw ConfigException.forKey(ROOT + ".data-source.application-name", "must not be empty: it is how the exporter's sessions are recognised");
+        }
+        return new ExporterSettings.DataSource(dsn.jdbcUrl(),
+                user.isEmpty() ? dsn.user() : user,
+                password.isEmpty() ? dsn.password() : password,
+                applicationName, positiveDuration(c, "data-source.connect-timeout"));
+    }
+
+    private static String readPasswordFile(String file) {
+        try {
+            String content = Files.readString(Path.of(file));
+            int newline = content.indexOf('\n');
+            String firstLine = newline >= 0 ? content.substring(0, newline) : content;
+            return firstLine.strip();
+        } catch (IOException | SecurityException e) {
+            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (" + e.getClass().getSimpleName() + ")");
+        }
+    }
+
+    private ExporterSettings.Web bindWeb(Config c) {
+        String listen = string(c, "web.listen-address");
+        String key = ROOT + ".web.listen-address";
+        int colon = listen.lastIndexOf(':');
+        if (colon < 0) {
+            throw ConfigException.forKey(key, "expected HOST:PORT or :PORT, got '" + listen + "'");
+        }
+        String host = listen.substring(0, colon);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        }
+        int port;
+        try {
+            port = Integer.parseInt(listen.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            throw ConfigException.forKey(key, "port is not a number in '" + listen + "'");
+        }
+        if (port < 0 || port > 65535) {
+            throw ConfigException.forKey(key, "port " + port + " is out of range 0-65535");
+        }
+        String path = string(c, "web.telemetry-path");
+        if (!path.startsWith("/") || path.equals("/") || path.contains("?") || path.contains(" ")) {
+            throw ConfigException.forKey(ROOT + ".web.telemetry-path", "must be a path like /metrics, got '" + path + "'");
+        }
+        return new ExporterSettings.Web(host, port, path);
+    }
+
+    private static String string(Config c, String key) {
+        try {
+            return c.getString(key);
+        } catch (com.typesafe.config.ConfigException e) {
+            throw ConfigException.forKey(ROOT + "." + key, "expected a string");
+        }
+    }
+
+    private static int integer(Config c, String key) {
+        try {
+            return c.getInt(key);
+        } catch (com.typesafe.config.ConfigException e) {
+            throw ConfigException.forKey(ROOT + "." + key, "expected a whole number, got '" + c.getValue(key).unwrapped() + "'");
+        }
+    }
+
+    private static boolean bool(Config c, String key) {
+        try {
+            return c.getBoolean(key);
+        } catch (com.typesafe.config.ConfigException e) {
+            throw ConfigException.forKey(ROOT + "." + key, "expected true or false, got '" + c.getValue(key).unwrapped() + "'");
+        }
+    }
+
+    private static Duration positiveDuration(Config c, String key) {
+        Duration duration;
+        try {
+            duration = c.getDuration(key);
+        } catch (com.typesafe.config.ConfigException e) {
+            throw ConfigException.forKey(ROOT + "." + key, "bad duration '" + c.getValue(key).unwrapped() + "' (use e.g. 500ms, 3s, 1m)");
+        }
+        if (duration.isNegative() || duration.isZero()) {
+            throw ConfigException.forKey(ROOT + "." + key, "must be positive, got " + c.getValue(key).unwrapped());
+        }
+        return duration;
+    }
+}

@@ -1,0 +1,77 @@
+package io.pgbatchtelemetry.exporter.db;
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+import com.zaxxer.hikari.HikariPoolMXBean;
+import io.pgbatchtelemetry.exporter.config.ExporterSettings;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+
+/**
+ * The exporter's few connections to PostgreSQL (HikariCP, at most 3).
+ *
+ * <p>Every connection is opened with {@code statement_timeout}, {@code lock_timeout} and
+ * {@code application_name} set as startup options, so no collector query can wait behind a
+ * batch's lock for long and DBAs can recognise (and exclude) the exporter in pg_stat_activity.
+ * The pool starts even when the server is down or the password is wrong
+ * ({@code initializationFailTimeout = -1}): a scrape then reports {@code pg_up 0} and the next
+ * one tries again. The password goes to the driver as a property, never into the URL that
+ * HikariCP may log.
+ */
+public final class ConnectionPool implements AutoCloseable {
+
+    /** Pool gauges for the self metrics. */
+    public record Stats(int active, int idle, int waiting, int max) {}
+
+    private final HikariDataSource dataSource;
+    private final int maxSize;
+
+    public ConnectionPool(ExporterSettings.DataSource source, ExporterSettings.Scrape scrape) {
+        HikariConfig config = new HikariConfig();
+        config.setPoolName("pg-batch-exporter");
+        config.setJdbcUrl(source.jdbcUrl());
+        if (!source.user().isEmpty()) {
+            config.setUsername(source.user());
+        }
+        if (!source.password().isEmpty()) {
+            config.setPassword(source.password());
+        }
+        config.setMaximumPoolSize(scrape.poolSize());
+        config.setMinimumIdle(0);
+        config.setInitializationFailTimeout(-1);
+        config.setConnectionTimeout(Math.max(250, source.connectTimeout().toMillis()));
+        config.setValidationTimeout(Math.max(250, Math.min(source.connectTimeout().toMillis(), 2000)));
+        config.setIdleTimeout(Duration.ofMinutes(2).toMillis());
+        config.setMaxLifetime(Duration.ofMinutes(30).toMillis());
+        config.setAutoCommit(true);
+        config.setReadOnly(true);
+        config.addDataSourceProperty("ApplicationName", source.applicationName());
+        config.addDataSourceProperty("options", "-c statement_timeout=" + scrape.statementTimeout().toMillis()
+                + " -c lock_timeout=" + scrape.lockTimeout().toMillis()
+                + " -c idle_in_transaction_session_timeout=" + Math.max(60_000, scrape.timeout().toMillis() * 2));
+        config.addDataSourceProperty("connectTimeout", Math.max(1, source.connectTimeout().toSeconds()));
+        // A network stall must not pin a scrape thread forever: the socket gives up a little after the scrape deadline.
+        config.addDataSourceProperty("socketTimeout", Math.max(2, scrape.timeout().toSeconds() * 2));
+        config.addDataSourceProperty("tcpKeepAlive", true);
+        this.dataSource = new HikariDataSource(config);
+        this.maxSize = scrape.poolSize();
+    }
+
+    public Connection borrow() throws SQLException {
+        return dataSource.getConnection();
+    }
+
+    public Stats stats() {
+        HikariPoolMXBean pool = dataSource.getHikariPoolMXBean();
+        if (pool == null) {
+            return new Stats(0, 0, 0, maxSize);
+        }
+        return new Stats(pool.getActiveConnections(), pool.getIdleConnections(), pool.getThreadsAwaitingConnection(), maxSize);
+    }
+
+    @Override
+    public void close() {
+        dataSource.close();
+    }
+}

@@ -1,0 +1,115 @@
+package io.pgbatchtelemetry.exporter.http;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.pgbatchtelemetry.exporter.config.ExporterSettings;
+import io.prometheus.metrics.exporter.httpserver.MetricsHandler;
+import io.prometheus.metrics.model.registry.PrometheusRegistry;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Serves the telemetry path (Prometheus text or OpenMetrics, chosen by the Accept header, by the
+ * client library's {@link MetricsHandler}), a liveness endpoint and a landing page.
+ *
+ * <p>The JDK server is used directly rather than the client's {@code HTTPServer} so that the
+ * telemetry path is configurable like postgres_exporter's {@code --web.telemetry-path}.
+ * No request parameter reaches the database: the connection is fixed by configuration.
+ */
+public final class MetricsHttpServer implements AutoCloseable {
+
+    public static final String HEALTH_PATH = "/-/healthy";
+    private static final int HTTP_THREADS = 8;
+
+    private final HttpServer server;
+    private final ExecutorService executor;
+
+    public MetricsHttpServer(ExporterSettings.Web web, PrometheusRegistry registry, String version) throws IOException {
+        InetSocketAddress address = web.host() == null || web.host().isEmpty()
+                ? new InetSocketAddress(web.port())
+                : new InetSocketAddress(web.host(), web.port());
+        server = HttpServer.create(address, 64);
+        AtomicInteger threads = new AtomicInteger();
+        executor = Executors.newFixedThreadPool(HTTP_THREADS, r -> {
+            Thread thread = new Thread(r, "http-" + threads.incrementAndGet());
+            thread.setDaemon(true);
+            return thread;
+        });
+        server.setExecutor(executor);
+        server.createContext(web.telemetryPath(), new MetricsHandler(registry));
+        server.createContext(HEALTH_PATH, exchange -> respond(exchange, 200, "text/plain; charset=utf-8", "Exporter is healthy.\n"));
+        String landing = landingPage(web.telemetryPath(), version);
+        server.createContext("/", exchange -> {
+            if (exchange.getRequestURI().getPath().equals("/")) {
+                respond(exchange, 200, "text/html; charset=utf-8", landing);
+            } else {
+                respond(exchange, 404, "text/plain; charset=utf-8", "Not found. Metrics are at " + web.telemetryPath() + "\n");
+            }
+        });
+    }
+
+    public void start() {
+        server.start();
+    }
+
+    /** The port actually bound (useful when configured with port 0). */
+    public int port() {
+        return server.getAddress().getPort();
+    }
+
+    private static String landingPage(String telemetryPath, String version) {
+        return """
+                <!DOCTYPE html>
+                <html><head><meta charset="utf-8"><title>pg-batch-exporter</title></head>
+                <body>
+                <h1>pg-batch-exporter %s</h1>
+                <p>PostgreSQL metrics for diagnosing slow batch jobs.</p>
+                <ul>
+                <li><a href="%s">Metrics</a></li>
+                <li><a href="%s">Health</a></li>
+                </ul>
+                </body></html>
+                """.formatted(escape(version), escape(telemetryPath), HEALTH_PATH);
+    }
+
+    private static String escape(String s) {
+        return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
+    }
+
+    private static void respond(HttpExchange exchange, int status, String contentType, String body) throws IOException {
+        try (exchange) {
+            byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().set("Content-Type", contentType);
+            if (exchange.getRequestMethod().equals("HEAD")) {
+                exchange.sendResponseHeaders(status, -1);
+                return;
+            }
+            exchange.sendResponseHeaders(status, bytes.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(bytes);
+            }
+        }
+    }
+
+    /** Stops accepting requests and gives the scrape in flight up to {@code graceSeconds} to finish. */
+    public void stop(int graceSeconds) {
+        server.stop(graceSeconds);
+        executor.shutdown();
+        try {
+            executor.awaitTermination(graceSeconds, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public void close() {
+        stop(1);
+    }
+}

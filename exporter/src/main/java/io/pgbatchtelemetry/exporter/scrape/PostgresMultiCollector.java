@@ -1,0 +1,32 @@
+package io.pgbatchtelemetry.exporter.scrape;
+
+import io.pgbatchtelemetry.exporter.metrics.MetricSink;
+import io.pgbatchtelemetry.exporter.metrics.SnapshotAssembler;
+import io.prometheus.metrics.model.registry.MultiCollector;
+import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+
+/**
+ * The bridge to the Prometheus client: each HTTP scrape asks the coordinator for one scrape of
+ * PostgreSQL and hands back collector samples plus the self metrics.
+ */
+public final class PostgresMultiCollector implements MultiCollector {
+
+    private final ScrapeCoordinator coordinator;
+    private final SelfMetrics selfMetrics;
+
+    public PostgresMultiCollector(ScrapeCoordinator coordinator, SelfMetrics selfMetrics) {
+        this.coordinator = coordinator;
+        this.selfMetrics = selfMetrics;
+    }
+
+    @Override
+    public MetricSnapshots collect() {
+        ScrapeResult result = coordinator.scrape();
+        MetricSink sink = new MetricSink();
+        selfMetrics.write(result, sink);
+        for (CollectorOutcome outcome : result.outcomes()) {
+            sink.addAll(outcome.sink());
+        }
+        return SnapshotAssembler.assemble(sink);
+    }
+}

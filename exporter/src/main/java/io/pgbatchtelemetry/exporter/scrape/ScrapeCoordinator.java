@@ -1,0 +1,89 @@
+package io.pgbatchtelemetry.exporter.scrape;
+
+import io.pgbatchtelemetry.exporter.collector.Collector;
+import io.pgbatchtelemetry.exporter.db.ConnectionPool;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Decides when PostgreSQL is actually queried, and how long a scrape may wait for it.
+ *
+ * <p>Scrapes that overlap (two Prometheus replicas, a human with curl) join the run in flight
+ * instead of starting their own, so the server sees one set of queries however many clients ask.
+ * Every caller waits at most until that run's deadline and then gets what is finished, with the
+ * rest reported as failed collectors: {@code /metrics} answers within the deadline even when a
+ * collector is stuck behind a lock or the network stalls. A run still stuck past its deadline is
+ * abandoned and not joined again.
+ */
+public final class ScrapeCoordinator implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(ScrapeCoordinator.class);
+    private static final Duration GRACE = Duration.ofMillis(200);
+
+    private final ConnectionPool pool;
+    private final List<Collector> collectors;
+    private final Duration timeout;
+    private final ExecutorService executor;
+    private final ScrapeLog scrapeLog = new ScrapeLog();
+    private InFlight inFlight;
+
+    private record InFlight(ScrapeRun run, CompletableFuture<ScrapeResult> future) {}
+
+    public ScrapeCoordinator(ConnectionPool pool, List<Collector> collectors, Duration timeout) {
+        this.pool = pool;
+        this.collectors = List.copyOf(collectors);
+        this.timeout = timeout;
+        AtomicInteger threads = new AtomicInteger();
+        this.executor = Executors.newCachedThreadPool(r -> {
+            Thread thread = new Thread(r, "scrape-" + threads.incrementAndGet());
+            thread.setDaemon(true);
+            return thread;
+        });
+    }
+
+    /** Scrapes PostgreSQL, or joins the scrape already running. Never throws. */
+    public ScrapeResult scrape() {
+        long start = System.nanoTime();
+        InFlight current = joinOrStart();
+        long waitNanos = current.run().deadlineNanos() + GRACE.toNanos() - System.nanoTime();
+        ScrapeResult result;
+        try {
+            result = current.future().get(Math.max(0, waitNanos), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            current.run().abandon();
+            result = current.run().partial();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            result = current.run().partial();
+        } catch (ExecutionException e) {
+            LOG.error("scrape failed unexpectedly", e.getCause());
+            result = current.run().partial();
+        }
+        result = new ScrapeResult(result.up(), result.server(), result.outcomes(), Duration.ofNanos(System.nanoTime() - start));
+        scrapeLog.record(result);
+        return result;
+    }
+
+    private synchronized InFlight joinOrStart() {
+        if (inFlight != null && !inFlight.future().isDone() && !inFlight.run().overdue()) {
+            return inFlight;
+        }
+        ScrapeRun run = new ScrapeRun(pool, collectors, timeout);
+        inFlight = new InFlight(run, CompletableFuture.supplyAsync(run::execute, executor));
+        return inFlight;
+    }
+
+    @Override
+    public void close() {
+        executor.shutdownNow();
+    }
+}

@@ -1,0 +1,42 @@
+package io.pgbatchtelemetry.exporter.scrape;
+
+import java.util.HashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Logs changes, not repetitions: the server going down or coming back, a collector starting or
+ * stopping to fail. A server that is down for an hour logs one line, not 240.
+ */
+final class ScrapeLog {
+
+    private static final Logger LOG = LoggerFactory.getLogger("io.pgbatchtelemetry.exporter.scrape");
+
+    private Boolean lastUp;
+    private final Map<String, String> failing = new HashMap<>();
+
+    synchronized void record(ScrapeResult result) {
+        if (lastUp == null || lastUp != result.up()) {
+            if (result.up()) {
+                LOG.info("PostgreSQL {} is up", result.server().shortVersion());
+            } else {
+                LOG.warn("PostgreSQL is not reachable; serving pg_up 0 and retrying on every scrape");
+            }
+            lastUp = result.up();
+        }
+        if (!result.up()) {
+            return;
+        }
+        for (CollectorOutcome outcome : result.outcomes()) {
+            String previous = failing.get(outcome.collector());
+            if (!outcome.success() && previous == null) {
+                LOG.warn("collector {} failed: {}", outcome.collector(), outcome.error());
+                failing.put(outcome.collector(), outcome.error());
+            } else if (outcome.success() && previous != null) {
+                LOG.info("collector {} recovered", outcome.collector());
+                failing.remove(outcome.collector());
+            }
+        }
+    }
+}

@@ -1,0 +1,166 @@
+package io.pgbatchtelemetry.exporter.scrape;
+
+import io.pgbatchtelemetry.exporter.collector.Collector;
+import io.pgbatchtelemetry.exporter.db.ConnectionPool;
+import io.pgbatchtelemetry.exporter.db.PgServer;
+import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.metrics.MetricSink;
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * One pass over the enabled collectors on one borrowed connection.
+ *
+ * <p>Collectors run one after another in autocommit mode, so a failed query (a timeout, a
+ * missing privilege) only loses that collector's samples. The run stops starting collectors once
+ * its deadline has passed, and {@link #abandon()} cancels the statement in flight so that a
+ * waiter who gave up does not leave a query running on the server.
+ */
+final class ScrapeRun {
+
+    private final ConnectionPool pool;
+    private final List<Collector> collectors;
+    private final long deadlineNanos;
+    private final long startedNanos = System.nanoTime();
+    private final Map<String, CollectorOutcome> finished = new ConcurrentHashMap<>();
+    private volatile PgServer server;
+    private volatile boolean abandoned;
+    private volatile PgSession session;
+
+    ScrapeRun(ConnectionPool pool, List<Collector> collectors, Duration timeout) {
+        this.pool = pool;
+        this.collectors = collectors;
+        this.deadlineNanos = startedNanos + timeout.toNanos();
+    }
+
+    long deadlineNanos() {
+        return deadlineNanos;
+    }
+
+    boolean overdue() {
+        return System.nanoTime() > deadlineNanos;
+    }
+
+    /** Runs the collectors; returns the result of a run that was not cut short. */
+    ScrapeResult execute() {
+        Connection connection = connect();
+        if (connection == null) {
+            return result(false);
+        }
+        try (connection) {
+            session = new PgSession(connection, server);
+            for (Collector collector : collectors) {
+                if (abandoned || overdue()) {
+                    break;
+                }
+                finished.put(collector.name(), runOne(collector, session));
+            }
+        } catch (SQLException e) {
+            // returning a broken connection to the pool: the pool evicts it, the results stand
+        }
+        return result(true);
+    }
+
+    /**
+     * Borrows a connection and probes the server. A pooled connection whose backend was
+     * terminated (pg_terminate_backend, a server restart) fails the probe with a connection error:
+     * that is retried once with a fresh connection, so one dead idle connection does not read as
+     * "server down".
+     */
+    private Connection connect() {
+        for (int attempt = 1; attempt <= 2; attempt++) {
+            Connection connection = null;
+            try {
+                connection = pool.borrow();
+                server = probe(connection);
+                return connection;
+            } catch (SQLException e) {
+                closeQuietly(connection);
+                boolean connectionLost = e.getSQLState() != null
+                        && (e.getSQLState().startsWith("08") || e.getSQLState().startsWith("57P"));
+                if (connection == null || !connectionLost || overdue()) {
+                    return null;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static void closeQuietly(Connection connection) {
+        if (connection != null) {
+            try {
+                connection.close();
+            } catch (SQLException ignored) {
+                // already broken; the pool evicts it
+            }
+        }
+    }
+
+    /** What is known now: used by a waiter whose deadline passed before the run finished. */
+    ScrapeResult partial() {
+        return result(server != null);
+    }
+
+    /** The waiter gave up: stop starting collectors and cancel the query in flight. */
+    void abandon() {
+        abandoned = true;
+        PgSession current = session;
+        if (current != null) {
+            current.cancelInFlight();
+        }
+    }
+
+    private CollectorOutcome runOne(Collector collector, PgSession session) {
+        long start = System.nanoTime();
+        if (!collector.supports(session.server())) {
+            // nothing to read on this version (e.g. pg_stat_io before 16): not a failure
+            return CollectorOutcome.succeeded(collector.name(), Duration.ofNanos(System.nanoTime() - start), new MetricSink());
+        }
+        MetricSink sink = new MetricSink();
+        try {
+            collector.collect(session, sink);
+            return CollectorOutcome.succeeded(collector.name(), Duration.ofNanos(System.nanoTime() - start), sink);
+        } catch (SQLException | RuntimeException e) {
+            return CollectorOutcome.failed(collector.name(), Duration.ofNanos(System.nanoTime() - start), describe(e));
+        }
+    }
+
+    private static PgServer probe(Connection connection) throws SQLException {
+        try (var statement = connection.createStatement();
+             var rs = statement.executeQuery(
+                     "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), version()")) {
+            rs.next();
+            return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3));
+        }
+    }
+
+    private ScrapeResult result(boolean up) {
+        List<CollectorOutcome> outcomes = new ArrayList<>(collectors.size());
+        for (Collector collector : collectors) {
+            CollectorOutcome outcome = finished.get(collector.name());
+            outcomes.add(outcome != null ? outcome
+                    : CollectorOutcome.failed(collector.name(), Duration.ZERO, up ? "not run: scrape deadline passed" : "server down"));
+        }
+        return new ScrapeResult(up, server, outcomes, Duration.ofNanos(System.nanoTime() - startedNanos));
+    }
+
+    private static String describe(Exception e) {
+        if (e instanceof SQLException sql && sql.getSQLState() != null) {
+            return "SQLSTATE " + sql.getSQLState() + ": " + firstLine(sql.getMessage());
+        }
+        return e.getClass().getSimpleName() + ": " + firstLine(e.getMessage());
+    }
+
+    private static String firstLine(String message) {
+        if (message == null) {
+            return "";
+        }
+        int newline = message.indexOf('\n');
+        return newline >= 0 ? message.substring(0, newline) : message;
+    }
+}
