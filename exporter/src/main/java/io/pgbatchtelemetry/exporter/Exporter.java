@@ -1,5 +1,6 @@
 package io.pgbatchtelemetry.exporter;
 
+import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
 import io.pgbatchtelemetry.exporter.config.ExporterSettings;
 import io.pgbatchtelemetry.exporter.db.ConnectionPool;
@@ -9,6 +10,7 @@ import io.pgbatchtelemetry.exporter.scrape.ScrapeCoordinator;
 import io.pgbatchtelemetry.exporter.scrape.SelfMetrics;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
+import java.util.List;
 
 /**
  * The running exporter: pool, scrape coordinator, registry and HTTP server, wired from settings.
@@ -31,10 +33,14 @@ public final class Exporter implements AutoCloseable {
 
     /** Builds and starts the exporter; the HTTP port is bound when this returns. */
     public static Exporter start(ExporterSettings settings) throws IOException {
+        return start(settings, CollectorCatalog.create(settings.collectors()));
+    }
+
+    /** Starts with the given collectors instead of the configured ones (tests plug in their own). */
+    public static Exporter start(ExporterSettings settings, List<Collector> collectors) throws IOException {
         String version = BuildVersion.get();
         ConnectionPool pool = new ConnectionPool(settings.dataSource(), settings.scrape());
-        ScrapeCoordinator coordinator = new ScrapeCoordinator(pool,
-                CollectorCatalog.create(settings.collectors()), settings.scrape().timeout());
+        ScrapeCoordinator coordinator = new ScrapeCoordinator(pool, collectors, settings.scrape().timeout());
         PrometheusRegistry registry = new PrometheusRegistry();
         registry.register(new PostgresMultiCollector(coordinator, new SelfMetrics(version, pool)));
         MetricsHttpServer http;

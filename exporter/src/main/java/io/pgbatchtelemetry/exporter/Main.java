@@ -72,13 +72,12 @@ public final class Main {
         }
     }
 
-    /** slf4j-simple reads its level from system properties once, before the first logger exists. */
+    /**
+     * slf4j-simple reads its level once, before the first logger exists; the format is in
+     * simplelogger.properties.
+     */
     private static void configureLogging(String level) {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level);
-        System.setProperty("org.slf4j.simpleLogger.log.com.zaxxer.hikari", level.equals("debug") ? "info" : "error");
-        System.setProperty("org.slf4j.simpleLogger.showDateTime", "true");
-        System.setProperty("org.slf4j.simpleLogger.dateTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSXXX");
-        System.setProperty("org.slf4j.simpleLogger.showThreadName", "false");
     }
 
     private static void printHelp(PrintStream out, SettingsLoader loader) {

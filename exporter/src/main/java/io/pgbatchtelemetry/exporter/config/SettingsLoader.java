@@ -183,8 +183,12 @@ public final class SettingsLoader {
             int newline = content.indexOf('\n');
             String firstLine = newline >= 0 ? content.substring(0, newline) : content;
             return firstLine.strip();
-        } catch (IOException | SecurityException e) {
-            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (" + e.getClass().getSimpleName() + ")");
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (no such file)");
+        } catch (java.nio.file.AccessDeniedException | SecurityException e) {
+            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (permission denied)");
+        } catch (IOException e) {
+            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (I/O error)");
         }
     }
 

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The product's main job in one command: builds the exporter and the demo, then starts an embedded
+# PostgreSQL 17 with a small batch workload and the exporter on :9187. Ctrl-C stops and cleans up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+mvn -B -ntp -q -DskipTests package
+exec java -Xmx64m -jar demo/target/pg-batch-demo.jar "$@"
