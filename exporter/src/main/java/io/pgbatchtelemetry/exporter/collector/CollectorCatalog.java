@@ -19,7 +19,12 @@ public final class CollectorCatalog {
     public record Entry(String name, boolean enabledByDefault, Supplier<Collector> factory) {}
 
     private static final List<Entry> ENTRIES = List.of(
-            new Entry("wal", true, WalCollector::new)
+            new Entry("wal", true, WalCollector::new),
+            new Entry("checkpoints", true, CheckpointCollector::new),
+            new Entry("bgwriter", true, BgwriterCollector::new),
+            new Entry("io", true, IoCollector::new),
+            new Entry("database", true, DatabaseCollector::new),
+            new Entry("settings", true, SettingsCollector::new)
     );
 
     private CollectorCatalog() {}
