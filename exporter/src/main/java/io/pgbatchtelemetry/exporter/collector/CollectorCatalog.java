@@ -19,7 +19,11 @@ public final class CollectorCatalog {
     public record Entry(String name, boolean enabledByDefault, Supplier<Collector> factory) {}
 
     private static final List<Entry> ENTRIES = List.of(
-            new Entry("wal", true, WalCollector::new)
+            new Entry("wal", true, WalCollector::new),
+            new Entry("replication", true, ReplicationCollector::new),
+            new Entry("activity", true, ActivityCollector::new),
+            new Entry("locks", true, LockCollector::new),
+            new Entry("progress", true, ProgressCollector::new)
     );
 
     private CollectorCatalog() {}
