@@ -1,0 +1,62 @@
+package io.pgbatchtelemetry.harness;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The postmaster's pid as recorded on the first line of {@code <data dir>/postmaster.pid}, and
+ * waiting for processes to be gone. A pid file can be stale (after a crash, or a pid reused by an
+ * unrelated process), so "running" means the recorded pid is alive and is a postgres executable.
+ */
+final class PostmasterPid {
+
+    private static final Duration POLL = Duration.ofMillis(20);
+
+    private PostmasterPid() {
+    }
+
+    static Path file(Path dataDir) {
+        return dataDir.resolve("postmaster.pid");
+    }
+
+    static Optional<Long> read(Path dataDir) {
+        try {
+            List<String> lines = Files.readAllLines(file(dataDir), StandardCharsets.UTF_8);
+            return lines.isEmpty() ? Optional.empty() : Optional.of(Long.parseLong(lines.get(0).trim()));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        } catch (IOException | NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** The live postmaster of this data directory, if there is one. */
+    static Optional<ProcessHandle> live(Path dataDir) {
+        return read(dataDir).flatMap(ProcessHandle::of)
+                .filter(ProcessHandle::isAlive)
+                .filter(process -> process.info().command().map(c -> c.endsWith("postgres")).orElse(true));
+    }
+
+    /** True when every process has exited within the timeout. */
+    static boolean awaitExit(List<ProcessHandle> processes, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (processes.stream().anyMatch(ProcessHandle::isAlive)) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            try {
+                Thread.sleep(POLL.toMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
+    }
+}
