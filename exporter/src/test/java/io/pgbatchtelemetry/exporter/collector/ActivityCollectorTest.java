@@ -13,7 +13,6 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -23,12 +22,8 @@ class ActivityCollectorTest {
 
     private final ActivityCollector collector = new ActivityCollector();
 
-    static Stream<Integer> versions() {
-        return SharedClusters.versions().stream();
-    }
-
     @ParameterizedTest(name = "PostgreSQL {0}")
-    @MethodSource("versions")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
     void countsIdleInTransactionSessionsAndNotItself(int major) throws Exception {
         PostgresCluster cluster = SharedClusters.get(major);
         int idleInTransaction = 3;
@@ -64,7 +59,7 @@ class ActivityCollectorTest {
     }
 
     @ParameterizedTest(name = "PostgreSQL {0}")
-    @MethodSource("versions")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
     void reportsTheAgeOfTheOldestOpenTransaction(int major) throws Exception {
         PostgresCluster cluster = SharedClusters.get(major);
         try (Connection exporter = cluster.connect(); Connection old = cluster.connect()) {
@@ -85,7 +80,7 @@ class ActivityCollectorTest {
     }
 
     @ParameterizedTest(name = "PostgreSQL {0}")
-    @MethodSource("versions")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
     void seesASessionBlockedOnARowLockAndItsWaitGrowing(int major) throws Exception {
         PostgresCluster cluster = SharedClusters.get(major);
         cluster.execute("DROP TABLE IF EXISTS activity_row_lock");

@@ -2,6 +2,7 @@ package io.pgbatchtelemetry.exporter.collector;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.time.Duration;
 import java.util.function.Predicate;
 
@@ -30,11 +31,20 @@ final class Eventually {
         T last = probe.get();
         while (!done.test(last)) {
             if (System.nanoTime() > deadline) {
-                fail("waited " + DEADLINE.toSeconds() + " s for " + what + "; last seen: " + last);
+                fail("waited " + DEADLINE.toSeconds() + " s for " + what + "; last seen: " + describe(last));
             }
             Thread.sleep(POLL_MILLIS);
             last = probe.get();
         }
         return last;
+    }
+
+    private static String describe(Object value) {
+        if (value instanceof MetricSink sink) {
+            StringBuilder text = new StringBuilder();
+            sink.samples().forEach((family, samples) -> text.append(family.name()).append(samples).append('\n'));
+            return text.toString();
+        }
+        return String.valueOf(value);
     }
 }

@@ -11,7 +11,6 @@ import io.pgbatchtelemetry.harness.SharedClusters;
 import java.sql.Connection;
 import java.sql.Statement;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -22,12 +21,8 @@ class LockCollectorTest {
 
     private final LockCollector collector = new LockCollector();
 
-    static Stream<Integer> versions() {
-        return SharedClusters.versions().stream();
-    }
-
     @ParameterizedTest(name = "PostgreSQL {0}")
-    @MethodSource("versions")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
     void countsAGrantedAccessExclusiveLockAndItsWaiter(int major) throws Exception {
         PostgresCluster cluster = SharedClusters.get(major);
         cluster.execute("CREATE TABLE IF NOT EXISTS locks_target (id int)");
@@ -66,7 +61,7 @@ class LockCollectorTest {
     }
 
     @ParameterizedTest(name = "PostgreSQL {0}")
-    @MethodSource("versions")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
     void leavesOutTheLocksOfItsOwnSession(int major) throws Exception {
         PostgresCluster cluster = SharedClusters.get(major);
         cluster.execute("CREATE TABLE IF NOT EXISTS locks_own (id int)");

@@ -18,7 +18,6 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.List;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -35,12 +34,8 @@ class ReplicationCollectorTest {
 
     private final ReplicationCollector collector = new ReplicationCollector();
 
-    static Stream<Integer> versions() {
-        return SharedClusters.versions().stream();
-    }
-
     @ParameterizedTest(name = "PostgreSQL {0}")
-    @MethodSource("versions")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
     void aPrimaryWithoutReplicasReportsNoReplicaAndItsSlotsRetainWal(int major) throws Exception {
         PostgresCluster cluster = SharedClusters.get(major);
         cluster.execute("CREATE TABLE IF NOT EXISTS replication_wal_source (id int)");
@@ -116,21 +111,21 @@ class ReplicationCollectorTest {
             } finally {
                 onStandby.close();
                 onPrimary.close();
-                standby.close();
-                if (slot != null) {
-                    primary.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-                            + " WHERE slot_name = '" + slot[0] + "' AND NOT active");
-                }
+                standby.close(); // drops its slot on the primary, which is left as the other tests found it
             }
         }
 
         @Test
         @Order(1)
         void thePrimaryReportsLagPerReplicaAndTheActiveSlot() throws Exception {
-            walBytesWrittenBy(onPrimary, "INSERT INTO replication_wal_source SELECT generate_series(1, 100)");
-            // lag times come with the standby's replies to new WAL, a moment after the write
+            // An asynchronous standby reports what it replayed only in its next reply (sent for new
+            // WAL, or every wal_receiver_status_interval = 10 s): each round writes a little WAL, so
+            // the reply to it carries the replay of the round before.
             MetricSink sink = Eventually.await("replay lag time reported for " + String.join("/", replica),
-                    () -> collect(onPrimary, collector),
+                    () -> {
+                        walBytesWrittenBy(onPrimary, "INSERT INTO replication_wal_source VALUES (1)");
+                        return collect(onPrimary, collector);
+                    },
                     s -> value(s, ReplicationCollector.REPLAY_LAG_SECONDS, replica) != null);
 
             for (MetricFamily lagSeconds : List.of(ReplicationCollector.WRITE_LAG_SECONDS,
@@ -208,6 +203,8 @@ class ReplicationCollectorTest {
             // a physical slot advances with what the standby flushed, so a paused replay does not
             // hold WAL back; a disconnected receiver does
             try (Statement statement = onStandby.createStatement()) {
+                // a paused startup process never acts on a primary_conninfo change: resume first
+                statement.execute("SELECT pg_wal_replay_resume()");
                 statement.execute("ALTER SYSTEM SET primary_conninfo = ''");
                 statement.execute("SELECT pg_reload_conf()");
             }
