@@ -26,7 +26,11 @@ public final class CollectorCatalog {
             new Entry("bgwriter", BgwriterCollector::new),
             new Entry("io", IoCollector::new),
             new Entry("database", DatabaseCollector::new),
-            new Entry("settings", SettingsCollector::new)
+            new Entry("settings", SettingsCollector::new),
+            new Entry("replication", ReplicationCollector::new),
+            new Entry("activity", ActivityCollector::new),
+            new Entry("locks", LockCollector::new),
+            new Entry("progress", ProgressCollector::new)
     );
 
     private CollectorCatalog() {}
