@@ -1,7 +1,9 @@
 package io.pgbatchtelemetry.exporter.config;
 
 import java.time.Duration;
+import java.util.List;
 import java.util.Set;
+import java.util.regex.Pattern;
 
 /**
  * Everything the exporter was configured with, validated and immutable.
@@ -10,11 +12,15 @@ import java.util.Set;
  * @param web         where to serve metrics
  * @param scrape      deadlines and pool size
  * @param collectors  names of the collectors switched on
+ * @param sampler     the background wait-event sampler
+ * @param batches     rules naming batch jobs, in config order (the first rule a session matches wins)
  */
-public record ExporterSettings(DataSource dataSource, Web web, Scrape scrape, Set<String> collectors) {
+public record ExporterSettings(DataSource dataSource, Web web, Scrape scrape, Set<String> collectors,
+                               Sampler sampler, List<BatchRule> batches) {
 
     public ExporterSettings {
         collectors = Set.copyOf(collectors);
+        batches = List.copyOf(batches);
     }
 
     /**
@@ -35,4 +41,42 @@ public record ExporterSettings(DataSource dataSource, Web web, Scrape scrape, Se
     public record Web(String host, int port, String telemetryPath) {}
 
     public record Scrape(Duration timeout, Duration statementTimeout, Duration lockTimeout, int poolSize) {}
+
+    /**
+     * @param interval   time between two samples of pg_stat_activity
+     * @param maxSeries  most label sets any one sampler metric may have; the rest is folded into "other"
+     */
+    public record Sampler(boolean enabled, Duration interval, int maxSeries) {}
+
+    /**
+     * Names a batch job by the sessions it runs: every condition given must hold, a {@code null}
+     * condition matches anything (at least one is given; the loader checks).
+     *
+     * @param name             the {@code batch} label value
+     * @param applicationName  found anywhere in application_name ({@link java.util.regex.Matcher#find()};
+     *                         anchor with ^ and $ to match the whole name), or null
+     * @param user             exact role name (pg_stat_activity.usename), or null
+     * @param database         exact database name (pg_stat_activity.datname), or null
+     */
+    public record BatchRule(String name, Pattern applicationName, String user, String database) {
+
+        /**
+         * Values {@code blocker_class} uses for things that are not batches ("other" and the one-word
+         * PostgreSQL backend types): a batch can't take them, so a blocker class is never ambiguous.
+         */
+        public static final Set<String> RESERVED_NAMES = Set.of("other", "checkpointer", "archiver", "startup",
+                "walreceiver", "walsender", "walwriter", "walsummarizer");
+
+        public boolean matches(String sessionApplicationName, String sessionUser, String sessionDatabase) {
+            return (applicationName == null || (sessionApplicationName != null && applicationName.matcher(sessionApplicationName).find()))
+                    && (user == null || user.equals(sessionUser))
+                    && (database == null || database.equals(sessionDatabase));
+        }
+
+        @Override
+        public String toString() {
+            return "BatchRule[name=" + name + ", application-name=" + (applicationName == null ? "" : applicationName.pattern())
+                    + ", user=" + (user == null ? "" : user) + ", database=" + (database == null ? "" : database) + "]";
+        }
+    }
 }
