@@ -88,7 +88,9 @@ final class FileLevelBackup implements BaseBackup {
             @Override
             public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
                 String name = file.getFileName().toString();
-                if (SKIP_FILES.contains(name) || name.startsWith("pgsql_tmp")) {
+                // sockets and their lock files live here too (unix_socket_directories = data dir)
+                if (!attrs.isRegularFile() || SKIP_FILES.contains(name) || name.startsWith("pgsql_tmp")
+                        || name.startsWith(".s.PGSQL.")) {
                     return FileVisitResult.CONTINUE;
                 }
                 try {

@@ -208,7 +208,7 @@ public final class PostgresCluster implements AutoCloseable {
         if (isRunning()) {
             return;
         }
-        removeStaleLockFile();
+        removeStaleLockFiles();
         for (int attempt = 1; ; attempt++) {
             long logOffset = sizeOf(logFile);
             Commands.Result result = pgCtl("start", "-l", logFile.toString());
@@ -484,12 +484,20 @@ public final class PostgresCluster implements AutoCloseable {
     }
 
     /**
-     * After a crash the pid file names a dead process, or one reused by an unrelated process; the
-     * postmaster would refuse to start in the latter case.
+     * After a crash the pid file and the socket lock file name a dead process, or a zombie not yet
+     * reaped (see {@link PostmasterPid#isGone}), or a pid reused by an unrelated process: a new
+     * postmaster would refuse to start in the last two cases, so they go when no server runs here.
      */
-    private void removeStaleLockFile() {
-        if (Files.exists(PostmasterPid.file(dataDir)) && !isRunning()) {
-            deleteQuietly(PostmasterPid.file(dataDir));
+    private void removeStaleLockFiles() {
+        if (isRunning()) {
+            return;
+        }
+        deleteQuietly(PostmasterPid.file(dataDir));
+        try (var files = Files.list(dataDir)) {
+            files.filter(file -> file.getFileName().toString().matches("\\.s\\.PGSQL\\.\\d+\\.lock"))
+                    .forEach(PostgresCluster::deleteQuietly);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + dataDir, e);
         }
     }
 
