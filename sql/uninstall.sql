@@ -1,6 +1,7 @@
 -- pg-batch-telemetry: remove the `telemetry` schema, its pg_cron jobs and their run history.
 --   psql -v ON_ERROR_STOP=1 -d <db> -f sql/uninstall.sql
 \set ON_ERROR_STOP 1
+SET client_min_messages = warning;
 BEGIN;
 DO $un$
 DECLARE
@@ -27,7 +28,7 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v) THEN
       BEGIN
         EXECUTE format('DROP ROLE %I', v);
-      EXCEPTION WHEN dependent_objects_still_referenced THEN
+      EXCEPTION WHEN dependent_objects_still_exist THEN
         RAISE NOTICE 'role % kept: still used elsewhere (%)', v, SQLERRM;
       END;
     END IF;

@@ -9,8 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
- * Collection by pg_cron on the shared PostgreSQL 15 cluster (pg_cron 1.4.2 preloaded, jobs run in
- * database postgres): the three jobs are scheduled, '30 seconds' is refused by this pg_cron so
+ * Collection by pg_cron on PostgreSQL 15 (pg_cron 1.4.2 preloaded, jobs run in database postgres
+ * by background workers): the three jobs are scheduled, '30 seconds' is refused by this pg_cron so
  * sampling falls back to every minute with a notice, a sample job really fires and writes rows,
  * cleanup() purges the jobs' run history and uninstall.sql removes jobs and history.
  */
@@ -20,8 +20,16 @@ class PgCronTest {
     void jobsAreScheduledFireAndAreRemovedByUninstall() throws Exception {
         assumeTrue(SharedClusters.versions().contains(15), "pg_cron exists only for the Debian PostgreSQL 15 here; "
                 + "PGBT_PG_VERSIONS=" + SharedClusters.versions() + " leaves it out");
-        PostgresCluster pg = SharedClusters.get(15);
-        TelemetryDb db = TelemetryDb.of(pg, "postgres");
+        // own cluster: pg_cron must run its jobs in background workers, because its default libpq
+        // connection to localhost has no password for the harness's scram-on-TCP setup
+        try (PostgresCluster pg = PostgresCluster.builder(15).name("sql-cron").preloadPgCron(true)
+                .setting("cron.use_background_workers", "on").build()) {
+            pg.start();
+            scheduleFireAndUninstall(TelemetryDb.of(pg, "postgres"));
+        }
+    }
+
+    private static void scheduleFireAndUninstall(TelemetryDb db) throws Exception {
         try {
             String out = db.install();
             assertTrue(out.contains("telemetry_sample runs every minute instead"), out);
