@@ -560,8 +560,8 @@ DECLARE
   v_errors text[] := '{}';
   v_lock_timeout text := current_setting('lock_timeout');
   v_sql text;
-  t record;
   v_rows telemetry.snapshot_tables[] := '{}';
+  i int;
   tr telemetry.snapshot_tables;
   v_size numeric;
   v_exact boolean;
@@ -631,42 +631,53 @@ BEGIN
     END;
   END IF;
 
-  -- tracked tables: statistics need no lock; sizes do, so each table gets a bounded lock_timeout
-  -- and falls back to the relpages estimate when a batch holds an AccessExclusiveLock.
+  -- tracked tables: statistics need no lock (read set-based from the pg_stat_get_* functions);
+  -- sizes do, so they run under a bounded lock_timeout, first for all tables in one statement and,
+  -- if a batch holds an AccessExclusiveLock, table by table with the relpages estimate as fallback.
+  SELECT coalesce(array_agg(ROW(v_id, tt.relid, n.nspname, c.relname, x.parts, NULL, NULL,
+           x.live, x.dead, x.ins, x.upd, x.del, x.hot, x.seq, x.idx, x.vac, x.avac, x.an, x.aan,
+           x.lv, x.lav, x.la, x.laa, NULL)::telemetry.snapshot_tables), '{}')
+    INTO v_rows
+    FROM telemetry.tracked_tables tt
+    JOIN pg_class c ON c.oid = tt.relid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+   CROSS JOIN LATERAL (
+     SELECT count(*)::int AS parts, sum(pg_stat_get_live_tuples(l.relid)) AS live,
+            sum(pg_stat_get_dead_tuples(l.relid)) AS dead, sum(pg_stat_get_tuples_inserted(l.relid)) AS ins,
+            sum(pg_stat_get_tuples_updated(l.relid)) AS upd, sum(pg_stat_get_tuples_deleted(l.relid)) AS del,
+            sum(pg_stat_get_tuples_hot_updated(l.relid)) AS hot, sum(pg_stat_get_numscans(l.relid)) AS seq,
+            sum((SELECT sum(pg_stat_get_numscans(i.indexrelid)) FROM pg_index i WHERE i.indrelid = l.relid)) AS idx,
+            sum(pg_stat_get_vacuum_count(l.relid)) AS vac, sum(pg_stat_get_autovacuum_count(l.relid)) AS avac,
+            sum(pg_stat_get_analyze_count(l.relid)) AS an, sum(pg_stat_get_autoanalyze_count(l.relid)) AS aan,
+            max(pg_stat_get_last_vacuum_time(l.relid)) AS lv, max(pg_stat_get_last_autovacuum_time(l.relid)) AS lav,
+            max(pg_stat_get_last_analyze_time(l.relid)) AS la, max(pg_stat_get_last_autoanalyze_time(l.relid)) AS laa
+       FROM telemetry._leaves(tt.relid) l) x;
   PERFORM set_config('lock_timeout', telemetry._setting('part_lock_timeout', '200ms'), true);
-  FOR t IN SELECT tt.relid, c.oid IS NOT NULL AS present, n.nspname, c.relname
-             FROM telemetry.tracked_tables tt
-             LEFT JOIN pg_class c ON c.oid = tt.relid
-             LEFT JOIN pg_namespace n ON n.oid = c.relnamespace LOOP
-    CONTINUE WHEN NOT t.present;
-    tr := NULL;
-    tr.snapshot_id := v_id;
-    tr.relid := t.relid; tr.schemaname := t.nspname; tr.relname := t.relname;
-    BEGIN
-      SELECT count(*), sum(st.n_live_tup), sum(st.n_dead_tup), sum(st.n_tup_ins), sum(st.n_tup_upd),
-             sum(st.n_tup_del), sum(st.n_tup_hot_upd), sum(st.seq_scan), sum(st.idx_scan),
-             sum(st.vacuum_count), sum(st.autovacuum_count), sum(st.analyze_count), sum(st.autoanalyze_count),
-             max(st.last_vacuum), max(st.last_autovacuum), max(st.last_analyze), max(st.last_autoanalyze)
-        INTO tr.partitions, tr.n_live_tup, tr.n_dead_tup, tr.n_tup_ins, tr.n_tup_upd, tr.n_tup_del,
-             tr.n_tup_hot_upd, tr.seq_scan, tr.idx_scan, tr.vacuum_count, tr.autovacuum_count,
-             tr.analyze_count, tr.autoanalyze_count, tr.last_vacuum, tr.last_autovacuum, tr.last_analyze,
-             tr.last_autoanalyze
-        FROM telemetry._leaves(t.relid) l LEFT JOIN pg_stat_all_tables st ON st.relid = l.relid;
-    EXCEPTION WHEN OTHERS THEN tr.error := 'stats: ' || SQLERRM;
-    END;
-    BEGIN
-      SELECT sum(pg_total_relation_size(l.relid)) INTO v_size FROM telemetry._leaves(t.relid) l;
-      v_exact := true;
-    EXCEPTION WHEN lock_not_available OR query_canceled THEN
-      SELECT sum(c.relpages)::numeric * current_setting('block_size')::numeric INTO v_size
-        FROM telemetry._leaves(t.relid) l JOIN pg_class c ON c.oid = l.relid;
-      v_exact := false;
-      tr.error := concat_ws('; ', tr.error, 'size estimated from pg_class.relpages: ' || SQLERRM);
-    END;
-    tr.total_bytes := v_size;
-    tr.size_exact := v_exact;
-    v_rows := v_rows || tr;
-  END LOOP;
+  BEGIN
+    SELECT array_agg(r) INTO v_rows FROM (
+      SELECT (u.snapshot_id, u.relid, u.schemaname, u.relname, u.partitions,
+              (SELECT sum(pg_total_relation_size(l.relid)) FROM telemetry._leaves(u.relid) l), true,
+              u.n_live_tup, u.n_dead_tup, u.n_tup_ins, u.n_tup_upd, u.n_tup_del, u.n_tup_hot_upd, u.seq_scan,
+              u.idx_scan, u.vacuum_count, u.autovacuum_count, u.analyze_count, u.autoanalyze_count, u.last_vacuum,
+              u.last_autovacuum, u.last_analyze, u.last_autoanalyze, u.error)::telemetry.snapshot_tables AS r
+        FROM unnest(v_rows) u) q;
+  EXCEPTION WHEN lock_not_available OR query_canceled THEN
+    FOR i IN 1 .. coalesce(cardinality(v_rows), 0) LOOP
+      tr := v_rows[i];
+      BEGIN
+        SELECT sum(pg_total_relation_size(l.relid)) INTO v_size FROM telemetry._leaves(tr.relid) l;
+        v_exact := true;
+      EXCEPTION WHEN lock_not_available OR query_canceled THEN
+        SELECT sum(c.relpages)::numeric * current_setting('block_size')::numeric INTO v_size
+          FROM telemetry._leaves(tr.relid) l JOIN pg_class c ON c.oid = l.relid;
+        v_exact := false;
+        tr.error := 'size estimated from pg_class.relpages: ' || SQLERRM;
+      END;
+      tr.total_bytes := v_size;
+      tr.size_exact := v_exact;
+      v_rows[i] := tr;
+    END LOOP;
+  END;
   PERFORM set_config('lock_timeout', v_lock_timeout, true);
 
   s.errors := CASE WHEN cardinality(v_errors) > 0 THEN v_errors END;
@@ -696,6 +707,7 @@ DECLARE
   v_id bigint;
   v_me int := pg_backend_pid();
   v_top int := telemetry._setting('sample_top_sessions', '25')::int;
+  v_preview int := telemetry._setting('query_preview_chars', '200')::int;
   v_lsn pg_lsn;
   v_rule record;
 BEGIN
@@ -717,13 +729,15 @@ BEGIN
   INSERT INTO telemetry.sample_waits (sample_id, backend_type, wait_event_type, wait_event, waiters)
   SELECT v_id, a.backend_type, coalesce(a.wait_event_type, 'CPU'), coalesce(a.wait_event, 'CPU'), count(*)
     FROM pg_stat_activity a
-   WHERE a.pid <> v_me AND telemetry._is_load(a.state, a.wait_event_type)
+   WHERE a.pid <> v_me
+     AND (a.state IS NULL OR a.state IN ('active', 'fastpath function call'))   -- = telemetry._is_load()
+     AND a.wait_event_type IS DISTINCT FROM 'Activity'
    GROUP BY 2, 3, 4;
 
   INSERT INTO telemetry.sample_activity
   SELECT v_id, a.pid, a.usename, a.application_name, a.client_addr, a.backend_type, a.state,
          a.wait_event_type, a.wait_event, a.backend_start, a.xact_start, a.query_start, a.state_change,
-         a.query_id, telemetry._preview(a.query)
+         a.query_id, CASE WHEN v_preview > 0 THEN left(a.query, v_preview) END
     FROM pg_stat_activity a
    WHERE a.pid <> v_me AND a.state IS NOT NULL AND a.state <> 'idle'
      AND a.backend_type IN ('client backend', 'autovacuum worker', 'background worker', 'parallel worker', 'walsender')
@@ -732,9 +746,9 @@ BEGIN
 
   -- exact blockers from pg_blocking_pids(); the wait is timed from pg_locks.waitstart
   INSERT INTO telemetry.sample_locks
-  SELECT v_id, w.pid, w.usename, w.application_name, telemetry._preview(w.query),
+  SELECT v_id, w.pid, w.usename, w.application_name, CASE WHEN v_preview > 0 THEN left(w.query, v_preview) END,
          l.waitstart, now() - coalesce(l.waitstart, w.state_change),
-         b.blocking_pid, bl.usename, bl.application_name, bl.state, telemetry._preview(bl.query),
+         b.blocking_pid, bl.usename, bl.application_name, bl.state, CASE WHEN v_preview > 0 THEN left(bl.query, v_preview) END,
          now() - bl.xact_start, l.locktype, l.mode, l.relation::regclass::text
     FROM pg_stat_activity w
    CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS b(blocking_pid)
