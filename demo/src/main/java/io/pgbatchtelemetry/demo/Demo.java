@@ -109,7 +109,7 @@ public final class Demo {
                   Exporter        http://localhost:%d/metrics   (landing page: http://localhost:%d/)
                   Workload        %s
 
-                Try:  curl -s localhost:%d/metrics | grep -E 'pg_up|temp_bytes|checkpoints_req|pg_locks_count'
+                Try:  curl -s localhost:%d/metrics | grep -E 'pg_up|temp_bytes|checkpoints_req|pg_locks_current'
                 Point a Prometheus at localhost:%d (prometheus/prometheus.yml; docs/diagnose-a-slow-batch.md,
                 section "Watch it happen"). Ctrl-C stops and cleans up.
                 """, PG_VERSION, cluster.port(), cluster.superuser(), cluster.dataDir(), exporter.port(), exporter.port(),

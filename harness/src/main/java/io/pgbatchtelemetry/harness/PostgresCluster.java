@@ -70,7 +70,6 @@ public final class PostgresCluster implements AutoCloseable {
     /** For a standby: its primary and the primary's replication slot it streams through. */
     private final PostgresCluster primary;
     private final String primarySlot;
-    private final List<PostgresCluster> standbys = new ArrayList<>();
     private volatile int port;
     private volatile boolean closed;
 
@@ -193,6 +192,11 @@ public final class PostgresCluster implements AutoCloseable {
     /** The replication slot on the primary this standby streams through; empty on a primary. */
     public Optional<String> primarySlotName() {
         return Optional.ofNullable(primarySlot);
+    }
+
+    /** The URL of database {@code postgres}. */
+    public String jdbcUrl() {
+        return jdbcUrl("postgres");
     }
 
     /** {@code jdbc:postgresql://127.0.0.1:<port>/<database>}; credentials are not part of it. */
@@ -388,7 +392,6 @@ public final class PostgresCluster implements AutoCloseable {
             standby.choosePort();
             standby.start();
             standby.awaitStreaming();
-            standbys.add(standby);
             return standby;
         } catch (RuntimeException e) {
             standby.close();
@@ -419,7 +422,6 @@ public final class PostgresCluster implements AutoCloseable {
 
     /** Drops a closed standby's slot so it does not retain WAL; waits for its walsender to go. */
     private synchronized void dropSlotOf(PostgresCluster standby) {
-        standbys.remove(standby);
         if (closed || !isRunning()) {
             return;
         }

@@ -3,7 +3,6 @@ package io.pgbatchtelemetry.harness;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -29,9 +28,7 @@ final class PostmasterPid {
         try {
             List<String> lines = Files.readAllLines(file(dataDir), StandardCharsets.UTF_8);
             return lines.isEmpty() ? Optional.empty() : Optional.of(Long.parseLong(lines.get(0).trim()));
-        } catch (NoSuchFileException e) {
-            return Optional.empty();
-        } catch (IOException | NumberFormatException e) {
+        } catch (IOException | NumberFormatException e) { // absent, or being written by a starting server
             return Optional.empty();
         }
     }

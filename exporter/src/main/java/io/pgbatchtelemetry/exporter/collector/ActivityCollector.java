@@ -25,7 +25,7 @@ import java.util.List;
  */
 public final class ActivityCollector implements Collector {
 
-    static final MetricFamily SESSIONS = MetricFamily.gauge("pg_stat_activity_count",
+    static final MetricFamily SESSIONS = MetricFamily.gauge("pg_stat_activity_sessions",
             "Server processes by backend_type and state (pg_stat_activity); state is \"\" for background processes.",
             "backend_type", "state");
     static final MetricFamily OLDEST_TRANSACTION_AGE = MetricFamily.gauge("pg_oldest_transaction_age_seconds",

@@ -24,13 +24,13 @@ public final class CollectorCatalog {
             new Entry("wal", WalCollector::new),
             new Entry("checkpoints", CheckpointCollector::new),
             new Entry("bgwriter", BgwriterCollector::new),
-            new Entry("io", IoCollector::new),
-            new Entry("database", DatabaseCollector::new),
-            new Entry("settings", SettingsCollector::new),
             new Entry("replication", ReplicationCollector::new),
+            new Entry("database", DatabaseCollector::new),
+            new Entry("io", IoCollector::new),
             new Entry("activity", ActivityCollector::new),
             new Entry("locks", LockCollector::new),
-            new Entry("progress", ProgressCollector::new)
+            new Entry("progress", ProgressCollector::new),
+            new Entry("settings", SettingsCollector::new)
     );
 
     private CollectorCatalog() {}

@@ -26,7 +26,7 @@ import java.util.List;
  */
 public final class LockCollector implements Collector {
 
-    static final MetricFamily LOCKS = MetricFamily.gauge("pg_locks_count",
+    static final MetricFamily LOCKS = MetricFamily.gauge("pg_locks_current",
             "Heavyweight locks by database, mode and granted (pg_locks); datname \"\" for locks without a database.",
             "datname", "mode", "granted");
 
