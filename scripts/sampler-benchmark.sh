@@ -3,6 +3,7 @@
 #
 #   scripts/sampler-benchmark.sh            # defaults: 3 rounds x 30 s per mode, pgbench -c 4, scale 10
 #   ROUNDS=5 DURATION=60 scripts/sampler-benchmark.sh
+#   (also: CLIENTS, SCALE, QUERY_RUNS_SECONDS, EXPORTER_WARMUP, PG_BIN, JAVA_OPTS, SKIP_BUILD=1, MAVEN_ARGS=-o)
 #
 # On a throw-away PostgreSQL cluster (Debian's PostgreSQL 15 by default, PG_BIN to change), it measures:
 #  1. pgbench TPS with the exporter off, sampling every 1 s and every 100 ms: the three modes in the
@@ -52,6 +53,7 @@ BACKGROUND_PIDS=()
 cleanup() {
   [ -n "$EXPORTER_PID" ] && kill "$EXPORTER_PID" 2>/dev/null || true
   for pid in "${BACKGROUND_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  cp "$WORK/server.log" "$OUT/server.log" 2>/dev/null || true
   if [ -f "$WORK/data/postmaster.pid" ]; then
     as_server_user "$PG_BIN/pg_ctl" -D "$WORK/data" -m immediate stop >/dev/null 2>&1 || true
   fi
@@ -59,9 +61,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ ! -f "$JAR" ]; then
+if [ "${SKIP_BUILD:-0}" != 1 ]; then # SKIP_BUILD=1 to time the jar already in exporter/target
   log "building the exporter jar"
-  mvn -B -q -o package -pl harness,exporter -DskipTests
+  # shellcheck disable=SC2086
+  mvn -B -q ${MAVEN_ARGS:-} -DskipTests package -pl harness,exporter
 fi
 
 # ---------------------------------------------------------------- cluster
@@ -81,7 +84,10 @@ log_min_messages = warning
 CONF
 as_server_user "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w start >/dev/null
 export PGHOST=$WORK PGPORT=$PORT PGUSER=postgres PGDATABASE=postgres
+# the exporter's slow statements and lock waits go to server.log, kept with the results
 "$PSQL" -qAt -c "CREATE ROLE pgbt_bench_monitor LOGIN IN ROLE pg_monitor" \
+            -c "ALTER ROLE pgbt_bench_monitor SET log_min_duration_statement = 200" \
+            -c "ALTER ROLE pgbt_bench_monitor SET log_lock_waits = on" \
             -c "CREATE TABLE bench_lock (id int PRIMARY KEY); INSERT INTO bench_lock SELECT generate_series(1, 200)"
 SERVER_VERSION=$("$PSQL" -qAt -c "SHOW server_version")
 log "pgbench -i -s $SCALE"
@@ -107,7 +113,7 @@ stop_exporter() {
   kill "$EXPORTER_PID"; wait "$EXPORTER_PID" 2>/dev/null || true; EXPORTER_PID=""
 }
 metric() { # value of an unlabelled metric
-  curl -sf "http://127.0.0.1:$EXPORTER_PORT/metrics" | awk -v m="$1" '$1 == m { print $2; exit }'
+  curl -sf "http://127.0.0.1:$EXPORTER_PORT/metrics" | awk -v m="$1" '$1 == m { v = $2 } END { print v }'
 }
 rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 CLK_TCK=$(getconf CLK_TCK)
