@@ -3,7 +3,8 @@
 #
 #   scripts/sampler-benchmark.sh            # defaults: 3 rounds x 30 s per mode, pgbench -c 4, scale 10
 #   ROUNDS=5 DURATION=60 scripts/sampler-benchmark.sh
-#   (also: CLIENTS, SCALE, QUERY_RUNS_SECONDS, EXPORTER_WARMUP, PG_BIN, JAVA_OPTS, SKIP_BUILD=1, MAVEN_ARGS=-o)
+#   PARTS=query JAVA_OPTS=-Xmx64m scripts/sampler-benchmark.sh    # only the query cost and RSS at 1000 sessions
+#   (also: CLIENTS, SCALE, QUERY_RUNS_SECONDS, EXPORTER_WARMUP, PG_BIN, SKIP_BUILD=1, MAVEN_ARGS=-o)
 #
 # On a throw-away PostgreSQL cluster (Debian's PostgreSQL 15 by default, PG_BIN to change), it measures:
 #  1. pgbench TPS with the exporter off, sampling every 1 s and every 100 ms: the three modes in the
@@ -28,6 +29,7 @@ CLIENTS=${CLIENTS:-4}
 SCALE=${SCALE:-10}
 QUERY_RUNS_SECONDS=${QUERY_RUNS_SECONDS:-10}
 EXPORTER_WARMUP=${EXPORTER_WARMUP:-5}
+PARTS=${PARTS:-tps,query}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 JAVA_OPTS=${JAVA_OPTS:-}
 PGBENCH=${PGBENCH:-/usr/bin/pgbench}
@@ -132,6 +134,8 @@ watch_rss() { # $1 = pid, $2 = file
 }
 
 # ---------------------------------------------------------------- 1. TPS, interleaved
+echo "round mode tps exporter_max_rss_kb samples sample_duration_s exporter_cpu_ms_per_s sampler_backend_cpu_ms_per_s" >"$OUT/tps.txt"
+if [[ ,$PARTS, == *,tps,* ]]; then
 run_pgbench() { # $1 = label; prints TPS
   "$PSQL" -qAt -c "CHECKPOINT" >/dev/null
   "$PGBENCH" -n -M prepared -c "$CLIENTS" -j 2 -T "$DURATION" >"$OUT/pgbench-$1.txt" 2>&1
@@ -140,7 +144,6 @@ run_pgbench() { # $1 = label; prints TPS
 log "warm-up pgbench run (not counted)"
 run_pgbench warmup >/dev/null
 MODES=(off 1s 100ms)
-echo "round mode tps exporter_max_rss_kb samples sample_duration_s exporter_cpu_ms_per_s sampler_backend_cpu_ms_per_s" >"$OUT/tps.txt"
 for round in $(seq 1 "$ROUNDS"); do
   for k in 0 1 2; do
     mode=${MODES[$(( (k + round - 1) % 3 ))]}
@@ -166,7 +169,11 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 
+fi
+
 # ---------------------------------------------------------------- 2. sampler query cost
+echo "sessions client_mean_ms client_p50_ms client_p95_ms client_p99_ms runs backend_cpu_ms_per_run server_exec_median_ms rows baseline_mean_ms baseline_p50_ms baseline_p95_ms baseline_p99_ms baseline_runs baseline_cpu_ms exporter_rss_kb exporter_sample_duration_ms" >"$OUT/query.txt"
+if [[ ,$PARTS, == *,query,* ]]; then
 grep -v '^--' "$SQL_FILE" | sed "0,/?/s//'pg-batch-exporter'/; 0,/?/s//'pg-batch-exporter-sampler'/" >"$WORK/sampler.sql"
 echo ";" >>"$WORK/sampler.sql"
 echo "SELECT pg_sleep(3600);" >"$WORK/sleep.sql"
@@ -194,7 +201,6 @@ time_query() { # $1 = sql file, $2 = label
     END { printf "%.3f %.3f %.3f %.3f %d %.3f", sum / NR, lat[int(NR * 0.50) + 1], lat[int(NR * 0.95) + 1], lat[int(NR * 0.99) + 1], NR, cpu / window }'
 }
 
-echo "sessions client_mean_ms client_p50_ms client_p95_ms client_p99_ms runs backend_cpu_ms_per_run server_exec_median_ms rows baseline_mean_ms baseline_p50_ms baseline_p95_ms baseline_p99_ms baseline_runs baseline_cpu_ms exporter_rss_kb exporter_sample_duration_ms" >"$OUT/query.txt"
 SLEEPERS_PID=""; WAITERS_PID=""
 # the holder locks every row of bench_lock and keeps its transaction open
 ( "$PSQL" -qAt -v ON_ERROR_STOP=1 -c "BEGIN" -c "SELECT count(*) FROM (SELECT id FROM bench_lock FOR UPDATE) s" \
@@ -228,6 +234,7 @@ for n in 10 200 1000; do
   fi
   echo "$n $sampler_stats $server $rows $baseline_stats $exporter_rss $exporter_duration" >>"$OUT/query.txt"
 done
+fi
 
 # ---------------------------------------------------------------- summary
 {
@@ -235,7 +242,9 @@ done
   echo
   echo "PostgreSQL $SERVER_VERSION, $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg). pgbench -c $CLIENTS -j 2 -T $DURATION -M prepared (TPC-B like), scale $SCALE, $ROUNDS rounds."
+  echo "Parts: $PARTS. JAVA_OPTS: ${JAVA_OPTS:-none, the default heap sizing of the JVM}."
   echo
+  if [[ ,$PARTS, == *,tps,* ]]; then
   echo "## TPS"
   echo
   echo "| round | off | sampler 1 s | ratio | sampler 100 ms | ratio |"
@@ -255,10 +264,14 @@ done
   cat "$OUT/tps.txt"
   echo '```'
   echo
+  echo
+  fi
+  if [[ ,$PARTS, == *,query,* ]]; then
   echo "## Sampler query cost"
   echo
   echo "| sessions | rows | sampler query: backend CPU ms per run | client latency mean / p50 / p95 / p99 ms | runs | EXPLAIN ANALYZE execution median ms | pg_stat_activity alone: CPU ms / latency mean / p50 ms | exporter at 100 ms: RSS kB, last sample ms |"
   echo "|---|---|---|---|---|---|---|---|"
   awk 'NR > 1 { printf "| %s | %s | %s | %s / %s / %s / %s | %s | %s | %s / %s / %s | %s, %s |\n", $1, $9, $7, $2, $3, $4, $5, $6, $8, $15, $10, $11, $16, $17 }' "$OUT/query.txt"
+  fi
 } >"$OUT/summary.md"
 cat "$OUT/summary.md"
