@@ -18,7 +18,7 @@ import java.util.List;
  *
  * <p>The SQL lives in {@code activity-sample.sql} next to this class, so the benchmark script times
  * exactly the query the exporter runs. It is the same on PostgreSQL 15 to 18: every column it reads
- * ({@code backend_type}, {@code leader_pid}, the wait event columns) exists unchanged since 13, so
+ * ({@code backend_type}, {@code state}, the wait event columns) exists unchanged since 10, so
  * there is no {@code VersionedSql} here. pg_monitor is enough: it includes pg_read_all_stats, which
  * shows other roles' wait events; pg_blocking_pids is executable by everyone.
  */

@@ -14,8 +14,9 @@ import java.util.List;
  * the blocker's batch name when it matches a batch rule; else its backend_type
  * ({@code client backend}, {@code autovacuum worker}, {@code walsender}, an extension's background
  * worker type, ...), a vocabulary fixed by PostgreSQL and the installed extensions; else
- * {@code other} (a blocker no longer in pg_stat_activity by the time it was read, or a prepared
- * transaction, which pg_blocking_pids reports as pid 0). Batch names can't collide with these:
+ * {@code other}: a prepared transaction (pg_blocking_pids reports it as pid 0), a blocker that ended
+ * between the two reads, or one in state {@code idle}, which the query leaves out because an idle
+ * session can only block through a session-level advisory lock. Batch names can't collide with these:
  * config rejects "other" and the one-word backend types, and backend types of two words have a space.
  */
 final class BatchClassifier {

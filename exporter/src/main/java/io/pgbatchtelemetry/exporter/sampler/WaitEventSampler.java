@@ -142,11 +142,19 @@ public final class WaitEventSampler implements AutoCloseable {
         }
     }
 
+    /** The first line of the message, and of its cause's (a socket timeout hides behind a generic I/O error). */
     private static String describe(Exception e) {
-        String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        String text = firstLine(e);
+        if (e.getCause() != null && e.getCause() != e) {
+            text += " (" + e.getCause().getClass().getSimpleName() + ": " + firstLine(e.getCause()) + ")";
+        }
+        return e instanceof SQLException sql && sql.getSQLState() != null ? "SQLSTATE " + sql.getSQLState() + ": " + text : text;
+    }
+
+    private static String firstLine(Throwable t) {
+        String message = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
         int newline = message.indexOf('\n');
-        String line = newline >= 0 ? message.substring(0, newline) : message;
-        return e instanceof SQLException sql && sql.getSQLState() != null ? "SQLSTATE " + sql.getSQLState() + ": " + line : line;
+        return newline >= 0 ? message.substring(0, newline) : message;
     }
 
     /**

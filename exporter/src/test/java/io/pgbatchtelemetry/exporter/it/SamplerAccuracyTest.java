@@ -153,6 +153,7 @@ class SamplerAccuracyTest {
             assertNull(after.value("pg_batch_wait_event_seconds_total", "batch", "acc_holder",
                     "wait_event_type", "Client", "wait_event", "ClientRead"), "idle in transaction is not load");
             assertEquals(0.0, after.value("pg_batch_sessions", "batch", "acc_holder"));
+            assertEquals("", ExporterTestSupport.promtoolCheck(after.text()), "every sampler family populated, and clean");
         } finally {
             pool.shutdownNow();
             cluster.execute("DROP TABLE IF EXISTS " + table);

@@ -67,6 +67,11 @@ class SamplerFaultTest {
                 assertTrue(errors <= backoffBound, errors + " errors in " + elapsedIntervals
                         + " intervals: more than exponential backoff allows (" + backoffBound + ")");
                 assertEquals(0.0, down.value("pg_up"), "the scrape path sees the server down too");
+                long start = System.nanoTime();
+                Exposition whileDown = ExporterTestSupport.scrape(port);
+                Duration took = Duration.ofNanos(System.nanoTime() - start);
+                assertTrue(took.compareTo(SCRAPE_TIMEOUT.plusMillis(200)) < 0, "a scrape while down took " + took);
+                assertTrue(counter(whileDown, "pg_sampler_errors_total") >= 4, "sampler counters served while down");
                 assertTrue(samples(down) <= samplesAtStop + 1, "no samples while down (one may have been in flight)");
                 assertNotNull(down.value("pg_sampler_covered_seconds_total"));
                 assertEquals("", ExporterTestSupport.promtoolCheck(down.text()));
