@@ -50,13 +50,19 @@ public final class Main {
         Exporter exporter;
         try {
             exporter = Exporter.start(settings);
+        } catch (ConfigException e) {
+            // TLS files are read when the server starts; a bad one is still a configuration error
+            System.err.println("pg-batch-exporter: " + e.getMessage());
+            System.exit(EXIT_CONFIG);
+            return;
         } catch (Exception e) {
             System.err.println("pg-batch-exporter: cannot listen on " + settings.web().host() + ":" + settings.web().port()
                     + ": " + e.getMessage());
             System.exit(1);
             return;
         }
-        log.info("pg-batch-exporter {} serving http://{}:{}{} for {} (collectors: {})", BuildVersion.get(),
+        log.info("pg-batch-exporter {} serving {}://{}:{}{} for {} (collectors: {})", BuildVersion.get(),
+                settings.web().tls().enabled() ? "https" : "http",
                 settings.web().host().isEmpty() ? "0.0.0.0" : settings.web().host(), exporter.port(),
                 settings.web().telemetryPath(), settings.dataSource().jdbcUrl(), settings.collectors());
         CountDownLatch stopped = new CountDownLatch(1);

@@ -31,8 +31,44 @@ public record ExporterSettings(DataSource dataSource, Web web, Scrape scrape, Se
         }
     }
 
-    /** @param host {@code null} or empty to listen on every interface */
-    public record Web(String host, int port, String telemetryPath) {}
+    /**
+     * @param host       {@code null} or empty to listen on every interface
+     * @param tls        HTTPS when enabled, plain HTTP otherwise
+     * @param basicAuth  when enabled, every path needs these credentials
+     */
+    public record Web(String host, int port, String telemetryPath, Tls tls, BasicAuth basicAuth) {
+        /** Plain HTTP without authentication. */
+        public Web(String host, int port, String telemetryPath) {
+            this(host, port, telemetryPath, Tls.OFF, BasicAuth.OFF);
+        }
+    }
+
+    /** PEM certificate chain and private key files; both empty for plain HTTP. */
+    public record Tls(String certFile, String keyFile) {
+        public static final Tls OFF = new Tls("", "");
+
+        public boolean enabled() {
+            return !certFile.isEmpty();
+        }
+    }
+
+    /**
+     * One user for HTTP basic authentication. Exactly one of {@code passwordHash} (bcrypt) and
+     * {@code password} (read from a file) is set; {@code toString} masks both.
+     */
+    public record BasicAuth(String username, String passwordHash, String password) {
+        public static final BasicAuth OFF = new BasicAuth("", "", "");
+
+        public boolean enabled() {
+            return !username.isEmpty();
+        }
+
+        @Override
+        public String toString() {
+            return "BasicAuth[username=" + username + ", passwordHash=" + (passwordHash.isEmpty() ? "" : "***")
+                    + ", password=" + (password.isEmpty() ? "" : "***") + "]";
+        }
+    }
 
     public record Scrape(Duration timeout, Duration statementTimeout, Duration lockTimeout, int poolSize) {}
 }

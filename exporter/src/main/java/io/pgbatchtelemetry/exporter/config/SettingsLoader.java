@@ -165,7 +165,7 @@ public final class SettingsLoader {
         String password = string(c, "data-source.password");
         String passwordFile = string(c, "data-source.password-file");
         if (!passwordFile.isEmpty()) {
-            password = readPasswordFile(passwordFile);
+            password = readPasswordFile(ROOT + ".data-source.password-file", passwordFile);
         }
         String applicationName = string(c, "data-source.application-name");
         if (applicationName.isBlank()) {
@@ -177,18 +177,19 @@ public final class SettingsLoader {
                 applicationName, positiveDuration(c, "data-source.connect-timeout"));
     }
 
-    private static String readPasswordFile(String file) {
+    /** The first line of {@code file}, stripped; {@code key} names the setting in errors. */
+    static String readPasswordFile(String key, String file) {
         try {
             String content = Files.readString(Path.of(file));
             int newline = content.indexOf('\n');
             String firstLine = newline >= 0 ? content.substring(0, newline) : content;
             return firstLine.strip();
         } catch (java.nio.file.NoSuchFileException e) {
-            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (no such file)");
+            throw ConfigException.forKey(key, "cannot read " + file + " (no such file)");
         } catch (java.nio.file.AccessDeniedException | SecurityException e) {
-            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (permission denied)");
+            throw ConfigException.forKey(key, "cannot read " + file + " (permission denied)");
         } catch (IOException e) {
-            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (I/O error)");
+            throw ConfigException.forKey(key, "cannot read " + file + " (I/O error)");
         }
     }
 
@@ -216,7 +217,7 @@ public final class SettingsLoader {
         if (!path.startsWith("/") || path.equals("/") || path.contains("?") || path.contains(" ")) {
             throw ConfigException.forKey(ROOT + ".web.telemetry-path", "must be a path like /metrics, got '" + path + "'");
         }
-        return new ExporterSettings.Web(host, port, path);
+        return new ExporterSettings.Web(host, port, path, WebSecurityBinder.tls(c), WebSecurityBinder.basicAuth(c));
     }
 
     private static String string(Config c, String key) {

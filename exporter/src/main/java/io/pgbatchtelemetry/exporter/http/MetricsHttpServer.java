@@ -1,7 +1,12 @@
 package io.pgbatchtelemetry.exporter.http;
 
+import com.sun.net.httpserver.Authenticator;
+import com.sun.net.httpserver.HttpContext;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsParameters;
+import com.sun.net.httpserver.HttpsServer;
 import io.pgbatchtelemetry.exporter.config.ExporterSettings;
 import io.prometheus.metrics.exporter.httpserver.MetricsHandler;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
@@ -9,10 +14,14 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLParameters;
 
 /**
  * Serves the telemetry path (Prometheus text or OpenMetrics, chosen by the Accept header, by the
@@ -21,20 +30,26 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>The JDK server is used directly rather than the client's {@code HTTPServer} so that the
  * telemetry path is configurable like postgres_exporter's {@code --web.telemetry-path}.
  * No request parameter reaches the database: the connection is fixed by configuration.
+ *
+ * <p>With {@code web.tls} it serves HTTPS only (TLS 1.2 and 1.3, from PEM files, see
+ * {@link PemTlsContext}); with {@code web.basic-auth} every path answers 401 without the configured
+ * credentials (see {@link BasicAuthCheck}).
  */
 public final class MetricsHttpServer implements AutoCloseable {
 
     public static final String HEALTH_PATH = "/-/healthy";
     private static final int HTTP_THREADS = 8;
+    private static final int BACKLOG = 64;
 
     private final HttpServer server;
     private final ExecutorService executor;
+    private final List<HttpContext> contexts = new ArrayList<>();
 
     public MetricsHttpServer(ExporterSettings.Web web, PrometheusRegistry registry, String version) throws IOException {
         InetSocketAddress address = web.host() == null || web.host().isEmpty()
                 ? new InetSocketAddress(web.port())
                 : new InetSocketAddress(web.host(), web.port());
-        server = HttpServer.create(address, 64);
+        server = create(web, address);
         AtomicInteger threads = new AtomicInteger();
         executor = Executors.newFixedThreadPool(HTTP_THREADS, r -> {
             Thread thread = new Thread(r, "http-" + threads.incrementAndGet());
@@ -42,16 +57,40 @@ public final class MetricsHttpServer implements AutoCloseable {
             return thread;
         });
         server.setExecutor(executor);
-        server.createContext(web.telemetryPath(), new MetricsHandler(registry));
-        server.createContext(HEALTH_PATH, exchange -> respond(exchange, 200, "text/plain; charset=utf-8", "Exporter is healthy.\n"));
+        Authenticator authenticator = web.basicAuth().enabled() ? new BasicAuthCheck(web.basicAuth()) : null;
+        contexts.add(server.createContext(web.telemetryPath(), new MetricsHandler(registry)));
+        contexts.add(server.createContext(HEALTH_PATH, exchange -> respond(exchange, 200, "text/plain; charset=utf-8", "Exporter is healthy.\n")));
         String landing = landingPage(web.telemetryPath(), version);
-        server.createContext("/", exchange -> {
+        contexts.add(server.createContext("/", exchange -> {
             if (exchange.getRequestURI().getPath().equals("/")) {
                 respond(exchange, 200, "text/html; charset=utf-8", landing);
             } else {
                 respond(exchange, 404, "text/plain; charset=utf-8", "Not found. Metrics are at " + web.telemetryPath() + "\n");
             }
+        }));
+        // every path, health and landing page included, as Prometheus' web-config does: an open
+        // path on a port that is otherwise protected is one more thing to audit
+        if (authenticator != null) {
+            contexts.forEach(context -> context.setAuthenticator(authenticator));
+        }
+    }
+
+    /** HTTPS with TLS 1.2 or 1.3 when {@code web.tls} is set, plain HTTP otherwise. */
+    private static HttpServer create(ExporterSettings.Web web, InetSocketAddress address) throws IOException {
+        if (!web.tls().enabled()) {
+            return HttpServer.create(address, BACKLOG);
+        }
+        SSLContext context = PemTlsContext.create(web.tls());
+        HttpsServer https = HttpsServer.create(address, BACKLOG);
+        https.setHttpsConfigurator(new HttpsConfigurator(context) {
+            @Override
+            public void configure(HttpsParameters params) {
+                SSLParameters parameters = context.getDefaultSSLParameters();
+                parameters.setProtocols(new String[] {"TLSv1.3", "TLSv1.2"});
+                params.setSSLParameters(parameters);
+            }
         });
+        return https;
     }
 
     public void start() {
