@@ -68,7 +68,8 @@ public final class ScrapeCoordinator implements AutoCloseable {
             LOG.error("scrape failed unexpectedly", e.getCause());
             result = current.run().partial();
         }
-        result = new ScrapeResult(result.up(), result.server(), result.outcomes(), Duration.ofNanos(System.nanoTime() - start));
+        result = new ScrapeResult(result.up(), result.server(), result.outcomes(), Duration.ofNanos(System.nanoTime() - start),
+                result.downReason());
         scrapeLog.record(result);
         return result;
     }

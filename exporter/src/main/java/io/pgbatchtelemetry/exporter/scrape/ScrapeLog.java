@@ -21,7 +21,9 @@ final class ScrapeLog {
             if (result.up()) {
                 LOG.info("PostgreSQL {} is up", result.server().shortVersion());
             } else {
-                LOG.warn("PostgreSQL is not reachable; serving pg_up 0 and retrying on every scrape");
+                // the reason tells a wrong CA from a wrong password from a stopped server; pgjdbc's
+                // messages name the user and host, never the password
+                LOG.warn("PostgreSQL is not reachable ({}); serving pg_up 0 and retrying on every scrape", result.downReason());
             }
             lastUp = result.up();
         }

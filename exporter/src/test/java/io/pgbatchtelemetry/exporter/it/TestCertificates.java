@@ -48,7 +48,12 @@ public final class TestCertificates {
 
     /** A server certificate for 127.0.0.1 and localhost (subjectAltName), signed by this CA. */
     public Issued server(String name) throws IOException, InterruptedException {
-        return issue(name, "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n", "ec");
+        return server(name, "IP:127.0.0.1,DNS:localhost");
+    }
+
+    /** A server certificate for the given subjectAltName list (e.g. {@code IP:127.0.0.1}). */
+    public Issued server(String name, String subjectAltNames) throws IOException, InterruptedException {
+        return issue(name, "/CN=pgbt test server", "subjectAltName=" + subjectAltNames + "\nextendedKeyUsage=serverAuth\n", "ec");
     }
 
     /** Like {@link #server} with an RSA key written in the PKCS#1 form ({@code BEGIN RSA PRIVATE KEY}). */
