@@ -57,7 +57,7 @@ public final class SettingsLoader {
         try {
             merged = merged.resolve();
         } catch (com.typesafe.config.ConfigException e) {
-            throw new ConfigException("configuration: " + e.getMessage());
+            throw new ConfigException("configuration: " + withoutFileText(e.getMessage()));
         }
         return bind(merged.getConfig(ROOT));
     }
@@ -103,8 +103,18 @@ public final class SettingsLoader {
         try {
             return ConfigFactory.parseFile(file.toFile(), ConfigParseOptions.defaults().setAllowMissing(false));
         } catch (com.typesafe.config.ConfigException e) {
-            throw new ConfigException("--config.file: " + e.getMessage());
+            throw new ConfigException("--config.file: " + withoutFileText(e.getMessage()));
         }
+    }
+
+    /**
+     * The HOCON parser quotes what it tripped over ({@code Key 'x' may not be followed by ...},
+     * {@code ${x}}); on a password line with an unquoted special character that is part of the
+     * password. Quoted fragments longer than two characters and substitution names are replaced:
+     * the file, line and kind of error remain, which is what finding the mistake needs.
+     */
+    static String withoutFileText(String message) {
+        return message.replaceAll("\\$\\{[^}]*\\}", "\\${...}").replaceAll("'[^']{3,}'", "'...'");
     }
 
     private static Config atRoot(Map<String, String> byKey) {

@@ -59,7 +59,9 @@ public final class ScrapeCoordinator implements AutoCloseable {
         try {
             result = current.future().get(Math.max(0, waitNanos), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
-            current.run().abandon();
+            // cancelling takes a round trip to the server, the very thing that may be stalled:
+            // never on the caller's time (pgjdbc waits up to cancelSignalTimeout for it)
+            abandonInBackground(current.run());
             result = current.run().partial();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -72,6 +74,14 @@ public final class ScrapeCoordinator implements AutoCloseable {
                 result.downReason());
         scrapeLog.record(result);
         return result;
+    }
+
+    private void abandonInBackground(ScrapeRun run) {
+        try {
+            executor.execute(run::abandon);
+        } catch (java.util.concurrent.RejectedExecutionException closed) {
+            // shutting down: the pool closes the connection anyway
+        }
     }
 
     private synchronized InFlight joinOrStart() {

@@ -48,7 +48,7 @@ public final class ExporterProcess implements AutoCloseable {
 
     private static ProcessBuilder builder(Map<String, String> env, List<String> args) {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx64m", "-cp", System.getProperty("java.class.path"), "io.pgbatchtelemetry.exporter.Main"));
+                "-Xmx64m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), "io.pgbatchtelemetry.exporter.Main"));
         command.addAll(args);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         builder.environment().keySet().removeIf(k -> k.startsWith("DATA_SOURCE") || k.startsWith("PG_EXPORTER"));
