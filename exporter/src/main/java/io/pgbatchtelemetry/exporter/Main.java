@@ -64,7 +64,7 @@ public final class Main {
         log.info("pg-batch-exporter {} serving {}://{}:{}{} for {} (collectors: {})", BuildVersion.get(),
                 settings.web().tls().enabled() ? "https" : "http",
                 settings.web().host().isEmpty() ? "0.0.0.0" : settings.web().host(), exporter.port(),
-                settings.web().telemetryPath(), settings.dataSource().jdbcUrl(), settings.collectors());
+                settings.web().telemetryPath(), describeServers(settings), settings.collectors());
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             log.info("stopping: finishing the scrape in flight");
@@ -76,6 +76,12 @@ public final class Main {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /** The default server's URL (never with a password) and the probe targets' names. */
+    private static String describeServers(ExporterSettings settings) {
+        String main = settings.hasDefaultTarget() ? settings.dataSource().jdbcUrl() : "no default server";
+        return settings.targets().isEmpty() ? main : main + " and probe targets " + settings.targets().keySet();
     }
 
     /**

@@ -1,21 +1,42 @@
 package io.pgbatchtelemetry.exporter.config;
 
 import java.time.Duration;
+import java.util.Map;
 import java.util.Set;
 
 /**
  * Everything the exporter was configured with, validated and immutable.
  *
- * @param dataSource  where and how to connect
+ * @param dataSource  where and how to connect for {@code /metrics}; {@code null} only when
+ *                    {@code data-source.url} is empty and targets are configured (probe-only exporter)
  * @param web         where to serve metrics
  * @param scrape      deadlines and pool size
  * @param collectors  names of the collectors switched on
+ * @param targets     servers for {@code /probe?target=NAME}, by name, in name order
  */
-public record ExporterSettings(DataSource dataSource, Web web, Scrape scrape, Set<String> collectors) {
+public record ExporterSettings(DataSource dataSource, Web web, Scrape scrape, Set<String> collectors,
+                               Map<String, Target> targets) {
 
     public ExporterSettings {
         collectors = Set.copyOf(collectors);
+        targets = java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(targets));
     }
+
+    /** One server, no probe targets. */
+    public ExporterSettings(DataSource dataSource, Web web, Scrape scrape, Set<String> collectors) {
+        this(dataSource, web, scrape, collectors, Map.of());
+    }
+
+    /** Whether {@code /metrics} scrapes a server (false for a probe-only exporter). */
+    public boolean hasDefaultTarget() {
+        return dataSource != null;
+    }
+
+    /**
+     * A server scraped through {@code /probe?target=name}, with its own pool and deadlines, so
+     * that a slow or dead server never holds up another.
+     */
+    public record Target(String name, DataSource dataSource, Scrape scrape) {}
 
     /**
      * A PostgreSQL connection. {@code toString} masks the password so that a settings object

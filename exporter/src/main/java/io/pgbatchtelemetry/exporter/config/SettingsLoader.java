@@ -126,6 +126,10 @@ public final class SettingsLoader {
     private void rejectUnknownKeys(Config config, String source) {
         for (Map.Entry<String, ConfigValue> entry : config.entrySet()) {
             String path = entry.getKey();
+            if (path.startsWith(TargetsBinder.PREFIX)) {
+                TargetsBinder.checkKey(path, source);
+                continue;
+            }
             if (!reference.hasPath(path)) {
                 throw ConfigException.forKey(path, "unknown key (from " + source + ")" + suggestion(path));
             }
@@ -146,7 +150,9 @@ public final class SettingsLoader {
     }
 
     private ExporterSettings bind(Config c) {
-        ExporterSettings.DataSource dataSource = bindDataSource(c);
+        // a probe-only exporter (targets, no data-source.url) has no server behind /metrics
+        boolean probeOnly = string(c, "data-source.url").isBlank() && TargetsBinder.configured(c);
+        ExporterSettings.DataSource dataSource = probeOnly ? null : bindDataSource(c);
         ExporterSettings.Web web = bindWeb(c);
         Duration timeout = positiveDuration(c, "scrape.timeout");
         Duration statementTimeout = positiveDuration(c, "scrape.statement-timeout");
@@ -165,11 +171,11 @@ public final class SettingsLoader {
                 collectors.add(name);
             }
         }
-        return new ExporterSettings(dataSource, web,
-                new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize), collectors);
+        ExporterSettings.Scrape scrape = new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize);
+        return new ExporterSettings(dataSource, web, scrape, collectors, TargetsBinder.bind(c, scrape));
     }
 
-    private ExporterSettings.DataSource bindDataSource(Config c) {
+    ExporterSettings.DataSource bindDataSource(Config c) {
         DataSourceName dsn = DataSourceName.parse(ROOT + ".data-source.url (DATA_SOURCE_NAME)", string(c, "data-source.url"));
         String user = string(c, "data-source.user");
         String password = string(c, "data-source.password");
@@ -230,7 +236,7 @@ public final class SettingsLoader {
         return new ExporterSettings.Web(host, port, path, WebSecurityBinder.tls(c), WebSecurityBinder.basicAuth(c));
     }
 
-    private static String string(Config c, String key) {
+    static String string(Config c, String key) {
         try {
             return c.getString(key);
         } catch (com.typesafe.config.ConfigException e) {
@@ -238,7 +244,7 @@ public final class SettingsLoader {
         }
     }
 
-    private static int integer(Config c, String key) {
+    static int integer(Config c, String key) {
         try {
             return c.getInt(key);
         } catch (com.typesafe.config.ConfigException e) {
@@ -254,7 +260,7 @@ public final class SettingsLoader {
         }
     }
 
-    private static Duration positiveDuration(Config c, String key) {
+    static Duration positiveDuration(Config c, String key) {
         Duration duration;
         try {
             duration = c.getDuration(key);

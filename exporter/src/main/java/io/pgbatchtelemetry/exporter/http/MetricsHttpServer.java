@@ -16,6 +16,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -39,6 +40,9 @@ public final class MetricsHttpServer implements AutoCloseable {
 
     public static final String HEALTH_PATH = "/-/healthy";
     private static final int HTTP_THREADS = 8;
+    private static final int THREADS_PER_TARGET = 4;
+    private static final int MAX_HTTP_THREADS = 64;
+    static final String TEXT = "text/plain; charset=utf-8";
     private static final int BACKLOG = 64;
 
     private final HttpServer server;
@@ -46,26 +50,46 @@ public final class MetricsHttpServer implements AutoCloseable {
     private final List<HttpContext> contexts = new ArrayList<>();
 
     public MetricsHttpServer(ExporterSettings.Web web, PrometheusRegistry registry, String version) throws IOException {
+        this(web, registry, Map.of(), version);
+    }
+
+    /**
+     * @param registry  what {@code /metrics} serves, or {@code null} for a probe-only exporter
+     * @param probes    what {@code /probe?target=NAME} serves, by target name
+     */
+    public MetricsHttpServer(ExporterSettings.Web web, PrometheusRegistry registry, Map<String, PrometheusRegistry> probes,
+                             String version) throws IOException {
         InetSocketAddress address = web.host() == null || web.host().isEmpty()
                 ? new InetSocketAddress(web.port())
                 : new InetSocketAddress(web.host(), web.port());
         server = create(web, address);
         AtomicInteger threads = new AtomicInteger();
-        executor = Executors.newFixedThreadPool(HTTP_THREADS, r -> {
+        // a request waits for its server's scrape (at most that target's deadline): a few threads per
+        // target, so that requests for a stalled target can't take every thread from the others
+        int httpThreads = Math.min(MAX_HTTP_THREADS, Math.max(HTTP_THREADS, THREADS_PER_TARGET * (probes.size() + 1)));
+        executor = Executors.newFixedThreadPool(httpThreads, r -> {
             Thread thread = new Thread(r, "http-" + threads.incrementAndGet());
             thread.setDaemon(true);
             return thread;
         });
         server.setExecutor(executor);
         Authenticator authenticator = web.basicAuth().enabled() ? new BasicAuthCheck(web.basicAuth()) : null;
-        contexts.add(server.createContext(web.telemetryPath(), new MetricsHandler(registry)));
-        contexts.add(server.createContext(HEALTH_PATH, exchange -> respond(exchange, 200, "text/plain; charset=utf-8", "Exporter is healthy.\n")));
-        String landing = landingPage(web.telemetryPath(), version);
+        List<String> targetNames = List.copyOf(probes.keySet());
+        if (registry != null) {
+            contexts.add(server.createContext(web.telemetryPath(), new MetricsHandler(registry)));
+        } else {
+            contexts.add(server.createContext(web.telemetryPath(), exchange -> respond(exchange, 404, TEXT,
+                    "No data-source.url is configured, so " + web.telemetryPath() + " scrapes no server.\n"
+                            + "Scrape " + ProbeHandler.PATH + "?target=NAME with NAME one of " + targetNames + ".\n")));
+        }
+        contexts.add(server.createContext(ProbeHandler.PATH, new ProbeHandler(probes)));
+        contexts.add(server.createContext(HEALTH_PATH, exchange -> respond(exchange, 200, TEXT, "Exporter is healthy.\n")));
+        String landing = landingPage(web.telemetryPath(), targetNames, version);
         contexts.add(server.createContext("/", exchange -> {
             if (exchange.getRequestURI().getPath().equals("/")) {
                 respond(exchange, 200, "text/html; charset=utf-8", landing);
             } else {
-                respond(exchange, 404, "text/plain; charset=utf-8", "Not found. Metrics are at " + web.telemetryPath() + "\n");
+                respond(exchange, 404, TEXT, "Not found. Metrics are at " + web.telemetryPath() + "\n");
             }
         }));
         // every path, health and landing page included, as Prometheus' web-config does: an open
@@ -102,7 +126,12 @@ public final class MetricsHttpServer implements AutoCloseable {
         return server.getAddress().getPort();
     }
 
-    private static String landingPage(String telemetryPath, String version) {
+    private static String landingPage(String telemetryPath, List<String> targets, String version) {
+        StringBuilder probes = new StringBuilder();
+        for (String target : targets) {
+            probes.append("<li><a href=\"").append(ProbeHandler.PATH).append("?target=").append(escape(target))
+                    .append("\">Probe ").append(escape(target)).append("</a></li>\n");
+        }
         return """
                 <!DOCTYPE html>
                 <html><head><meta charset="utf-8"><title>pg-batch-exporter</title></head>
@@ -111,17 +140,17 @@ public final class MetricsHttpServer implements AutoCloseable {
                 <p>PostgreSQL metrics for diagnosing slow batch jobs.</p>
                 <ul>
                 <li><a href="%s">Metrics</a></li>
-                <li><a href="%s">Health</a></li>
+                %s<li><a href="%s">Health</a></li>
                 </ul>
                 </body></html>
-                """.formatted(escape(version), escape(telemetryPath), HEALTH_PATH);
+                """.formatted(escape(version), escape(telemetryPath), probes, HEALTH_PATH);
     }
 
     private static String escape(String s) {
         return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\"", "&quot;");
     }
 
-    private static void respond(HttpExchange exchange, int status, String contentType, String body) throws IOException {
+    static void respond(HttpExchange exchange, int status, String contentType, String body) throws IOException {
         try (exchange) {
             byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
             exchange.getResponseHeaders().set("Content-Type", contentType);

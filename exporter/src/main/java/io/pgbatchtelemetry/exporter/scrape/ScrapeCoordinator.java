@@ -33,12 +33,18 @@ public final class ScrapeCoordinator implements AutoCloseable {
     private final List<Collector> collectors;
     private final Duration timeout;
     private final ExecutorService executor;
-    private final ScrapeLog scrapeLog = new ScrapeLog();
+    private final ScrapeLog scrapeLog;
     private InFlight inFlight;
 
     private record InFlight(ScrapeRun run, CompletableFuture<ScrapeResult> future) {}
 
     public ScrapeCoordinator(ConnectionPool pool, List<Collector> collectors, Duration timeout) {
+        this(pool, collectors, timeout, "");
+    }
+
+    /** @param target the probe target's name for log lines, or empty for the server behind /metrics */
+    public ScrapeCoordinator(ConnectionPool pool, List<Collector> collectors, Duration timeout, String target) {
+        this.scrapeLog = new ScrapeLog(target);
         this.pool = pool;
         this.collectors = List.copyOf(collectors);
         this.timeout = timeout;
