@@ -13,7 +13,8 @@
 #   PGBENCH_CLIENTS=4     pgbench clients
 #   PGBENCH_RATE=200      pgbench target transactions per second (bounded: the machine is shared)
 #   PGBENCH_SCALE=10      pgbench -i scale
-#   JAVA_OPTS             JVM flags for the exporter (default: the ones docs/operations.md recommends)
+#   JAVA_OPTS             extra JVM flags; the exporter starts through exporter/bin/pg-batch-exporter (its
+#                         small-footprint flags) when that launcher exists, else with the same flags here
 #   PG_BIN                PostgreSQL binaries (default: Debian's PostgreSQL 15)
 #   SOAK_OUT              CSV of samples (default: target/soak-<date>.csv)
 # Everything listens on 127.0.0.1 only, and everything started here is stopped on exit.
@@ -26,7 +27,11 @@ SAMPLE_EVERY=${SAMPLE_EVERY:-10}
 PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-4}
 PGBENCH_RATE=${PGBENCH_RATE:-200}
 PGBENCH_SCALE=${PGBENCH_SCALE:-10}
-JAVA_OPTS=${JAVA_OPTS:--Xms32m -Xmx64m -Xss512k -XX:MaxMetaspaceSize=64m -XX:ReservedCodeCacheSize=32m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}
+JAVA_OPTS=${JAVA_OPTS:-}
+LAUNCHER=exporter/bin/pg-batch-exporter
+# the launcher's defaults, for a tree without it
+DEFAULT_JAVA_OPTS="-XX:+UseSerialGC -Xms8m -Xmx48m -Xss512k -XX:MaxMetaspaceSize=48m -XX:ReservedCodeCacheSize=24m \
+-XX:TieredStopAtLevel=1 -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError"
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 mkdir -p target
 SOAK_OUT=${SOAK_OUT:-target/soak-$(date +%Y%m%d-%H%M%S).csv}
@@ -76,11 +81,16 @@ PSQL=("$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres -v 
 "${PSQL[@]}" -c "CREATE ROLE pgbt_monitor LOGIN PASSWORD 'soak-only' IN ROLE pg_monitor"
 "$PG_BIN/pgbench" -h 127.0.0.1 -p "$PGPORT" -U postgres -i -q -s "$PGBENCH_SCALE" postgres >/dev/null 2>&1
 
-log "exporter on 127.0.0.1:$EXPORTER_PORT with JAVA_OPTS=$JAVA_OPTS"
-# shellcheck disable=SC2086
-DATA_SOURCE_NAME="postgresql://pgbt_monitor:soak-only@127.0.0.1:$PGPORT/postgres" \
-  java $JAVA_OPTS -jar "$JAR" --web.listen-address="127.0.0.1:$EXPORTER_PORT" >"$WORK/exporter.log" 2>&1 &
-EXPORTER_PID=$!
+export DATA_SOURCE_NAME="postgresql://pgbt_monitor:soak-only@127.0.0.1:$PGPORT/postgres"
+if [[ -x $LAUNCHER ]]; then
+  log "exporter on 127.0.0.1:$EXPORTER_PORT via $LAUNCHER (JAVA_OPTS=$JAVA_OPTS)"
+  PGBT_EXPORTER_JAR=$JAR JAVA_OPTS=$JAVA_OPTS "$LAUNCHER" --web.listen-address="127.0.0.1:$EXPORTER_PORT" >"$WORK/exporter.log" 2>&1 &
+else
+  log "exporter on 127.0.0.1:$EXPORTER_PORT: java $DEFAULT_JAVA_OPTS $JAVA_OPTS"
+  # shellcheck disable=SC2086
+  java $DEFAULT_JAVA_OPTS $JAVA_OPTS -jar "$JAR" --web.listen-address="127.0.0.1:$EXPORTER_PORT" >"$WORK/exporter.log" 2>&1 &
+fi
+EXPORTER_PID=$!   # the launcher execs java, so this is the JVM
 for _ in $(seq 1 100); do
   curl -fs "http://127.0.0.1:$EXPORTER_PORT/-/healthy" >/dev/null 2>&1 && break
   sleep 0.2

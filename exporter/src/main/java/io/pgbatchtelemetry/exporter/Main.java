@@ -22,6 +22,8 @@ import org.slf4j.LoggerFactory;
 public final class Main {
 
     static final int EXIT_CONFIG = 2;
+    /** Held here: java.util.logging keeps loggers only weakly, and a collected one forgets its level. */
+    private static final java.util.logging.Logger PGJDBC_LOGGER = java.util.logging.Logger.getLogger("org.postgresql");
 
     private Main() {}
 
@@ -90,6 +92,12 @@ public final class Main {
      */
     private static void configureLogging(String level) {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level);
+        // pgjdbc logs through java.util.logging, in another format and once per connection attempt
+        // (a wrong certificate name: a SEVERE pair of lines several times a second). Its errors reach
+        // the exporter as exceptions and are logged once, with the reason, by the scrape log.
+        if (!level.equals("debug")) {
+            PGJDBC_LOGGER.setLevel(java.util.logging.Level.OFF);
+        }
     }
 
     private static void printHelp(PrintStream out, SettingsLoader loader) {

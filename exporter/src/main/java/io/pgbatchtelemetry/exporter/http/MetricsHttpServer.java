@@ -1,6 +1,7 @@
 package io.pgbatchtelemetry.exporter.http;
 
 import com.sun.net.httpserver.Authenticator;
+import com.sun.net.httpserver.Filter;
 import com.sun.net.httpserver.HttpContext;
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -48,6 +49,7 @@ public final class MetricsHttpServer implements AutoCloseable {
     private final HttpServer server;
     private final ExecutorService executor;
     private final List<HttpContext> contexts = new ArrayList<>();
+    private final AtomicInteger inFlight = new AtomicInteger();
 
     public MetricsHttpServer(ExporterSettings.Web web, PrometheusRegistry registry, String version) throws IOException {
         this(web, registry, Map.of(), version);
@@ -97,6 +99,23 @@ public final class MetricsHttpServer implements AutoCloseable {
         if (authenticator != null) {
             contexts.forEach(context -> context.setAuthenticator(authenticator));
         }
+        Filter counting = new Filter() {
+            @Override
+            public void doFilter(HttpExchange exchange, Chain chain) throws IOException {
+                inFlight.incrementAndGet();
+                try {
+                    chain.doFilter(exchange);
+                } finally {
+                    inFlight.decrementAndGet();
+                }
+            }
+
+            @Override
+            public String description() {
+                return "counts requests in flight for a graceful stop";
+            }
+        };
+        contexts.forEach(context -> context.getFilters().add(counting));
     }
 
     /** HTTPS with TLS 1.2 or 1.3 when {@code web.tls} is set, plain HTTP otherwise. */
@@ -165,9 +184,13 @@ public final class MetricsHttpServer implements AutoCloseable {
         }
     }
 
-    /** Stops accepting requests and gives the scrape in flight up to {@code graceSeconds} to finish. */
+    /**
+     * Stops accepting requests and gives the scrapes in flight up to {@code graceSeconds} to finish.
+     * The JDK 17 server waits the whole delay unless an exchange completes during it, so an idle
+     * server is stopped at once instead of sitting out the grace period.
+     */
     public void stop(int graceSeconds) {
-        server.stop(graceSeconds);
+        server.stop(inFlight.get() == 0 ? 0 : graceSeconds);
         executor.shutdown();
         try {
             executor.awaitTermination(graceSeconds, TimeUnit.SECONDS);

@@ -107,20 +107,39 @@ class PostgresTlsTest {
         }
     }
 
-    /** An operator with the wrong CA file must see why in the log, not just "not reachable". */
+    /**
+     * An operator with the wrong CA file or host name must see why in the log, not just "not
+     * reachable"; once, in the exporter's one-line format (pgjdbc's own java.util.logging lines,
+     * repeated on every connection attempt, stay out).
+     */
     @Test
-    void theReasonIsLogged() throws Exception {
-        Path log = dir.resolve("wrong-ca.log");
-        try (ExporterProcess process = ExporterProcess.start(Map.of("DATA_SOURCE_NAME", dsn(otherCa.caCert())),
-                List.of("--web.listen-address=127.0.0.1:0"), log)) {
-            int port = process.awaitPort();
-            assertEquals(0.0, ExporterTestSupport.scrape(port).value("pg_up"));
-            process.terminate(30);
-            String output = process.output();
-            assertTrue(output.contains("not reachable (SQLSTATE 08006: SSL error"), output);
-            assertTrue(!output.contains(ExporterTestSupport.MONITOR_PASSWORD), "no password in the log:\n" + output);
+    void theReasonIsLoggedOnceInTheLogFormat() throws Exception {
+        Map<String, String> cases = Map.of(
+                dsn(otherCa.caCert()), "not reachable (SQLSTATE 08006: SSL error",
+                dsn(ca.caCert()).replace("@127.0.0.1:", "@localhost:"), "not reachable (SQLSTATE 08006: The hostname localhost could not be verified");
+        for (Map.Entry<String, String> c : cases.entrySet()) {
+            Path log = Files.createTempFile(dir, "exporter", ".log");
+            try (ExporterProcess process = ExporterProcess.start(Map.of("DATA_SOURCE_NAME", c.getKey()),
+                    List.of("--web.listen-address=127.0.0.1:0"), log)) {
+                int port = process.awaitPort();
+                for (int i = 0; i < 3; i++) {
+                    assertEquals(0.0, ExporterTestSupport.scrape(port).value("pg_up"));
+                }
+                process.terminate(30);
+                String output = process.output();
+                assertTrue(output.contains(c.getValue()), output);
+                assertEquals(1, output.split("not reachable", -1).length - 1, "logged once for three failed scrapes:\n" + output);
+                assertTrue(!output.contains(ExporterTestSupport.MONITOR_PASSWORD), "no password in the log:\n" + output);
+                for (String line : output.split("\n")) {
+                    assertTrue(LOG_LINE.matcher(line).matches(), "not in the log format: " + line + "\n" + output);
+                }
+            }
         }
     }
+
+    /** slf4j-simple as configured in simplelogger.properties: time, level, logger, message; one line. */
+    private static final java.util.regex.Pattern LOG_LINE = java.util.regex.Pattern.compile(
+            "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}(Z|[+-]\\d\\d:\\d\\d) (TRACE|DEBUG|INFO|WARN|ERROR) [A-Za-z.]+ - .+");
 
     @Test
     void clientCertificateInsteadOfAPassword() throws Exception {
