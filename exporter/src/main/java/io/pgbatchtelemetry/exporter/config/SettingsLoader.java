@@ -233,6 +233,9 @@ public final class SettingsLoader {
         if (!path.startsWith("/") || path.equals("/") || path.contains("?") || path.contains(" ")) {
             throw ConfigException.forKey(ROOT + ".web.telemetry-path", "must be a path like /metrics, got '" + path + "'");
         }
+        if (path.equals("/probe") || path.equals("/-/healthy")) {
+            throw ConfigException.forKey(ROOT + ".web.telemetry-path", path + " is taken by the exporter itself; use e.g. /metrics");
+        }
         return new ExporterSettings.Web(host, port, path, WebSecurityBinder.tls(c), WebSecurityBinder.basicAuth(c));
     }
 
