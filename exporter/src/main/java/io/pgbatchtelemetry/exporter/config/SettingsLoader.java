@@ -75,7 +75,7 @@ public final class SettingsLoader {
         try {
             merged = merged.resolve();
         } catch (com.typesafe.config.ConfigException e) {
-            throw new ConfigException("configuration: " + e.getMessage());
+            throw new ConfigException("configuration: " + withoutFileText(e.getMessage()));
         }
         return bind(merged.getConfig(ROOT));
     }
@@ -121,8 +121,18 @@ public final class SettingsLoader {
         try {
             return ConfigFactory.parseFile(file.toFile(), ConfigParseOptions.defaults().setAllowMissing(false));
         } catch (com.typesafe.config.ConfigException e) {
-            throw new ConfigException("--config.file: " + e.getMessage());
+            throw new ConfigException("--config.file: " + withoutFileText(e.getMessage()));
         }
+    }
+
+    /**
+     * The HOCON parser quotes what it tripped over ({@code Key 'x' may not be followed by ...},
+     * {@code ${x}}); on a password line with an unquoted special character that is part of the
+     * password. Quoted fragments longer than two characters and substitution names are replaced:
+     * the file, line and kind of error remain, which is what finding the mistake needs.
+     */
+    static String withoutFileText(String message) {
+        return message.replaceAll("\\$\\{[^}]*\\}", "\\${...}").replaceAll("'[^']{3,}'", "'...'");
     }
 
     private static Config atRoot(Map<String, String> byKey) {
@@ -136,6 +146,10 @@ public final class SettingsLoader {
             String path = entry.getKey();
             if (path.startsWith(ROOT + ".batches.")) {
                 throw ConfigException.forKey(ROOT + ".batches", BATCHES_EXPECTED + " (from " + source + ")");
+            }
+            if (path.startsWith(TargetsBinder.PREFIX)) {
+                TargetsBinder.checkKey(path, source);
+                continue;
             }
             if (!reference.hasPath(path)) {
                 throw ConfigException.forKey(path, "unknown key (from " + source + ")" + suggestion(path));
@@ -157,7 +171,9 @@ public final class SettingsLoader {
     }
 
     private ExporterSettings bind(Config c) {
-        ExporterSettings.DataSource dataSource = bindDataSource(c);
+        // a probe-only exporter (targets, no data-source.url) has no server behind /metrics
+        boolean probeOnly = string(c, "data-source.url").isBlank() && TargetsBinder.configured(c);
+        ExporterSettings.DataSource dataSource = probeOnly ? null : bindDataSource(c);
         ExporterSettings.Web web = bindWeb(c);
         Duration timeout = positiveDuration(c, "scrape.timeout");
         Duration statementTimeout = positiveDuration(c, "scrape.statement-timeout");
@@ -176,9 +192,9 @@ public final class SettingsLoader {
                 collectors.add(name);
             }
         }
-        return new ExporterSettings(dataSource, web,
-                new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize), collectors,
-                bindSampler(c), bindBatches(c));
+        ExporterSettings.Scrape scrape = new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize);
+        return new ExporterSettings(dataSource, web, scrape, collectors, bindSampler(c), bindBatches(c),
+                TargetsBinder.bind(c, scrape));
     }
 
     private static ExporterSettings.Sampler bindSampler(Config c) {
@@ -278,13 +294,13 @@ public final class SettingsLoader {
         return text.isEmpty() ? null : text;
     }
 
-    private ExporterSettings.DataSource bindDataSource(Config c) {
+    ExporterSettings.DataSource bindDataSource(Config c) {
         DataSourceName dsn = DataSourceName.parse(ROOT + ".data-source.url (DATA_SOURCE_NAME)", string(c, "data-source.url"));
         String user = string(c, "data-source.user");
         String password = string(c, "data-source.password");
         String passwordFile = string(c, "data-source.password-file");
         if (!passwordFile.isEmpty()) {
-            password = readPasswordFile(passwordFile);
+            password = readPasswordFile(ROOT + ".data-source.password-file", passwordFile);
         }
         String applicationName = string(c, "data-source.application-name");
         if (applicationName.isBlank()) {
@@ -296,18 +312,19 @@ public final class SettingsLoader {
                 applicationName, positiveDuration(c, "data-source.connect-timeout"));
     }
 
-    private static String readPasswordFile(String file) {
+    /** The first line of {@code file}, stripped; {@code key} names the setting in errors. */
+    static String readPasswordFile(String key, String file) {
         try {
             String content = Files.readString(Path.of(file));
             int newline = content.indexOf('\n');
             String firstLine = newline >= 0 ? content.substring(0, newline) : content;
             return firstLine.strip();
         } catch (java.nio.file.NoSuchFileException e) {
-            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (no such file)");
+            throw ConfigException.forKey(key, "cannot read " + file + " (no such file)");
         } catch (java.nio.file.AccessDeniedException | SecurityException e) {
-            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (permission denied)");
+            throw ConfigException.forKey(key, "cannot read " + file + " (permission denied)");
         } catch (IOException e) {
-            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (I/O error)");
+            throw ConfigException.forKey(key, "cannot read " + file + " (I/O error)");
         }
     }
 
@@ -335,10 +352,13 @@ public final class SettingsLoader {
         if (!path.startsWith("/") || path.equals("/") || path.contains("?") || path.contains(" ")) {
             throw ConfigException.forKey(ROOT + ".web.telemetry-path", "must be a path like /metrics, got '" + path + "'");
         }
-        return new ExporterSettings.Web(host, port, path);
+        if (path.equals("/probe") || path.equals("/-/healthy")) {
+            throw ConfigException.forKey(ROOT + ".web.telemetry-path", path + " is taken by the exporter itself; use e.g. /metrics");
+        }
+        return new ExporterSettings.Web(host, port, path, WebSecurityBinder.tls(c), WebSecurityBinder.basicAuth(c));
     }
 
-    private static String string(Config c, String key) {
+    static String string(Config c, String key) {
         try {
             return c.getString(key);
         } catch (com.typesafe.config.ConfigException e) {
@@ -346,7 +366,7 @@ public final class SettingsLoader {
         }
     }
 
-    private static int integer(Config c, String key) {
+    static int integer(Config c, String key) {
         try {
             return c.getInt(key);
         } catch (com.typesafe.config.ConfigException e) {
@@ -362,7 +382,7 @@ public final class SettingsLoader {
         }
     }
 
-    private static Duration positiveDuration(Config c, String key) {
+    static Duration positiveDuration(Config c, String key) {
         Duration duration;
         try {
             duration = c.getDuration(key);
