@@ -63,10 +63,13 @@ public final class Main {
             System.exit(1);
             return;
         }
-        log.info("pg-batch-exporter {} serving {}://{}:{}{} for {} (collectors: {})", BuildVersion.get(),
+        log.info("pg-batch-exporter {} serving {}://{}:{}{} for {} (collectors: {}; sampler: {})", BuildVersion.get(),
                 settings.web().tls().enabled() ? "https" : "http",
                 settings.web().host().isEmpty() ? "0.0.0.0" : settings.web().host(), exporter.port(),
-                settings.web().telemetryPath(), describeServers(settings), settings.collectors());
+                settings.web().telemetryPath(), describeServers(settings), settings.collectors(),
+                settings.sampler().enabled() && settings.hasDefaultTarget()
+                        ? "every " + settings.sampler().interval().toMillis() + " ms, " + settings.batches().size() + " batch rules"
+                        : "off");
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             log.info("stopping: finishing the scrape in flight");
