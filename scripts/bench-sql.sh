@@ -3,11 +3,13 @@
 #   PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres [PGPASSWORD=...] scripts/bench-sql.sh [database]
 # Creates database <database> (default telemetry_bench), installs sql/install.sql there, then:
 #   1. sample() with 200 sessions connected (150 idle, 50 running pg_sleep), 20 calls
-#   2. snapshot() with 100 tracked tables, 20 calls
+#   2. snapshot() with 100 tracked tables, 20 calls in one session, and the median of 9 calls
+#      each in a new session (as pg_cron runs it)
 #   3. storage per sample/snapshot measured from relation sizes -> rows/day and bytes/day at the defaults
 #   4. 7 days of synthetic history at the default rates (2016 snapshots, 20160 samples), then
 #      compare() / wait_summary() / diagnose() over a 1-hour window and compare() over 7 days
-# Needs max_connections >= 210. Prints one line per measurement (milliseconds per call).
+# Needs max_connections >= 210. Prints one line per measurement (milliseconds per call; with
+# "cpu" and the backend's CPU milliseconds per call where the server can read /proc/self).
 set -euo pipefail
 DB=${1:-telemetry_bench}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,13 +17,34 @@ PSQL="psql -X -q -v ON_ERROR_STOP=1"
 $PSQL -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
 $PSQL -d "$DB" -f "$HERE/sql/install.sql" >/dev/null 2>&1
 q() { $PSQL -At -d "$DB" -c "$1"; }
-# average milliseconds of N calls of an expression, timed inside the server
+# The backend's own CPU time (ns) from /proc/self/schedstat (Linux, superuser), NULL elsewhere. On a
+# busy machine wall time mostly measures waiting for a core; CPU time shows the work itself.
+CPU_NS="(SELECT split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::numeric)"
+CPU_PROBE=$(q "SELECT $CPU_NS" 2>/dev/null || true)
+[ -n "$CPU_PROBE" ] || CPU_NS="NULL::numeric"
+# average milliseconds of N calls of an expression, timed inside the server, then "cpu" and the
+# backend's CPU milliseconds per call
 timeit() {
-  q "DO \$\$ DECLARE t0 timestamptz; n int := $2; BEGIN t0 := clock_timestamp();
+  q "DO \$\$ DECLARE t0 timestamptz; c0 numeric; n int := $2; BEGIN c0 := $CPU_NS; t0 := clock_timestamp();
        FOR i IN 1..n LOOP PERFORM $1; END LOOP;
-       RAISE NOTICE '%', round(extract(epoch FROM clock_timestamp() - t0) * 1000 / n, 2); END \$\$" 2>&1 \
+       RAISE NOTICE '% cpu %', round(extract(epoch FROM clock_timestamp() - t0) * 1000 / n, 2),
+                               coalesce(round(($CPU_NS - c0) / 1e6 / n, 2)::text, 'n/a'); END \$\$" 2>&1 \
     | grep -v "telemetry\.diagnose" | sed -n "s/.*NOTICE: *//p"
 }
+# median milliseconds of one call in each of N new sessions (then "cpu" and the median CPU ms):
+# what a pg_cron job pays, as every run is a new backend (cold caches, PL/pgSQL compiled and plans
+# made again)
+timeit_fresh() {
+  local calls
+  calls=$(for i in $(seq 1 "$2"); do
+    q "DO \$\$ DECLARE t0 timestamptz; c0 numeric; BEGIN c0 := $CPU_NS; t0 := clock_timestamp(); PERFORM $1;
+         RAISE NOTICE '% %', round(extract(epoch FROM clock_timestamp() - t0) * 1000, 2),
+                             coalesce(round(($CPU_NS - c0) / 1e6, 2)::text, 'n/a'); END \$\$" 2>&1 \
+      | sed -n "s/.*NOTICE: *//p"
+  done)
+  echo "$(median 1 <<<"$calls") cpu $(median 2 <<<"$calls")"
+}
+median() { cut -d' ' -f"$1" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
 pids=()
 for i in $(seq 1 150); do $PSQL -d "$DB" -c "SELECT pg_sleep(120)" >/dev/null 2>&1 & pids+=($!); done
@@ -43,6 +66,7 @@ q "DO \$\$ BEGIN FOR i IN 1..100 LOOP
      EXECUTE format('INSERT INTO bench_t%s SELECT g, ''x'' FROM generate_series(1, 100) g', i);
      PERFORM telemetry.track_table(format('bench_t%s', i)); END LOOP; END \$\$"
 echo "snapshot_ms_100_tables $(timeit 'telemetry.snapshot()' 20)"
+echo "snapshot_ms_100_tables_new_session $(timeit_fresh 'telemetry.snapshot()' 9)"
 
 # storage: per-sample and per-snapshot bytes from the rows collected above
 q "SELECT 'rows_per_sample ' || round((SELECT (SELECT count(*) FROM telemetry.samples) + (SELECT count(*) FROM telemetry.sample_waits)

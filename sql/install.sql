@@ -71,13 +71,13 @@ CREATE TABLE IF NOT EXISTS telemetry.config (
   description text
 );
 
--- Defaults; a re-install never overwrites a value the user changed.
+-- Defaults; a re-install never overwrites a value the user changed (descriptions follow this file).
 INSERT INTO telemetry.config (key, value, description) VALUES
   ('schema_version',              '1',        'version of this schema''s data layout'),
   ('query_preview_chars',         '200',      'characters of query text kept per session/lock row; 0 switches previews off'),
   ('sample_top_sessions',         '25',       'at most this many non-idle sessions are stored per sample'),
-  ('part_lock_timeout',           '200ms',    'lock_timeout for each locking part of snapshot() (table sizes)'),
-  ('cleanup_batch_rows',          '5000',     'cleanup() deletes samples/snapshots in batches of this many parent rows'),
+  ('part_lock_timeout',           '200ms',    'lock_timeout for table sizes in snapshot(), for a lock that arrives after its pg_locks check'),
+  ('cleanup_batch_rows',          '5000',     'cleanup deletes samples/snapshots in batches of this many parent rows (cleanup_in_batches() commits after each)'),
   ('cron_history_retain',         '1 day',    'cleanup() purges pg_cron run history of telemetry jobs older than this'),
   ('diagnose.lock_wait_seconds',  '1',        'lock_contention: a blocked session waited at least this long'),
   ('diagnose.backend_writes',     '1024',     'buffer_wal_pressure: client backends wrote at least this many buffers themselves'),
@@ -87,7 +87,7 @@ INSERT INTO telemetry.config (key, value, description) VALUES
   ('diagnose.temp_bytes',         '33554432', 'temp_file_spills: temp bytes written in the window (32 MB)'),
   ('diagnose.replay_lag_bytes',   '16777216', 'replication_lag: replay lag of a replica in bytes (16 MB)'),
   ('diagnose.replay_lag_seconds', '10',       'replication_lag: replay lag of a replica in seconds')
-ON CONFLICT (key) DO NOTHING;
+ON CONFLICT (key) DO UPDATE SET description = excluded.description;   -- the value stays
 
 CREATE TABLE IF NOT EXISTS telemetry.tracked_tables (
   relid       oid PRIMARY KEY,
@@ -550,6 +550,97 @@ $$;
 -- Collection
 ----------------------------------------------------------------------------------------------
 
+-- Relations whose AccessExclusiveLock (held or awaited by another session) would make a size
+-- function wait: a waiting request queues every later AccessShareLock behind it.
+CREATE FUNCTION telemetry._exclusively_locked()
+RETURNS TABLE (relid oid, note text) LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT l.relation, string_agg(format('AccessExclusiveLock %s by pid %s', CASE WHEN l.granted THEN 'held' ELSE 'awaited' END,
+                                       l.pid), ', ' ORDER BY l.pid)
+    FROM pg_locks l
+   WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid()
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   GROUP BY l.relation
+$$;
+
+-- pg_total_relation_size() or NULL when the lock is not granted within lock_timeout: one
+-- subtransaction per call, so it is only used when the set-based path lost a race for a lock.
+CREATE FUNCTION telemetry._try_total_size(p_relid oid)
+RETURNS numeric LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  RETURN pg_total_relation_size(p_relid);
+EXCEPTION WHEN lock_not_available OR query_canceled THEN
+  RETURN NULL;
+END
+$fn$;
+
+-- One snapshot_tables row per tracked table, all in one statement: the leaves of every tracked
+-- table in one walk of pg_inherits, statistics from the lock-free pg_stat_get_* functions, and
+-- sizes from pg_total_relation_size(), which takes an AccessShareLock on the table, its TOAST
+-- table and their indexes. Where one of those is exclusively locked, the size is estimated from
+-- pg_class.relpages instead of waiting (size_exact = false, the lock in error).
+-- p_one_by_one sizes each leaf in its own subtransaction (the race fallback of snapshot()).
+-- PL/pgSQL for its cached plan: a SQL function with SET is planned anew on every call.
+CREATE FUNCTION telemetry._tracked_table_rows(p_snapshot_id bigint, p_one_by_one boolean)
+RETURNS SETOF telemetry.snapshot_tables LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  RETURN QUERY
+  WITH RECURSIVE tree(root, relid) AS (
+    SELECT t.relid, t.relid FROM telemetry.tracked_tables t
+    UNION ALL
+    SELECT tree.root, i.inhrelid FROM tree JOIN pg_inherits i ON i.inhparent = tree.relid
+  ),
+  locked AS MATERIALIZED (SELECT * FROM telemetry._exclusively_locked()),
+  leaf AS (
+    SELECT tree.root, c.oid AS relid,
+           (SELECT string_agg(DISTINCT k.note, ', ') FROM locked k
+             WHERE k.relid IN (c.oid, c.reltoastrelid)
+                OR k.relid IN (SELECT x.indexrelid FROM pg_index x WHERE x.indrelid IN (c.oid, c.reltoastrelid))) AS lock_note,
+           (c.relpages::numeric + coalesce(tc.relpages, 0)
+            + coalesce((SELECT sum(ic.relpages) FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+                         WHERE x.indrelid IN (c.oid, c.reltoastrelid)), 0)) * current_setting('block_size')::numeric AS estimate
+      FROM tree
+      JOIN pg_class c ON c.oid = tree.relid
+      LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid
+     WHERE c.relkind IN ('r', 'm', 'p')
+       AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid)
+  ),
+  sized AS MATERIALIZED (   -- each size function runs once per leaf
+    SELECT leaf.*, CASE WHEN leaf.lock_note IS NOT NULL THEN NULL
+                        WHEN p_one_by_one THEN telemetry._try_total_size(leaf.relid)
+                        ELSE pg_total_relation_size(leaf.relid) END AS exact
+      FROM leaf
+  ),
+  per_table AS (
+    SELECT l.root, count(*)::int AS parts, sum(coalesce(l.exact, l.estimate)) AS bytes,
+           bool_and(l.exact IS NOT NULL) AS exact,
+           string_agg(DISTINCT coalesce(l.lock_note, 'lock timeout (part_lock_timeout)'), ', ') FILTER (WHERE l.exact IS NULL) AS lock_note,
+           sum(pg_stat_get_live_tuples(l.relid)) AS live, sum(pg_stat_get_dead_tuples(l.relid)) AS dead,
+           sum(pg_stat_get_tuples_inserted(l.relid)) AS ins, sum(pg_stat_get_tuples_updated(l.relid)) AS upd,
+           sum(pg_stat_get_tuples_deleted(l.relid)) AS del, sum(pg_stat_get_tuples_hot_updated(l.relid)) AS hot,
+           sum(pg_stat_get_numscans(l.relid)) AS seq,
+           sum((SELECT sum(pg_stat_get_numscans(x.indexrelid)) FROM pg_index x WHERE x.indrelid = l.relid)) AS idx,
+           sum(pg_stat_get_vacuum_count(l.relid)) AS vac, sum(pg_stat_get_autovacuum_count(l.relid)) AS avac,
+           sum(pg_stat_get_analyze_count(l.relid)) AS an, sum(pg_stat_get_autoanalyze_count(l.relid)) AS aan,
+           max(pg_stat_get_last_vacuum_time(l.relid)) AS lv, max(pg_stat_get_last_autovacuum_time(l.relid)) AS lav,
+           max(pg_stat_get_last_analyze_time(l.relid)) AS la, max(pg_stat_get_last_autoanalyze_time(l.relid)) AS laa
+      FROM sized l
+     GROUP BY l.root
+  )
+  SELECT p_snapshot_id, c.oid, n.nspname::text, c.relname::text, p.parts, p.bytes, p.exact,
+         p.live, p.dead, p.ins, p.upd, p.del, p.hot, p.seq, p.idx, p.vac, p.avac, p.an, p.aan, p.lv, p.lav, p.la, p.laa,
+         CASE WHEN NOT p.exact THEN 'size estimated from pg_class.relpages: ' || p.lock_note END
+    FROM per_table p
+    JOIN pg_class c ON c.oid = p.root
+    JOIN pg_namespace n ON n.oid = c.relnamespace;
+END
+$fn$;
+
 CREATE FUNCTION telemetry.snapshot()
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, telemetry, pg_temp
@@ -560,11 +651,6 @@ DECLARE
   v_errors text[] := '{}';
   v_lock_timeout text := current_setting('lock_timeout');
   v_sql text;
-  v_rows telemetry.snapshot_tables[] := '{}';
-  i int;
-  tr telemetry.snapshot_tables;
-  v_size numeric;
-  v_exact boolean;
 BEGIN
   IF pg_is_in_recovery() THEN
     RAISE NOTICE 'telemetry.snapshot(): server is in recovery (standby): telemetry tables are read-only here; '
@@ -573,7 +659,7 @@ BEGIN
   END IF;
 
   v_id := nextval(pg_get_serial_sequence('telemetry.snapshots', 'id'));
-  s.captured_at := now();
+  s.captured_at := clock_timestamp();   -- not now(): batch_end() ends a run just before its snapshot
   s.server_version_num := current_setting('server_version_num')::int;
   s.in_recovery := false;
   s.postmaster_start_time := pg_postmaster_start_time();
@@ -631,61 +717,22 @@ BEGIN
     END;
   END IF;
 
-  -- tracked tables: statistics need no lock (read set-based from the pg_stat_get_* functions);
-  -- sizes do, so they run under a bounded lock_timeout, first for all tables in one statement and,
-  -- if a batch holds an AccessExclusiveLock, table by table with the relpages estimate as fallback.
-  SELECT coalesce(array_agg(ROW(v_id, tt.relid, n.nspname, c.relname, x.parts, NULL, NULL,
-           x.live, x.dead, x.ins, x.upd, x.del, x.hot, x.seq, x.idx, x.vac, x.avac, x.an, x.aan,
-           x.lv, x.lav, x.la, x.laa, NULL)::telemetry.snapshot_tables), '{}')
-    INTO v_rows
-    FROM telemetry.tracked_tables tt
-    JOIN pg_class c ON c.oid = tt.relid
-    JOIN pg_namespace n ON n.oid = c.relnamespace
-   CROSS JOIN LATERAL (
-     SELECT count(*)::int AS parts, sum(pg_stat_get_live_tuples(l.relid)) AS live,
-            sum(pg_stat_get_dead_tuples(l.relid)) AS dead, sum(pg_stat_get_tuples_inserted(l.relid)) AS ins,
-            sum(pg_stat_get_tuples_updated(l.relid)) AS upd, sum(pg_stat_get_tuples_deleted(l.relid)) AS del,
-            sum(pg_stat_get_tuples_hot_updated(l.relid)) AS hot, sum(pg_stat_get_numscans(l.relid)) AS seq,
-            sum((SELECT sum(pg_stat_get_numscans(i.indexrelid)) FROM pg_index i WHERE i.indrelid = l.relid)) AS idx,
-            sum(pg_stat_get_vacuum_count(l.relid)) AS vac, sum(pg_stat_get_autovacuum_count(l.relid)) AS avac,
-            sum(pg_stat_get_analyze_count(l.relid)) AS an, sum(pg_stat_get_autoanalyze_count(l.relid)) AS aan,
-            max(pg_stat_get_last_vacuum_time(l.relid)) AS lv, max(pg_stat_get_last_autovacuum_time(l.relid)) AS lav,
-            max(pg_stat_get_last_analyze_time(l.relid)) AS la, max(pg_stat_get_last_autoanalyze_time(l.relid)) AS laa
-       FROM telemetry._leaves(tt.relid) l) x;
-  PERFORM set_config('lock_timeout', telemetry._setting('part_lock_timeout', '200ms'), true);
-  BEGIN
-    SELECT array_agg(r) INTO v_rows FROM (
-      SELECT (u.snapshot_id, u.relid, u.schemaname, u.relname, u.partitions,
-              (SELECT sum(pg_total_relation_size(l.relid)) FROM telemetry._leaves(u.relid) l), true,
-              u.n_live_tup, u.n_dead_tup, u.n_tup_ins, u.n_tup_upd, u.n_tup_del, u.n_tup_hot_upd, u.seq_scan,
-              u.idx_scan, u.vacuum_count, u.autovacuum_count, u.analyze_count, u.autoanalyze_count, u.last_vacuum,
-              u.last_autovacuum, u.last_analyze, u.last_autoanalyze, u.error)::telemetry.snapshot_tables AS r
-        FROM unnest(v_rows) u) q;
-  EXCEPTION WHEN lock_not_available OR query_canceled THEN
-    FOR i IN 1 .. coalesce(cardinality(v_rows), 0) LOOP
-      tr := v_rows[i];
-      BEGIN
-        SELECT sum(pg_total_relation_size(l.relid)) INTO v_size FROM telemetry._leaves(tr.relid) l;
-        v_exact := true;
-      EXCEPTION WHEN lock_not_available OR query_canceled THEN
-        SELECT sum(c.relpages)::numeric * current_setting('block_size')::numeric INTO v_size
-          FROM telemetry._leaves(tr.relid) l JOIN pg_class c ON c.oid = l.relid;
-        v_exact := false;
-        tr.error := 'size estimated from pg_class.relpages: ' || SQLERRM;
-      END;
-      tr.total_bytes := v_size;
-      tr.size_exact := v_exact;
-      v_rows[i] := tr;
-    END LOOP;
-  END;
-  PERFORM set_config('lock_timeout', v_lock_timeout, true);
-
   s.errors := CASE WHEN cardinality(v_errors) > 0 THEN v_errors END;
   s.id := v_id;
   INSERT INTO telemetry.snapshots OVERRIDING SYSTEM VALUE SELECT (s).*;
 
-  INSERT INTO telemetry.snapshot_tables
-  SELECT (r).* FROM unnest(v_rows) r;
+  -- tracked tables, in one statement for all of them (see _tracked_table_rows). Sizes need a lock
+  -- and a table under an AccessExclusiveLock is already sized from pg_class; lock_timeout bounds the
+  -- race where such a lock arrives after that check, and only then is each table sized on its own.
+  -- The lock on our own table is taken first, so that the short timeout applies to tracked tables only.
+  LOCK TABLE telemetry.snapshot_tables IN ROW EXCLUSIVE MODE;
+  PERFORM set_config('lock_timeout', telemetry._setting('part_lock_timeout', '200ms'), true);
+  BEGIN
+    INSERT INTO telemetry.snapshot_tables SELECT * FROM telemetry._tracked_table_rows(v_id, false);
+  EXCEPTION WHEN lock_not_available OR query_canceled THEN
+    INSERT INTO telemetry.snapshot_tables SELECT * FROM telemetry._tracked_table_rows(v_id, true);
+  END;
+  PERFORM set_config('lock_timeout', v_lock_timeout, true);
 
   BEGIN
     INSERT INTO telemetry.snapshot_replication
@@ -1234,56 +1281,72 @@ END
 $twins$;
 
 ----------------------------------------------------------------------------------------------
--- Retention: batched deletes (no long-running delete, no unbounded memory) + pg_cron history
+-- Retention: deletes in batches of config.cleanup_batch_rows parent rows (samples or snapshots,
+-- each with its child rows). The daily job CALLs cleanup_in_batches(), which commits after every
+-- batch: no transaction holds back vacuum for long, and autovacuum can make the deleted space
+-- reusable while the deletion goes on, so the tables stay near one retention's worth of rows.
+-- Time partitions (DROP instead of DELETE) would leave no dead rows at all, but need partition
+-- maintenance, the time column in every child key, and a data migration for existing installs;
+-- at a few hundred thousand rows a day, committed batches are the simpler bound.
 ----------------------------------------------------------------------------------------------
 
-CREATE FUNCTION telemetry.cleanup(retain interval DEFAULT '7 days')
-RETURNS TABLE (table_name text, rows_deleted bigint) LANGUAGE plpgsql SECURITY DEFINER
+-- One batch: up to p_batch samples older than p_cutoff with their child rows or, when no such
+-- sample is left, up to p_batch such snapshots with theirs. Returns rows deleted per table;
+-- an empty object when nothing older than the cutoff is left.
+CREATE FUNCTION telemetry._cleanup_batch(p_cutoff timestamptz, p_batch int)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
-#variable_conflict use_variable
 DECLARE
-  v_cutoff timestamptz := now() - retain;
-  v_batch int := telemetry._setting('cleanup_batch_rows', '5000')::int;
   v_ids bigint[];
   v_n bigint;
   v_counts jsonb := '{}';
   v_child text;
 BEGIN
-  IF retain IS NULL OR retain < interval '0' THEN
-    RAISE EXCEPTION 'telemetry.cleanup: retain must be a non-negative interval';
+  IF p_batch IS NULL OR p_batch < 1 THEN
+    RAISE EXCEPTION 'telemetry: the cleanup batch size must be a positive number of rows, not %', p_batch;
   END IF;
-  LOOP
-    SELECT array_agg(id) INTO v_ids FROM (SELECT id FROM telemetry.samples WHERE captured_at < v_cutoff
-                                           ORDER BY id LIMIT v_batch) x;
-    EXIT WHEN v_ids IS NULL;
+  SELECT array_agg(id) INTO v_ids
+    FROM (SELECT id FROM telemetry.samples WHERE captured_at < p_cutoff ORDER BY captured_at, id LIMIT p_batch) x;
+  IF v_ids IS NOT NULL THEN
     FOREACH v_child IN ARRAY ARRAY['sample_waits', 'sample_activity', 'sample_locks', 'sample_progress', 'sample_replication'] LOOP
       EXECUTE format('DELETE FROM telemetry.%I WHERE sample_id = ANY ($1)', v_child) USING v_ids;
       GET DIAGNOSTICS v_n = ROW_COUNT;
-      v_counts := jsonb_set(v_counts, ARRAY[v_child], to_jsonb(coalesce((v_counts ->> v_child)::bigint, 0) + v_n));
+      v_counts := v_counts || jsonb_build_object(v_child, v_n);
     END LOOP;
     DELETE FROM telemetry.samples WHERE id = ANY (v_ids);
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_counts := jsonb_set(v_counts, '{samples}', to_jsonb(coalesce((v_counts ->> 'samples')::bigint, 0) + v_n));
-  END LOOP;
-  LOOP
-    SELECT array_agg(id) INTO v_ids FROM (SELECT id FROM telemetry.snapshots WHERE captured_at < v_cutoff
-                                           ORDER BY id LIMIT v_batch) x;
-    EXIT WHEN v_ids IS NULL;
+    RETURN v_counts || jsonb_build_object('samples', v_n);
+  END IF;
+  SELECT array_agg(id) INTO v_ids
+    FROM (SELECT id FROM telemetry.snapshots WHERE captured_at < p_cutoff ORDER BY captured_at, id LIMIT p_batch) x;
+  IF v_ids IS NOT NULL THEN
     FOREACH v_child IN ARRAY ARRAY['snapshot_tables', 'snapshot_replication'] LOOP
       EXECUTE format('DELETE FROM telemetry.%I WHERE snapshot_id = ANY ($1)', v_child) USING v_ids;
       GET DIAGNOSTICS v_n = ROW_COUNT;
-      v_counts := jsonb_set(v_counts, ARRAY[v_child], to_jsonb(coalesce((v_counts ->> v_child)::bigint, 0) + v_n));
+      v_counts := v_counts || jsonb_build_object(v_child, v_n);
     END LOOP;
     DELETE FROM telemetry.snapshots WHERE id = ANY (v_ids);
     GET DIAGNOSTICS v_n = ROW_COUNT;
-    v_counts := jsonb_set(v_counts, '{snapshots}', to_jsonb(coalesce((v_counts ->> 'snapshots')::bigint, 0) + v_n));
-  END LOOP;
-  DELETE FROM telemetry.runs WHERE coalesce(ended_at, started_at) < v_cutoff AND state <> 'running';
-  GET DIAGNOSTICS v_n = ROW_COUNT;
-  v_counts := v_counts || jsonb_build_object('runs', v_n);
+    RETURN v_counts || jsonb_build_object('snapshots', v_n);
+  END IF;
+  RETURN '{}';
+END
+$fn$;
 
-  -- pg_cron keeps a row per job run (2880 a day for a 30 s job): purge those of our jobs
+-- After the batches: finished runs older than the cutoff, and pg_cron's run history of the
+-- telemetry jobs (a row per job run: 2880 a day for a 30 s job).
+CREATE FUNCTION telemetry._cleanup_rest(p_cutoff timestamptz)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_n bigint;
+  v_counts jsonb;
+BEGIN
+  DELETE FROM telemetry.runs WHERE coalesce(ended_at, started_at) < p_cutoff AND state <> 'running';
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_counts := jsonb_build_object('runs', v_n);
   IF to_regclass('cron.job_run_details') IS NOT NULL THEN
     BEGIN
       EXECUTE $q$DELETE FROM cron.job_run_details
@@ -1293,9 +1356,42 @@ BEGIN
       GET DIAGNOSTICS v_n = ROW_COUNT;
       v_counts := v_counts || jsonb_build_object('cron.job_run_details', v_n);
     EXCEPTION WHEN insufficient_privilege THEN
-      RAISE NOTICE 'telemetry.cleanup: no privilege to purge cron.job_run_details';
+      RAISE NOTICE 'telemetry cleanup: no privilege to purge cron.job_run_details';
     END;
   END IF;
+  RETURN v_counts;
+END
+$fn$;
+
+-- Sums two objects of row counts per table.
+CREATE FUNCTION telemetry._add_counts(a jsonb, b jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_object_agg(k, coalesce((a ->> k)::bigint, 0) + coalesce((b ->> k)::bigint, 0)), '{}')
+        FROM (SELECT jsonb_object_keys(a) UNION SELECT jsonb_object_keys(b)) AS keys(k) $$;
+
+-- The retention API in one transaction (a function cannot commit); the pg_cron job uses
+-- cleanup_in_batches(), which commits between batches.
+CREATE FUNCTION telemetry.cleanup(retain interval DEFAULT '7 days')
+RETURNS TABLE (table_name text, rows_deleted bigint) LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+  v_cutoff timestamptz := now() - retain;
+  v_batch int := telemetry._setting('cleanup_batch_rows', '5000')::int;
+  v_counts jsonb := '{}';
+  v_step jsonb;
+BEGIN
+  IF retain IS NULL OR retain < interval '0' THEN
+    RAISE EXCEPTION 'telemetry.cleanup: retain must be a non-negative interval';
+  END IF;
+  LOOP
+    v_step := telemetry._cleanup_batch(v_cutoff, v_batch);
+    EXIT WHEN v_step = '{}';
+    v_counts := telemetry._add_counts(v_counts, v_step);
+  END LOOP;
+  v_counts := v_counts || telemetry._cleanup_rest(v_cutoff);
   RETURN QUERY SELECT k, coalesce((v_counts ->> k)::bigint, 0)
     FROM unnest(ARRAY['samples', 'sample_waits', 'sample_activity', 'sample_locks', 'sample_progress',
                       'sample_replication', 'snapshots', 'snapshot_tables', 'snapshot_replication', 'runs',
@@ -1303,6 +1399,36 @@ BEGIN
    WHERE k <> 'cron.job_run_details' OR v_counts ? k;
 END
 $fn$;
+
+-- What the daily pg_cron job runs: CALL telemetry.cleanup_in_batches(). It commits after every
+-- batch, so it must be CALLed outside a transaction block. A procedure that commits may have
+-- neither SET search_path nor SECURITY DEFINER; this one runs with its caller's rights and only
+-- calls schema-qualified functions that pin their search_path.
+CREATE PROCEDURE telemetry.cleanup_in_batches(retain interval DEFAULT '7 days', batch_size int DEFAULT NULL)
+LANGUAGE plpgsql
+AS $pr$
+DECLARE
+  v_cutoff timestamptz := pg_catalog.now() - retain;
+  v_batch int := coalesce(batch_size, telemetry._setting('cleanup_batch_rows', '5000')::int);
+  v_counts jsonb := '{}';
+  v_step jsonb;
+  v_batches int := 0;
+BEGIN
+  IF retain IS NULL OR retain < interval '0' THEN
+    RAISE EXCEPTION 'telemetry.cleanup_in_batches: retain must be a non-negative interval';
+  END IF;
+  LOOP
+    v_step := telemetry._cleanup_batch(v_cutoff, v_batch);
+    EXIT WHEN v_step = '{}';
+    v_counts := telemetry._add_counts(v_counts, v_step);
+    v_batches := v_batches + 1;
+    COMMIT;
+  END LOOP;
+  v_counts := v_counts || telemetry._cleanup_rest(v_cutoff);
+  COMMIT;
+  RAISE NOTICE 'telemetry.cleanup_in_batches: % batches of up to % rows committed; rows deleted: %', v_batches, v_batch, v_counts;
+END
+$pr$;
 
 ----------------------------------------------------------------------------------------------
 -- Batch runs
@@ -1580,12 +1706,12 @@ $fn$;
 
 REVOKE ALL ON ALL TABLES IN SCHEMA telemetry FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA telemetry FROM PUBLIC;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA telemetry FROM PUBLIC;
+REVOKE ALL ON ALL ROUTINES IN SCHEMA telemetry FROM PUBLIC;   -- functions and procedures
 GRANT USAGE ON SCHEMA telemetry TO telemetry_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA telemetry TO telemetry_reader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA telemetry TO telemetry_reader;
 REVOKE EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.cleanup(interval),
-  telemetry.batch_start(text), telemetry.batch_end(bigint, text), telemetry.track_table(text, text),
+  telemetry._cleanup_batch(timestamptz, int), telemetry._cleanup_rest(timestamptz), telemetry.batch_start(text), telemetry.batch_end(bigint, text), telemetry.track_table(text, text),
   telemetry.untrack_table(text, text) FROM telemetry_reader;
 GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text),
   telemetry.batch_end(bigint, text) TO telemetry_writer;
@@ -1633,7 +1759,7 @@ BEGIN
     PERFORM cron.schedule('telemetry_sample', '* * * * *', 'SELECT telemetry.sample()');
     RAISE NOTICE 'this pg_cron does not accept a ''30 seconds'' schedule (pg_cron 1.5+ does): telemetry_sample runs every minute instead (%)', SQLERRM;
   END;
-  PERFORM cron.schedule('telemetry_cleanup', '17 3 * * *', 'SELECT count(*) FROM telemetry.cleanup()');
+  PERFORM cron.schedule('telemetry_cleanup', '17 3 * * *', 'CALL telemetry.cleanup_in_batches()');
   RAISE NOTICE 'telemetry: pg_cron jobs scheduled: %',
     (SELECT string_agg(format('%s (%s)', jobname, schedule), ', ' ORDER BY jobname) FROM cron.job WHERE jobname LIKE 'telemetry\_%');
 END

@@ -8,6 +8,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.SQLWarning;
 import java.sql.Statement;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -262,6 +263,67 @@ class CoreApiTest {
         db.exec("UPDATE telemetry.config SET value = '5000' WHERE key = 'cleanup_batch_rows'");
         assertEquals(0, db.count("SELECT count(*) FROM telemetry.samples WHERE captured_at < now() - interval '7 days'"));
         assertEquals(recentSamples, db.count("SELECT count(*) FROM telemetry.samples"));
+    }
+
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void cleanupInBatchesCommitsEveryBatch(int major) throws Exception {
+        TelemetryDb db = db(major);
+        db.exec("SELECT telemetry.sample()", "SELECT telemetry.snapshot()");
+        String oldSamples = "SELECT count(*) FROM telemetry.samples WHERE captured_at < now() - interval '7 days'";
+        String oldSnapshots = "SELECT count(*) FROM telemetry.snapshots WHERE captured_at < now() - interval '7 days'";
+        long recentSamples = db.count("SELECT count(*) FROM telemetry.samples") - db.count(oldSamples);
+        long recentSnapshots = db.count("SELECT count(*) FROM telemetry.snapshots") - db.count(oldSnapshots);
+        db.exec("INSERT INTO telemetry.samples (captured_at, active_sessions) "
+                        + "SELECT now() - interval '8 days' - g * interval '30 seconds', 1 FROM generate_series(1, 2500) g",
+                "INSERT INTO telemetry.sample_waits SELECT id, 'client backend', 'CPU', 'CPU', 1 FROM telemetry.samples "
+                        + "WHERE captured_at < now() - interval '8 days'",
+                "INSERT INTO telemetry.snapshots (captured_at) SELECT now() - interval '9 days' - g * interval '5 minutes' "
+                        + "FROM generate_series(1, 1500) g",
+                "INSERT INTO telemetry.snapshot_tables (snapshot_id, relid) SELECT id, 1 FROM telemetry.snapshots "
+                        + "WHERE captured_at < now() - interval '9 days'");
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (Connection blocker = db.connect(); Connection cleaner = db.connect()) {
+            // the snapshot batches come after the sample batches and wait for this lock
+            blocker.setAutoCommit(false);
+            blocker.createStatement().execute("LOCK TABLE telemetry.snapshot_tables IN SHARE MODE");
+            long cleanerPid = pidOf(cleaner);
+            CompletableFuture<String> call = CompletableFuture.supplyAsync(() -> {
+                try (Statement s = cleaner.createStatement()) {
+                    s.execute("CALL telemetry.cleanup_in_batches('7 days', 1000)");
+                    SQLWarning notice = s.getWarnings();
+                    return notice == null ? "(no notice)" : notice.getMessage();
+                } catch (SQLException e) {
+                    throw new IllegalStateException(e);
+                }
+            }, pool);
+            assertTrue(TelemetryDb.await(30, () -> db.count("SELECT count(*) FROM pg_stat_activity WHERE pid = " + cleanerPid
+                    + " AND wait_event_type = 'Lock'") == 1), "the procedure reached the snapshot batches");
+            // seen from another session while the procedure still runs: its sample batches are committed
+            assertEquals(0, db.count(oldSamples));
+            assertEquals(0, db.count("SELECT count(*) FROM telemetry.sample_waits w WHERE NOT EXISTS "
+                    + "(SELECT 1 FROM telemetry.samples s WHERE s.id = w.sample_id)"), "with their child rows");
+            assertEquals(1500, db.count(oldSnapshots));
+            assertFalse(call.isDone());
+            blocker.rollback();
+            String notice = call.join();
+            // samples 1000 + 1000 + 500, snapshots 1000 + 500: a commit after each
+            assertTrue(notice.contains("5 batches of up to 1000 rows committed"), notice);
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(0, db.count(oldSnapshots));
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.snapshot_tables WHERE relid = 1"));
+        assertEquals(recentSamples, db.count("SELECT count(*) FROM telemetry.samples"), "newer samples kept");
+        assertEquals(recentSnapshots, db.count("SELECT count(*) FROM telemetry.snapshots"), "newer snapshots kept");
+
+        // it commits, so it refuses to run inside a transaction block
+        try (Connection c = db.connect(); Statement s = c.createStatement()) {
+            c.setAutoCommit(false);
+            SQLException e = assertThrows(SQLException.class, () -> s.execute("CALL telemetry.cleanup_in_batches()"));
+            assertTrue(e.getMessage().contains("invalid transaction termination"), e.getMessage());
+            c.rollback();
+        }
     }
 
     static void assertError(TelemetryDb db, String sql, String expected) {

@@ -123,28 +123,71 @@ class SessionsTest {
     @MethodSource(VERSIONS)
     void snapshotIsNotHeldUpByAnAccessExclusiveLock(int major) throws Exception {
         TelemetryDb db = db(major);
-        db.exec("DROP TABLE IF EXISTS sess_locked, sess_free", "CREATE TABLE sess_locked (id int)",
-                "CREATE TABLE sess_free (id int)", "INSERT INTO sess_free VALUES (1)",
-                "SELECT telemetry.track_table('sess_locked'), telemetry.track_table('sess_free')");
+        db.exec("DROP TABLE IF EXISTS sess_locked, sess_queued, sess_free", "CREATE TABLE sess_locked (id int PRIMARY KEY)",
+                "CREATE TABLE sess_queued (id int)", "CREATE TABLE sess_free (id int)", "INSERT INTO sess_free VALUES (1)",
+                "SELECT telemetry.track_table('sess_locked'), telemetry.track_table('sess_queued'), telemetry.track_table('sess_free')");
+        ExecutorService pool = Executors.newSingleThreadExecutor();
         long id;
-        try (Connection batch = db.connect(); Connection collector = db.connect()) {
+        long batchPid;
+        long alterPid;
+        try (Connection batch = db.connect(); Connection reader = db.connect(); Connection alter = db.connect()) {
             batch.setAutoCommit(false);
             batch.createStatement().execute("TRUNCATE sess_locked");   // AccessExclusiveLock until commit
-            try (Statement s = collector.createStatement()) {
-                s.execute("SET statement_timeout = '60s'");   // a safety net for the test only
-                try (ResultSet r = s.executeQuery("SELECT telemetry.snapshot()")) {
-                    r.next();
-                    id = r.getLong(1);
-                }
-            }
+            batchPid = CoreApiTest.pidOf(batch);
+            // an ALTER queued behind a reader: its waiting request would queue our lock request too
+            reader.setAutoCommit(false);
+            reader.createStatement().execute("SELECT count(*) FROM sess_queued");
+            alterPid = CoreApiTest.pidOf(alter);
+            CompletableFuture<Void> queued = runAsync(pool, alter, "ALTER TABLE sess_queued ADD COLUMN note text");
+            assertTrue(TelemetryDb.await(10, () -> waitingOnLock(db, alterPid)));
+            id = snapshotWithSafetyNet(db);
+            reader.rollback();
+            queued.join();
             batch.rollback();
+        } finally {
+            pool.shutdownNow();
         }
         String row = "FROM telemetry.snapshot_tables WHERE snapshot_id = " + id + " AND relid = ";
         assertEquals("f", db.value("SELECT size_exact " + row + "'sess_locked'::regclass"));
-        assertTrue(db.value("SELECT error " + row + "'sess_locked'::regclass").contains("lock timeout"));
+        assertEquals("size estimated from pg_class.relpages: AccessExclusiveLock held by pid " + batchPid,
+                db.value("SELECT error " + row + "'sess_locked'::regclass"), "one note for the table and its index");
+        assertEquals("size estimated from pg_class.relpages: AccessExclusiveLock awaited by pid " + alterPid,
+                db.value("SELECT error " + row + "'sess_queued'::regclass"));
         assertEquals("t", db.value("SELECT size_exact " + row + "'sess_free'::regclass"));
+        assertEquals(db.value("SELECT pg_total_relation_size('sess_free')"), db.value("SELECT total_bytes " + row + "'sess_free'::regclass"));
+        assertNull(db.value("SELECT error " + row + "'sess_free'::regclass"));
         assertNotNull(db.value("SELECT wal_bytes FROM telemetry.snapshots WHERE id = " + id), "the rest is kept");
-        db.exec("SELECT telemetry.untrack_table('sess_locked')", "SELECT telemetry.untrack_table('sess_free')");
+
+        // A lock that arrives after snapshot() looked at pg_locks (simulated: the check sees nothing)
+        // costs one lock_timeout for the set-based statement, then each table is sized on its own.
+        db.exec("CREATE OR REPLACE FUNCTION telemetry._exclusively_locked() RETURNS TABLE (relid oid, note text) "
+                + "LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS 'SELECT NULL::oid, NULL::text WHERE false'");
+        long raced;
+        try (Connection batch = db.connect()) {
+            batch.setAutoCommit(false);
+            batch.createStatement().execute("TRUNCATE sess_locked");
+            raced = snapshotWithSafetyNet(db);
+            batch.rollback();
+        } finally {
+            db.install();   // the real _exclusively_locked() again
+        }
+        assertEquals("size estimated from pg_class.relpages: lock timeout (part_lock_timeout)",
+                db.value("SELECT error FROM telemetry.snapshot_tables WHERE snapshot_id = " + raced
+                        + " AND relid = 'sess_locked'::regclass"));
+        assertEquals(2, db.count("SELECT count(*) FROM telemetry.snapshot_tables WHERE snapshot_id = " + raced + " AND size_exact"),
+                "the other tables are sized exactly");
+        db.exec("SELECT telemetry.untrack_table('sess_locked')", "SELECT telemetry.untrack_table('sess_queued')",
+                "SELECT telemetry.untrack_table('sess_free')");
+    }
+
+    private static long snapshotWithSafetyNet(TelemetryDb db) throws SQLException {
+        try (Connection collector = db.connect(); Statement s = collector.createStatement()) {
+            s.execute("SET statement_timeout = '60s'");   // a safety net for the test only
+            try (ResultSet r = s.executeQuery("SELECT telemetry.snapshot()")) {
+                r.next();
+                return r.getLong(1);
+            }
+        }
     }
 
     @ParameterizedTest(name = "PG{0}")
@@ -171,10 +214,15 @@ class SessionsTest {
             }
             SQLException e = assertThrows(SQLException.class, () -> s.executeQuery("SELECT telemetry.snapshot()"));
             assertTrue(e.getMessage().contains("permission denied"), e.getMessage());
+            e = assertThrows(SQLException.class, () -> s.execute("CALL telemetry.cleanup_in_batches()"));
+            assertTrue(e.getMessage().contains("permission denied for procedure cleanup_in_batches"), e.getMessage());
         }
-        assertEquals(0, db.count("SELECT count(*) FROM pg_proc WHERE pronamespace = 'telemetry'::regnamespace "
+        assertEquals(0, db.count("SELECT count(*) FROM pg_proc WHERE pronamespace = 'telemetry'::regnamespace AND prokind <> 'p' "
                 + "AND NOT coalesce(proconfig, '{}') @> ARRAY['search_path=pg_catalog, telemetry, pg_temp'] "
                 + "AND NOT coalesce(proconfig, '{}') @> ARRAY['search_path=pg_catalog, pg_temp']"), "every function pins search_path");
+        // a procedure that commits may have neither SET nor SECURITY DEFINER: it runs with its caller's rights
+        assertEquals("cleanup_in_batches|false|true", db.value("SELECT string_agg(proname || '|' || prosecdef || '|' || (proconfig IS NULL), ',') "
+                + "FROM pg_proc WHERE pronamespace = 'telemetry'::regnamespace AND prokind = 'p'"));
         assertEquals("f", db.value("SELECT has_schema_privilege('public', 'telemetry', 'USAGE')"));
 
         ExecutorService pool = Executors.newSingleThreadExecutor();
