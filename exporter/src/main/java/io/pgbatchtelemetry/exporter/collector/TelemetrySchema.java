@@ -26,8 +26,7 @@ record TelemetrySchema(boolean installed, Set<String> objects) {
     private static final Set<String> CORE = Set.of("runs", "batch_runs", "tracked_tables", "snapshots", "samples");
 
     private static final String PROBE = """
-            SELECT o.name, has_schema_privilege(n.oid, 'USAGE') AS usable, current_user AS role,
-                   current_database() AS database
+            SELECT o.name, has_schema_privilege(n.oid, 'USAGE') AS usable
               FROM pg_namespace n
               JOIN LATERAL (SELECT c.relname::text AS name FROM pg_class c
                              WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'p', 'v')
@@ -43,18 +42,20 @@ record TelemetrySchema(boolean installed, Set<String> objects) {
      */
     static TelemetrySchema probe(PgSession session) throws SQLException {
         Set<String> objects = new HashSet<>();
-        boolean[] usable = {true};
-        String[] who = {null, null};
+        boolean[] usable = {true}; // the same on every row: it is the schema's privilege
         session.query(PROBE, row -> {
             objects.add(row.text("name"));
             usable[0] = Boolean.TRUE.equals(row.bool("usable"));
-            who[0] = row.text("role");
-            who[1] = row.text("database");
         });
         if (!objects.containsAll(CORE)) {
             return ABSENT;
         }
         if (!usable[0]) {
+            String[] who = new String[2];
+            session.queryOne("SELECT current_user AS role, current_database() AS database", row -> {
+                who[0] = row.text("role");
+                who[1] = row.text("database");
+            });
             throw new SQLException("schema telemetry is installed in database " + who[1] + " but role " + who[0]
                     + " may not read it: GRANT telemetry_reader TO " + who[0]
                     + " (sql/install.sql grants it to pg_monitor; sql/monitoring-role.sql grants it directly)", "42501");
