@@ -300,6 +300,16 @@ CREATE TABLE IF NOT EXISTS telemetry.runs (
 );
 CREATE INDEX IF NOT EXISTS runs_name_started_idx ON telemetry.runs (name, started_at);
 
+-- Runs started and finished per run name, kept by a trigger on telemetry.runs. cleanup() deletes
+-- old runs, so a count of telemetry.runs goes down now and then; these totals only grow, which is
+-- what a Prometheus counter needs (the exporter's pg_telemetry_batch_runs_total reads them).
+CREATE TABLE IF NOT EXISTS telemetry.run_totals (
+  name       text PRIMARY KEY,
+  started    bigint NOT NULL DEFAULT 0,
+  succeeded  bigint NOT NULL DEFAULT 0,
+  failed     bigint NOT NULL DEFAULT 0
+);
+
 -- application_name rules: sample() opens a run when a session whose application_name matches
 -- app_pattern (LIKE) becomes active, and closes it once no such session is left.
 CREATE TABLE IF NOT EXISTS telemetry.run_rules (
@@ -1431,6 +1441,42 @@ END
 $pr$;
 
 ----------------------------------------------------------------------------------------------
+-- Health of the collection jobs
+----------------------------------------------------------------------------------------------
+
+-- pg_cron's run history of the jobs this schema scheduled, for monitoring accounts. pg_cron does
+-- not open its schema to pg_monitor, and row-level security shows each user only the jobs they
+-- own, so a monitoring role cannot read it directly; this SECURITY DEFINER function answers for
+-- the telemetry_* jobs of this database owned by the schema's owner, and for nothing else (no
+-- commands, no messages). Empty without pg_cron in this database (or before pg_cron 1.3).
+CREATE FUNCTION telemetry.cron_job_health()
+RETURNS TABLE (jobname text, schedule text, active boolean, last_status text, last_start timestamptz,
+               last_end timestamptz, failed_last_hour bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  IF to_regclass('cron.job') IS NULL OR to_regclass('cron.job_run_details') IS NULL THEN
+    RETURN;
+  END IF;
+  -- dynamic: the function must exist (and compile) where pg_cron is not installed
+  RETURN QUERY EXECUTE $q$
+    SELECT j.jobname::text, j.schedule::text, j.active, last.status::text, last.start_time, last.end_time,
+           (SELECT count(*) FROM cron.job_run_details d
+             WHERE d.jobid = j.jobid AND d.status = 'failed'
+               AND coalesce(d.end_time, d.start_time) > now() - interval '1 hour')
+      FROM cron.job j
+      LEFT JOIN LATERAL (SELECT d.status, d.start_time, d.end_time FROM cron.job_run_details d
+                          WHERE d.jobid = j.jobid AND d.status IN ('succeeded', 'failed')
+                          ORDER BY d.start_time DESC NULLS LAST, d.runid DESC LIMIT 1) last ON true
+     WHERE j.jobname LIKE 'telemetry\_%'
+       AND j.database = current_database()
+       AND j.username = (SELECT pg_get_userbyid(n.nspowner) FROM pg_namespace n WHERE n.nspname = 'telemetry')
+     ORDER BY 1 $q$;
+END
+$fn$;
+
+----------------------------------------------------------------------------------------------
 -- Batch runs
 ----------------------------------------------------------------------------------------------
 
@@ -1485,6 +1531,38 @@ SELECT r.run_id, r.name, r.state, r.started_at, r.ended_at,
                                           OVER (PARTITION BY r.name)), 0))::numeric, 2) AS duration_vs_avg,
        r.started_by, r.pid, r.source
   FROM telemetry.runs r;
+
+-- Keeps telemetry.run_totals: a run counts as started when inserted and as succeeded/failed when
+-- its state leaves 'running' (or when it is inserted already finished). Every path that writes runs
+-- (batch_start/batch_end, sample()'s application_name rules, a DBA's own INSERT) goes through here.
+CREATE FUNCTION telemetry._count_run()
+RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' OR (OLD.state = 'running' AND NEW.state <> 'running') THEN
+    INSERT INTO telemetry.run_totals AS t (name, started, succeeded, failed)
+    VALUES (NEW.name, CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE 0 END,
+            (NEW.state = 'succeeded')::int, (NEW.state = 'failed')::int)
+    ON CONFLICT (name) DO UPDATE SET started = t.started + excluded.started,
+                                     succeeded = t.succeeded + excluded.succeeded,
+                                     failed = t.failed + excluded.failed;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+
+DROP TRIGGER IF EXISTS runs_count ON telemetry.runs;
+CREATE TRIGGER runs_count AFTER INSERT OR UPDATE OF state ON telemetry.runs
+  FOR EACH ROW EXECUTE FUNCTION telemetry._count_run();
+
+-- First install of the totals over existing history (an upgrade, or a restored dump): start from
+-- the runs kept so far. Later installs find the totals filled and leave them alone.
+INSERT INTO telemetry.run_totals (name, started, succeeded, failed)
+SELECT r.name, count(*), count(*) FILTER (WHERE r.state = 'succeeded'), count(*) FILTER (WHERE r.state = 'failed')
+  FROM telemetry.runs r
+ WHERE NOT EXISTS (SELECT 1 FROM telemetry.run_totals)
+ GROUP BY r.name;
 
 CREATE FUNCTION telemetry._run_window(p_run_id bigint, OUT start_time timestamptz, OUT end_time timestamptz)
 LANGUAGE plpgsql STABLE

@@ -5,13 +5,20 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /** Runs a tool (promtool, amtool) to completion with a deadline and keeps what it printed. */
 record Command(List<String> argv, int exitCode, String output) {
 
     static Command run(Path workDir, Duration timeout, String... argv) {
+        return run(workDir, timeout, Map.of(), argv);
+    }
+
+    /** The same, with extra environment variables (a password for psql stays out of argv and ps). */
+    static Command run(Path workDir, Duration timeout, Map<String, String> environment, String... argv) {
         ProcessBuilder builder = new ProcessBuilder(argv).directory(workDir.toFile()).redirectErrorStream(true);
+        builder.environment().putAll(environment);
         try {
             Process process = builder.start();
             // Output is small (tool reports); reading after exit can't dead-lock on a full pipe at these sizes,

@@ -14,6 +14,8 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
 import java.sql.Statement;
 import java.time.Duration;
 import java.time.Instant;
@@ -42,7 +44,13 @@ import org.junit.jupiter.api.io.TempDir;
  * routing the shipped way to a webhook this test listens on. The slow-batch scenario (the demo's) runs a
  * healthy batch — nothing may fire — then lock contention, then a checkpoint storm; Alertmanager must deliver
  * the lock and checkpoint alerts. Afterwards every query of both dashboards runs against this Prometheus and
- * must return data (the few that read metrics no collector exports yet are listed loudly, with the reason).
+ * must return data (a query reading a metric listed in {@link MetricNamesTest#AWAITED} is reported loudly instead).
+ *
+ * <p>The primary has the telemetry schema ({@code sql/install.sql}, replicated to the standby like any schema): the
+ * batch marks its runs with {@code telemetry.batch_start()}/{@code batch_end()} — the healthy runs, and the run that
+ * the lock contention holds up — and a reference table is tracked, so the batch-run and tracked-table panels have
+ * data. The tracked table is one the batch only reads: tracking the batch's own table would, with this test's
+ * one-second autovacuum naptime, rightly fire PostgresAutovacuumOnTrackedTableDuringBatch during the healthy runs.
  *
  * <p>Only the test's copies of the configs differ from the shipped ones (see {@link TestStackConfigs}).
  * Every wait is bounded. Runs on the newest PostgreSQL of PGBT_PG_VERSIONS (18 by default).
@@ -54,6 +62,9 @@ class SlowBatchEndToEndTest {
     private static final String MONITOR_USER = "pgbt_e2e_monitor";
     private static final String MONITOR_PASSWORD = "e2e-Monitor-7";
     private static final Duration ALERT_DEADLINE = Duration.ofSeconds(75);
+    private static final String PSQL = "/usr/lib/postgresql/15/bin/psql";
+    /** A reference table the batch reads, tracked by the telemetry schema. */
+    private static final String TRACKED_TABLE = "e2e_customers";
 
     @TempDir
     static Path work;
@@ -87,6 +98,7 @@ class SlowBatchEndToEndTest {
         try (Connection c = primary.connect(); Statement s = c.createStatement()) {
             s.execute("CREATE ROLE " + MONITOR_USER + " LOGIN PASSWORD '" + MONITOR_PASSWORD + "' IN ROLE pg_monitor");
         }
+        installTelemetry();
         primaryExporter = startExporter(primary);
         replicaExporter = startExporter(replica);
 
@@ -113,6 +125,34 @@ class SlowBatchEndToEndTest {
         scenario = new SlowBatchScenario(primary::connect, line -> System.out.println("[slow-batch] " + line));
         scenario.prepare();
         scenarioStart = Instant.now();
+    }
+
+    /** sql/install.sql with psql, as a DBA installs it (pg_monitor, and so the monitoring role, may read it). */
+    private void installTelemetry() throws SQLException {
+        Command install = Command.run(work, Duration.ofSeconds(120), Map.of("PGPASSWORD", primary.superuserPassword()),
+                PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", primary.host(), "-p", Integer.toString(primary.port()),
+                "-U", primary.superuser(), "-d", "postgres", "-f", Repo.path("sql/install.sql").toString());
+        assertTrue(install.succeeded(), install.report());
+        try (Connection c = primary.connect(); Statement s = c.createStatement()) {
+            s.execute("CREATE TABLE " + TRACKED_TABLE + " (id int PRIMARY KEY, segment text)");
+            s.execute("INSERT INTO " + TRACKED_TABLE + " SELECT g, 'segment ' || (g % 10) FROM generate_series(1, 1000) g");
+            s.execute("SELECT telemetry.track_table('" + TRACKED_TABLE + "')");
+        }
+    }
+
+    /** Marks the start of a batch run in the telemetry schema; returns its run id. */
+    private long batchStart() throws SQLException {
+        try (Connection c = primary.connect(); Statement s = c.createStatement();
+             ResultSet rs = s.executeQuery("SELECT telemetry.batch_start('" + SlowBatchScenario.BATCH + "')")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    private void batchEnd(long run) throws SQLException {
+        try (Connection c = primary.connect(); Statement s = c.createStatement()) {
+            s.execute("SELECT telemetry.batch_end(" + run + ")");
+        }
     }
 
     private Exporter startExporter(PostgresCluster cluster) throws IOException {
@@ -157,7 +197,9 @@ class SlowBatchEndToEndTest {
         Instant healthyUntil = Instant.now().plus(TestStackConfigs.EXPORTER_HEALTH_FOR).plusSeconds(5);
         int runs = 0;
         while (Instant.now().isBefore(healthyUntil) || runs < 2) {
+            long run = batchStart();
             Duration took = scenario.healthyBatch();
+            batchEnd(run);
             runs++;
             sleep(Duration.ofSeconds(5).minus(took));
         }
@@ -172,9 +214,15 @@ class SlowBatchEndToEndTest {
     @Order(2)
     @Timeout(150)
     void lockContentionIsDeliveredToTheWebhook() throws Exception {
+        long run = batchStart(); // the run the contention holds up: open while Prometheus scrapes
         try (SlowBatchScenario.LockContention contention = scenario.startLockContention()) {
             awaitDelivered(Set.of("PostgresBlockedSessions", "PostgresLockWaitAASHigh", "PostgresBatchBlocked"),
                     () -> assertTrue(contention.batchStillWaiting(), "the batch's update stopped waiting: " + contention.failure()));
+            assertEquals(1, count("pg_telemetry_batch_running{batch=\"" + SlowBatchScenario.BATCH + "\",instance=\"127.0.0.1:"
+                            + primaryExporter.port() + "\"} == 1"),
+                    "the open run, seen by the primary's exporter: " + api.query("pg_telemetry_batch_running"));
+        } finally {
+            batchEnd(run);
         }
         WebhookReceiver.Delivery blocked = delivery("PostgresBatchBlocked");
         assertEquals(SlowBatchScenario.BATCH, blocked.alert().path("labels").path("batch").asText(), blocked.alert().toString());
