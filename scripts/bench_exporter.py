@@ -1,0 +1,446 @@
+#!/usr/bin/env python3
+"""Measures pg-batch-exporter against postgres_exporter on one PostgreSQL server, in one run.
+
+Driven by scripts/bench-exporter.sh, which starts the server and both exporters and cleans up.
+Python 3 standard library only: PostgreSQL is reached through a minimal client of the wire
+protocol (simple queries, trust authentication on the Unix socket), enough to set up the
+scenarios, hold the client sessions open and read pg_stat_statements / pg_stat_activity.
+
+For each scenario and each exporter it measures:
+  - scrape latency (time to the last byte of GET /metrics), p50/p90/p99 over N scrapes, the two
+    exporters interleaved round by round (order alternating) so machine load hits both alike;
+  - queries per scrape: pg_stat_statements calls by the monitoring role during M scrapes of that
+    exporter alone, divided by M;
+  - connections per scrape: "connection authorized: user=<role>" lines that log_connections wrote
+    during those M scrapes, divided by M; and the most backends of the role seen at once;
+  - RSS (VmRSS sampled after every round, VmRSS at the end, VmHWM = peak of the process' life);
+  - series (non-comment lines) and metric families (# TYPE lines) of one scrape.
+"""
+import argparse
+import http.client
+import json
+import math
+import os
+import re
+import socket
+import struct
+import sys
+import time
+
+
+# ---------------------------------------------------------------- PostgreSQL wire protocol (v3)
+
+class PgError(Exception):
+    pass
+
+
+class PgSocket:
+    """One session over the Unix socket with trust authentication; simple query protocol."""
+
+    def __init__(self, socket_dir, port, user, database, application_name):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(120)
+        self.sock.connect(os.path.join(socket_dir, ".s.PGSQL.%d" % port))
+        params = b"".join(k.encode() + b"\0" + v.encode() + b"\0" for k, v in (
+            ("user", user), ("database", database), ("application_name", application_name)))
+        payload = struct.pack("!i", 196608) + params + b"\0"
+        self.sock.sendall(struct.pack("!i", len(payload) + 4) + payload)
+        self._read_until_ready()
+
+    def _recv_exact(self, n):
+        chunks = []
+        while n > 0:
+            chunk = self.sock.recv(n)
+            if not chunk:
+                raise PgError("server closed the connection")
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _message(self):
+        kind, length = struct.unpack("!ci", self._recv_exact(5))
+        return kind, self._recv_exact(length - 4)
+
+    @staticmethod
+    def _error_text(body):
+        fields = {}
+        for part in body.split(b"\0"):
+            if part:
+                fields[chr(part[0])] = part[1:].decode(errors="replace")
+        return "%s: %s" % (fields.get("C", "?"), fields.get("M", "?"))
+
+    def _read_until_ready(self):
+        rows, error = [], None
+        while True:
+            kind, body = self._message()
+            if kind == b"R":
+                code = struct.unpack("!i", body[:4])[0]
+                if code != 0:
+                    raise PgError("server asks for authentication method %d; the bench needs trust on the socket" % code)
+            elif kind == b"D":
+                count = struct.unpack("!h", body[:2])[0]
+                pos, row = 2, []
+                for _ in range(count):
+                    size = struct.unpack("!i", body[pos:pos + 4])[0]
+                    pos += 4
+                    if size < 0:
+                        row.append(None)
+                    else:
+                        row.append(body[pos:pos + size].decode())
+                        pos += size
+                rows.append(row)
+            elif kind == b"E":
+                error = self._error_text(body)
+            elif kind == b"Z":
+                if error:
+                    raise PgError(error)
+                return rows
+
+    def send(self, sql):
+        data = sql.encode() + b"\0"
+        self.sock.sendall(b"Q" + struct.pack("!i", len(data) + 4) + data)
+
+    def query(self, sql):
+        self.send(sql)
+        return self._read_until_ready()
+
+    def scalar(self, sql):
+        return self.query(sql)[0][0]
+
+    def close(self):
+        try:
+            self.sock.sendall(b"X" + struct.pack("!i", 4))
+        except OSError:
+            pass
+        self.sock.close()
+
+
+# ---------------------------------------------------------------- exporters
+
+class Exporter:
+    def __init__(self, name, label, port, pid, application_name):
+        self.name = name
+        self.label = label
+        self.port = port
+        self.pid = pid
+        self.application_name = application_name
+
+    def scrape(self):
+        """(seconds to the last byte, body). A fresh TCP connection per scrape, as after a Prometheus restart."""
+        start = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        try:
+            conn.request("GET", "/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise RuntimeError("%s answered %d" % (self.name, response.status))
+        finally:
+            conn.close()
+        return time.perf_counter() - start, body.decode()
+
+    def memory_kb(self):
+        values = {}
+        with open("/proc/%d/status" % self.pid) as status:
+            for line in status:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    key, value = line.split(":", 1)
+                    values[key] = int(value.split()[0])
+        return values
+
+
+def series_lines(body):
+    return [line for line in body.splitlines() if line and not line.startswith("#")]
+
+
+def families(body):
+    return [line.split()[2] for line in body.splitlines() if line.startswith("# TYPE ")]
+
+
+# Families about the exporter process itself rather than PostgreSQL (Go runtime, HTTP handler,
+# scrape bookkeeping): counted apart so "diagnostic families" compares PostgreSQL content only.
+SELF_FAMILY = re.compile(r"^(go_|process_|promhttp_|pg_exporter_|postgres_exporter_|pg_scrape_|pg_up$|pg_static$)")
+
+
+def diagnostic_families(body):
+    return sorted(f for f in families(body) if not SELF_FAMILY.match(f))
+
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)')
+
+
+def samples(body, metric):
+    out = {}
+    for line in series_lines(body):
+        m = SAMPLE.match(line)
+        if m and m.group(1) == metric:
+            out[m.group(2) or ""] = float(m.group(3))
+    return out
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100.0 * len(ordered)))
+    return ordered[rank - 1]
+
+
+# ---------------------------------------------------------------- the benchmark
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.admin = PgSocket(args.socket_dir, args.pg_port, "postgres", "postgres", "pgbt-bench-admin")
+        self.monitor_oid = self.admin.scalar("SELECT oid FROM pg_roles WHERE rolname = '%s'" % args.monitor_role)
+        self.ours = Exporter("pg-batch-exporter", "ours", args.ours_port, args.ours_pid, "pg-batch-exporter")
+        self.theirs = Exporter("postgres_exporter", "postgres_exporter", args.theirs_port, args.theirs_pid, "")
+        self.exporters = [self.ours, self.theirs]
+        self.sessions = []
+        self.results = {"scenarios": [], "series_by_sessions": []}
+
+    # -- PostgreSQL side
+
+    def statements_of_monitor(self):
+        return int(self.admin.scalar(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE userid = %s" % self.monitor_oid))
+
+    def top_statements(self, limit=8):
+        rows = self.admin.query(
+            "SELECT calls, round(total_exec_time::numeric, 1), left(regexp_replace(query, '\\s+', ' ', 'g'), 90) "
+            "FROM pg_stat_statements WHERE userid = %s ORDER BY total_exec_time DESC LIMIT %d" % (self.monitor_oid, limit))
+        return [{"calls": int(r[0]), "total_ms": float(r[1]), "query": r[2]} for r in rows]
+
+    def connections_logged(self):
+        """Lines 'connection authorized: user=<monitor role>' in the server log so far."""
+        needle = "connection authorized: user=%s " % self.args.monitor_role
+        with open(self.args.server_log, errors="replace") as log:
+            return sum(1 for line in log if needle in line)
+
+    def monitor_backends(self):
+        rows = self.admin.query(
+            "SELECT coalesce(application_name, ''), count(*) FROM pg_stat_activity WHERE usename = '%s' GROUP BY 1"
+            % self.args.monitor_role)
+        return {r[0]: int(r[1]) for r in rows}
+
+    def create_tables(self, count):
+        started = time.perf_counter()
+        batch = 200
+        for first in range(0, count, batch):
+            self.admin.query(
+                "DO $$ BEGIN FOR i IN %d..%d LOOP "
+                "EXECUTE format('CREATE TABLE bench_t%%s (id int PRIMARY KEY, v text)', i); "
+                "EXECUTE format('INSERT INTO bench_t%%s SELECT g, md5(g::text) FROM generate_series(1, 10) g', i); "
+                "END LOOP; END $$" % (first, min(first + batch, count) - 1))
+        self.admin.query("ANALYZE")
+        log("created %d tables (with a primary key and 10 rows each) in %.1f s" % (count, time.perf_counter() - started))
+
+    def open_sessions(self, target):
+        """Grows the held client sessions to `target`: 1 in 20 active (pg_sleep), 5 in 20 idle in
+        transaction (holding an AccessShareLock on a table), the rest idle."""
+        while len(self.sessions) < target:
+            i = len(self.sessions)
+            s = PgSocket(self.args.socket_dir, self.args.pg_port, "bench_app", "postgres", "pgbt-bench-session")
+            kind = i % 20
+            if kind == 0:
+                s.send("SELECT pg_sleep(86400)")
+            elif kind <= 5:
+                table = "bench_t%d" % (i % self.args.tables) if self.tables_created else "pg_class"
+                s.query("BEGIN; SELECT count(*) FROM %s" % table)
+            self.sessions.append(s)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            states = dict((r[0] or "", int(r[1])) for r in self.admin.query(
+                "SELECT state, count(*) FROM pg_stat_activity WHERE usename = 'bench_app' GROUP BY 1"))
+            if sum(states.values()) == target and states.get("active", 0) == len(range(0, target, 20)):
+                return states
+            time.sleep(0.1)
+        raise RuntimeError("sessions did not reach %d: %s" % (target, states))
+
+    # -- measurements
+
+    def series_snapshot(self, label):
+        row = {"situation": label}
+        for e in self.exporters:
+            _, body = e.scrape()
+            row[e.label] = {"series": len(series_lines(body)), "families": len(families(body))}
+        self.results["series_by_sessions"].append(row)
+        log("series %s: %s" % (label, {e.label: row[e.label] for e in self.exporters}))
+
+    def run_scenario(self, name):
+        args = self.args
+        log("scenario %s: warm-up (%d scrapes each)" % (name, args.warmup))
+        for _ in range(args.warmup):
+            for e in self.exporters:
+                e.scrape()
+
+        log("scenario %s: latency, %d rounds interleaved, %.0f ms pause" % (name, args.scrapes, args.pause * 1000))
+        latencies = {e.label: [] for e in self.exporters}
+        rss_max = {e.label: 0 for e in self.exporters}
+        collector_seconds = {}
+        ours_failures = 0
+        last_body = {}
+        load_before = os.getloadavg()
+        for round_no in range(args.scrapes):
+            order = self.exporters if round_no % 2 == 0 else list(reversed(self.exporters))
+            for e in order:
+                seconds, body = e.scrape()
+                latencies[e.label].append(seconds)
+                last_body[e.label] = body
+                time.sleep(args.pause)
+            for e in self.exporters:
+                rss_max[e.label] = max(rss_max[e.label], e.memory_kb()["VmRSS"])
+            body = last_body["ours"]
+            for labels, value in samples(body, "pg_scrape_collector_duration_seconds").items():
+                collector_seconds.setdefault(labels, []).append(value)
+            ours_failures += sum(1 for v in samples(body, "pg_scrape_collector_success").values() if v != 1.0)
+        load_after = os.getloadavg()
+
+        scenario = {"name": name, "scrapes": args.scrapes, "loadavg_before": load_before, "loadavg_after": load_after,
+                    "exporters": {}}
+        for e in self.exporters:
+            values = latencies[e.label]
+            body = last_body[e.label]
+            mem = e.memory_kb()
+            scenario["exporters"][e.label] = {
+                "p50_ms": percentile(values, 50) * 1000,
+                "p90_ms": percentile(values, 90) * 1000,
+                "p99_ms": percentile(values, 99) * 1000,
+                "mean_ms": sum(values) / len(values) * 1000,
+                "max_ms": max(values) * 1000,
+                "rss_max_sampled_kb": rss_max[e.label],
+                "rss_end_kb": mem["VmRSS"],
+                "hwm_kb": mem["VmHWM"],
+                "series": len(series_lines(body)),
+                "families": len(families(body)),
+                "diagnostic_families": len(diagnostic_families(body)),
+                "diagnostic_family_names": diagnostic_families(body),
+                "bytes": len(body.encode()),
+                "pg_up": samples(body, "pg_up").get("", None),
+            }
+        scenario["ours_collector_failures"] = ours_failures
+        scenario["ours_collector_ms"] = {
+            k: {"mean": sum(v) / len(v) * 1000, "p50": percentile(v, 50) * 1000, "p99": percentile(v, 99) * 1000}
+            for k, v in sorted(collector_seconds.items(), key=lambda kv: -sum(kv[1]))}
+        scenario["theirs_errors"] = {
+            "pg_exporter_last_scrape_error": samples(last_body["postgres_exporter"], "pg_exporter_last_scrape_error"),
+            "failed_collectors": [k for k, v in samples(last_body["postgres_exporter"], "pg_scrape_collector_success").items() if v != 1.0],
+        }
+
+        for e in self.exporters:
+            log("scenario %s: accounting for %s alone (%d scrapes)" % (name, e.label, args.accounting_scrapes))
+            self.admin.query("SELECT pg_stat_statements_reset()")
+            time.sleep(0.2)
+            statements_before = self.statements_of_monitor()
+            connections_before = self.connections_logged()
+            most_backends = 0
+            for _ in range(args.accounting_scrapes):
+                e.scrape()
+                held = self.monitor_backends().get(e.application_name, 0)
+                most_backends = max(most_backends, held)
+                time.sleep(args.pause)
+            time.sleep(0.3)  # let the last backend's statistics reach pg_stat_statements
+            statements = self.statements_of_monitor() - statements_before
+            connections = self.connections_logged() - connections_before
+            scenario["exporters"][e.label].update({
+                "queries_per_scrape": statements / args.accounting_scrapes,
+                "connections_per_scrape": connections / args.accounting_scrapes,
+                "most_backends_held": most_backends,
+                "top_statements": self.top_statements(),
+            })
+        self.results["scenarios"].append(scenario)
+        print_scenario(scenario)
+        return scenario
+
+    def run(self):
+        self.tables_created = False
+        self.results["machine"] = machine_facts()
+        self.results["server_version"] = self.admin.scalar("SELECT version()")
+        self.results["max_connections"] = self.admin.scalar("SHOW max_connections")
+        self.series_snapshot("empty database, 0 sessions")
+        self.run_scenario("empty database")
+
+        self.create_tables(self.args.tables)
+        self.tables_created = True
+        self.series_snapshot("%d tables, 0 sessions" % self.args.tables)
+        states = self.open_sessions(self.args.sessions // 10)
+        log("sessions: %s" % states)
+        self.series_snapshot("%d tables, %d sessions" % (self.args.tables, self.args.sessions // 10))
+        states = self.open_sessions(self.args.sessions)
+        log("sessions: %s" % states)
+        self.results["session_states"] = states
+        self.series_snapshot("%d tables, %d sessions" % (self.args.tables, self.args.sessions))
+        self.run_scenario("%d tables, %d sessions" % (self.args.tables, self.args.sessions))
+        self.results["loadavg_end"] = os.getloadavg()
+        for s in self.sessions:
+            s.close()
+        self.admin.close()
+        return self.results
+
+
+def machine_facts():
+    with open("/proc/cpuinfo") as f:
+        models = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+    with open("/proc/meminfo") as f:
+        mem_kb = int(next(line for line in f if line.startswith("MemTotal")).split()[1])
+    return {"cpus": os.cpu_count(), "cpu_model": models[0] if models else "?", "mem_gib": round(mem_kb / 1048576, 1),
+            "kernel": os.uname().release, "loadavg_start": os.getloadavg()}
+
+
+def log(message):
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), message), file=sys.stderr, flush=True)
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def print_scenario(s):
+    o, t = s["exporters"]["ours"], s["exporters"]["postgres_exporter"]
+    rows = [
+        ("scrape p50 (ms)", "p50_ms", "%.1f"), ("scrape p90 (ms)", "p90_ms", "%.1f"), ("scrape p99 (ms)", "p99_ms", "%.1f"),
+        ("queries / scrape", "queries_per_scrape", "%.2f"), ("new connections / scrape", "connections_per_scrape", "%.2f"),
+        ("backends held (max)", "most_backends_held", "%d"),
+        ("VmRSS after run (MB)", "rss_end_kb", "mb"), ("VmRSS max sampled (MB)", "rss_max_sampled_kb", "mb"),
+        ("VmHWM peak (MB)", "hwm_kb", "mb"), ("series", "series", "%d"), ("families", "families", "%d"),
+        ("diagnostic families", "diagnostic_families", "%d"),
+    ]
+    out = ["", "### %s (%d scrapes each, load %.2f -> %.2f)" % (s["name"], s["scrapes"], s["loadavg_before"][0], s["loadavg_after"][0]),
+           "", "| | pg-batch-exporter | postgres_exporter 0.11 | ours / theirs |", "|---|---:|---:|---:|"]
+    for title, key, fmt in rows:
+        if fmt == "mb":
+            a, b = "%.1f" % (o[key] / 1024), "%.1f" % (t[key] / 1024)
+        else:
+            a, b = fmt % o[key], fmt % t[key]
+        out.append("| %s | %s | %s | %.2f |" % (title, a, b, ratio(o[key], t[key])))
+    out.append("")
+    out.append("our collectors, mean ms per scrape: " + ", ".join(
+        "%s %.2f" % (k, v["mean"]) for k, v in s["ours_collector_ms"].items()))
+    print("\n".join(out), flush=True)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--socket-dir", required=True)
+    p.add_argument("--pg-port", type=int, required=True)
+    p.add_argument("--server-log", required=True)
+    p.add_argument("--monitor-role", required=True)
+    p.add_argument("--ours-port", type=int, required=True)
+    p.add_argument("--ours-pid", type=int, required=True)
+    p.add_argument("--theirs-port", type=int, required=True)
+    p.add_argument("--theirs-pid", type=int, required=True)
+    p.add_argument("--scrapes", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=30)
+    p.add_argument("--accounting-scrapes", type=int, default=50)
+    p.add_argument("--pause", type=float, default=0.05)
+    p.add_argument("--tables", type=int, default=2000)
+    p.add_argument("--sessions", type=int, default=200)
+    p.add_argument("--json", required=True)
+    args = p.parse_args()
+    results = Bench(args).run()
+    results["parameters"] = {k: getattr(args, k) for k in ("scrapes", "warmup", "accounting_scrapes", "pause", "tables", "sessions")}
+    with open(args.json, "w") as f:
+        json.dump(results, f, indent=2)
+    log("results written to %s" % args.json)
+
+
+if __name__ == "__main__":
+    main()
