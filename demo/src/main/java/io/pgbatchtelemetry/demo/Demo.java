@@ -95,7 +95,7 @@ public final class Demo {
                   Workload        a batch every ~15 s: bulk insert/update/delete, a sort that spills to
                                   temp files, a checkpoint every other round, and a 3 s row-lock wait.
 
-                Try:  curl -s localhost:%d/metrics | grep -E 'pg_up|temp_bytes|checkpoints_req|pg_locks_count'
+                Try:  curl -s localhost:%d/metrics | grep -E 'pg_up|temp_bytes|checkpoints_req|pg_locks_current'
                 Point a Prometheus at localhost:%d (prometheus/prometheus.yml). Ctrl-C stops and cleans up.
                 """, PG_VERSION, cluster.port(), cluster.superuser(), cluster.dataDir(), exporter.port(), exporter.port(),
                 exporter.port(), exporter.port());

@@ -43,17 +43,27 @@ final class BinariesLocator {
     }
 
     static PgBinaries locate(int major) {
+        return locate(major, candidateJarDirs(), BinariesLocator.class.getClassLoader());
+    }
+
+    /** 15 from Debian; otherwise the first zonky jar of that major in jarDirs, then the classpath. */
+    static PgBinaries locate(int major, List<Path> jarDirs, ClassLoader classLoader) {
         if (major == 15) {
             return debianPg15();
         }
         List<String> looked = new ArrayList<>();
-        for (Path dir : candidateJarDirs(looked)) {
+        for (Path dir : jarDirs) {
             Optional<Path> jar = newestJarFor(major, dir);
             if (jar.isPresent()) {
                 return zonky(ZonkyArchive.extractJar(jar.get()));
             }
+            looked.add(dir.toString());
         }
-        URL resource = BinariesLocator.class.getClassLoader().getResource(ZonkyArchive.RESOURCE);
+        if (jarDirs.isEmpty()) {
+            looked.add("no -D" + BINARIES_DIR_PROPERTY + " and no " + RELATIVE_BINARIES_DIR + " above "
+                    + Paths.get("").toAbsolutePath());
+        }
+        URL resource = classLoader.getResource(ZonkyArchive.RESOURCE);
         if (resource != null) {
             PgBinaries onClasspath = zonky(ZonkyArchive.extractResource(resource));
             if (onClasspath.major() == major) {
@@ -82,7 +92,7 @@ final class BinariesLocator {
                 root.resolve("lib").resolve("postgresql"));
     }
 
-    private static List<Path> candidateJarDirs(List<String> looked) {
+    private static List<Path> candidateJarDirs() {
         List<Path> dirs = new ArrayList<>();
         String configured = System.getProperty(BINARIES_DIR_PROPERTY);
         if (configured != null && !configured.isBlank()) {
@@ -94,10 +104,6 @@ final class BinariesLocator {
                 dirs.add(candidate);
                 break;
             }
-        }
-        dirs.forEach(dir -> looked.add(dir.toString()));
-        if (dirs.isEmpty()) {
-            looked.add("no " + RELATIVE_BINARIES_DIR + " above " + Paths.get("").toAbsolutePath());
         }
         return dirs;
     }

@@ -1,5 +1,6 @@
 package io.pgbatchtelemetry.harness;
 
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.regex.Pattern;
@@ -18,7 +19,7 @@ record ClusterSpec(int major, String name, Map<String, String> settings, boolean
             throw new IllegalArgumentException("cluster name must match " + SAFE_NAME
                     + " (it becomes a directory, cluster_name and application_name): '" + name + "'");
         }
-        settings = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(settings));
+        settings = Collections.unmodifiableMap(new LinkedHashMap<>(settings));
     }
 
     /** The same server, named differently: what a standby of this cluster runs with. */

@@ -8,6 +8,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.sql.Connection;
@@ -51,7 +52,7 @@ final class FileLevelBackup implements BaseBackup {
                     "primary_conninfo = " + ServerConfig.quote("host=" + primary.host() + " port=" + primary.port()
                             + " user=" + primary.superuser() + " password=" + primary.superuserPassword()) + "\n"
                             + "primary_slot_name = " + ServerConfig.quote(slot) + "\n",
-                    java.nio.file.StandardOpenOption.APPEND);
+                    StandardOpenOption.APPEND);
             Files.writeString(standbyDataDir.resolve("standby.signal"), "");
         } catch (SQLException e) {
             throw new HarnessException("base backup of PostgreSQL " + primary.majorVersion() + " cluster '"
@@ -88,7 +89,9 @@ final class FileLevelBackup implements BaseBackup {
             @Override
             public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
                 String name = file.getFileName().toString();
-                if (SKIP_FILES.contains(name) || name.startsWith("pgsql_tmp")) {
+                // sockets and their lock files live here too (unix_socket_directories = data dir)
+                if (!attrs.isRegularFile() || SKIP_FILES.contains(name) || name.startsWith("pgsql_tmp")
+                        || name.startsWith(".s.PGSQL.")) {
                     return FileVisitResult.CONTINUE;
                 }
                 try {

@@ -70,7 +70,6 @@ public final class PostgresCluster implements AutoCloseable {
     /** For a standby: its primary and the primary's replication slot it streams through. */
     private final PostgresCluster primary;
     private final String primarySlot;
-    private final List<PostgresCluster> standbys = new ArrayList<>();
     private volatile int port;
     private volatile boolean closed;
 
@@ -195,6 +194,11 @@ public final class PostgresCluster implements AutoCloseable {
         return Optional.ofNullable(primarySlot);
     }
 
+    /** The URL of database {@code postgres}. */
+    public String jdbcUrl() {
+        return jdbcUrl("postgres");
+    }
+
     /** {@code jdbc:postgresql://127.0.0.1:<port>/<database>}; credentials are not part of it. */
     public String jdbcUrl(String database) {
         return "jdbc:postgresql://" + HOST + ":" + port + "/" + database;
@@ -208,7 +212,7 @@ public final class PostgresCluster implements AutoCloseable {
         if (isRunning()) {
             return;
         }
-        removeStaleLockFile();
+        removeStaleLockFiles();
         for (int attempt = 1; ; attempt++) {
             long logOffset = sizeOf(logFile);
             Commands.Result result = pgCtl("start", "-l", logFile.toString());
@@ -388,7 +392,6 @@ public final class PostgresCluster implements AutoCloseable {
             standby.choosePort();
             standby.start();
             standby.awaitStreaming();
-            standbys.add(standby);
             return standby;
         } catch (RuntimeException e) {
             standby.close();
@@ -419,7 +422,6 @@ public final class PostgresCluster implements AutoCloseable {
 
     /** Drops a closed standby's slot so it does not retain WAL; waits for its walsender to go. */
     private synchronized void dropSlotOf(PostgresCluster standby) {
-        standbys.remove(standby);
         if (closed || !isRunning()) {
             return;
         }
@@ -484,12 +486,20 @@ public final class PostgresCluster implements AutoCloseable {
     }
 
     /**
-     * After a crash the pid file names a dead process, or one reused by an unrelated process; the
-     * postmaster would refuse to start in the latter case.
+     * After a crash the pid file and the socket lock file name a dead process, or a zombie not yet
+     * reaped (see {@link PostmasterPid#isGone}), or a pid reused by an unrelated process: a new
+     * postmaster would refuse to start in the last two cases, so they go when no server runs here.
      */
-    private void removeStaleLockFile() {
-        if (Files.exists(PostmasterPid.file(dataDir)) && !isRunning()) {
-            deleteQuietly(PostmasterPid.file(dataDir));
+    private void removeStaleLockFiles() {
+        if (isRunning()) {
+            return;
+        }
+        deleteQuietly(PostmasterPid.file(dataDir));
+        try (var files = Files.list(dataDir)) {
+            files.filter(file -> file.getFileName().toString().matches("\\.s\\.PGSQL\\.\\d+\\.lock"))
+                    .forEach(PostgresCluster::deleteQuietly);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + dataDir, e);
         }
     }
 

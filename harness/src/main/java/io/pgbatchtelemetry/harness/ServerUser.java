@@ -1,8 +1,10 @@
 package io.pgbatchtelemetry.harness;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The OS account that owns cluster directories and runs the server tools.
@@ -39,7 +41,7 @@ final class ServerUser {
     static void giveToServerUser(Path path) {
         if (jvmIsRoot()) {
             Commands.run(List.of("chown", "-R", POSTGRES_OS_USER + ":" + POSTGRES_OS_USER, path.toString()),
-                    java.util.Map.of(), null, java.time.Duration.ofSeconds(60));
+                    Map.of(), null, Duration.ofSeconds(60));
         }
     }
 }

@@ -125,16 +125,30 @@ final class ZonkyArchive {
                 && Files.isDirectory(root.resolve("share"));
     }
 
+    /**
+     * {@code <tmpdir>/pgbt-binaries}, shared by all users; a user who cannot write it, or root when
+     * someone else owns it (root runs {@code postgres --version} from there), gets
+     * {@code <tmpdir>/pgbt-binaries-<user>}.
+     */
     private static Path cacheRoot() {
-        Path cache = Paths.get(System.getProperty("java.io.tmpdir"), "pgbt-binaries");
+        Path shared = Paths.get(System.getProperty("java.io.tmpdir"), "pgbt-binaries");
         try {
-            Files.createDirectories(cache);
-            if (Files.getOwner(cache).getName().equals(System.getProperty("user.name"))) {
-                Files.setPosixFilePermissions(cache, PosixFilePermissions.fromString("rwxr-xr-x"));
+            Files.createDirectories(shared);
+            String owner = Files.getOwner(shared).getName();
+            String user = System.getProperty("user.name");
+            if (owner.equals(user)) {
+                Files.setPosixFilePermissions(shared, PosixFilePermissions.fromString("rwxr-xr-x"));
+                return shared;
             }
-            return cache;
+            if (!ServerUser.jvmIsRoot() && Files.isWritable(shared)) {
+                return shared;
+            }
+            Path own = Paths.get(System.getProperty("java.io.tmpdir"), "pgbt-binaries-" + user);
+            Files.createDirectories(own);
+            Files.setPosixFilePermissions(own, PosixFilePermissions.fromString("rwxr-xr-x"));
+            return own;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create " + cache, e);
+            throw new UncheckedIOException("cannot create a binaries cache under " + shared.getParent(), e);
         }
     }
 

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.sql.Connection;
 import java.sql.SQLException;
 
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -50,5 +52,16 @@ class SharedClustersTest {
         SQLException refused = assertThrows(SQLException.class,
                 () -> pg.connect(pg.superuser(), pg.superuserPassword() + "x", "postgres").close());
         assertEquals("28P01", refused.getSQLState(), "invalid_password: " + refused.getMessage());
+    }
+
+    @Test
+    void pg15HasPgCronRunningInDatabasePostgres() throws SQLException {
+        Assumptions.assumeTrue(SharedClusters.versions().contains(15),
+                "PGBT_PG_VERSIONS excludes 15, the only version with pg_cron here");
+        PostgresCluster pg = SharedClusters.get(15);
+
+        assertEquals("pg_cron", pg.queryValue("SHOW shared_preload_libraries"));
+        assertEquals("postgres", pg.queryValue("SHOW cron.database_name"));
+        assertEquals("1", pg.queryValue("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_cron launcher'"));
     }
 }

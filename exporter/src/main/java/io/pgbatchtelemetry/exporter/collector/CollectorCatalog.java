@@ -21,7 +21,16 @@ public final class CollectorCatalog {
     public record Entry(String name, Supplier<Collector> factory) {}
 
     private static final List<Entry> ENTRIES = List.of(
-            new Entry("wal", WalCollector::new)
+            new Entry("wal", WalCollector::new),
+            new Entry("checkpoints", CheckpointCollector::new),
+            new Entry("bgwriter", BgwriterCollector::new),
+            new Entry("replication", ReplicationCollector::new),
+            new Entry("database", DatabaseCollector::new),
+            new Entry("io", IoCollector::new),
+            new Entry("activity", ActivityCollector::new),
+            new Entry("locks", LockCollector::new),
+            new Entry("progress", ProgressCollector::new),
+            new Entry("settings", SettingsCollector::new)
     );
 
     private CollectorCatalog() {}

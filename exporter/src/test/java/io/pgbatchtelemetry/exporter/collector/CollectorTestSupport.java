@@ -1,0 +1,44 @@
+package io.pgbatchtelemetry.exporter.collector;
+
+import io.pgbatchtelemetry.exporter.db.PgServer;
+import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
+import io.pgbatchtelemetry.exporter.metrics.MetricSink;
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+
+/** Runs a collector on a test connection, the way a scrape would, and reads back its samples. */
+final class CollectorTestSupport {
+
+    private CollectorTestSupport() {}
+
+    /** The server facts a scrape would detect on this connection. */
+    static PgServer serverOf(Connection connection) throws SQLException {
+        try (Statement statement = connection.createStatement();
+             ResultSet rs = statement.executeQuery(
+                     "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), version()")) {
+            rs.next();
+            return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3));
+        }
+    }
+
+    /** Runs {@code collector} once on {@code connection} into a fresh sink. */
+    static MetricSink collect(Connection connection, Collector collector) throws SQLException {
+        MetricSink sink = new MetricSink();
+        collector.collect(new PgSession(connection, serverOf(connection)), sink);
+        return sink;
+    }
+
+    /** The value of the sample of {@code family} with exactly these label values, or null when absent. */
+    static Double value(MetricSink sink, MetricFamily family, String... labels) {
+        List<String> wanted = List.of(labels);
+        return sink.samples().getOrDefault(family, List.of()).stream()
+                .filter(sample -> sample.labelValues().equals(wanted))
+                .map(MetricSink.Sample::value)
+                .findFirst()
+                .orElse(null);
+    }
+}
