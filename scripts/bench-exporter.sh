@@ -35,10 +35,10 @@ for tool in python3 prometheus-postgres-exporter runuser java unzip tar; do
   command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs the Debian packages)"
 done
 
-# ---- build what is missing
+# ---- build what is missing or stale
 jar="$repo/exporter/target/pg-batch-exporter.jar"
-if [[ ! -f "$jar" ]]; then
-  say "building the exporter jar"
+if [[ ! -f "$jar" || -n "$(find exporter/src exporter/pom.xml pom.xml -newer "$jar" -print -quit)" ]]; then
+  say "building the exporter jar (missing or older than its sources)"
   mvn -B -ntp -q -DskipTests package -pl exporter -am
 fi
 
@@ -159,10 +159,11 @@ mkdir -p "$out"
 } | tee "$out/environment.txt" >&2
 
 # Bounded: a stuck scrape or server can't keep the bench (and its servers) alive for ever.
-timeout 40m python3 scripts/bench_exporter.py \
+BENCH_DSN="$dsn" timeout 40m python3 scripts/bench_exporter.py \
   --socket-dir "$work/socket" --pg-port "$pg_port" --server-log "$work/server.log" --monitor-role "$monitor_role" \
   --ours-port "$ours_port" --ours-pid "$ours_pid" --theirs-port "$theirs_port" --theirs-pid "$theirs_pid" \
-  --scrapes "$scrapes" --json "$out/results.json" "${extra[@]}" | tee "$out/results.md"
+  --scrapes "$scrapes" --json "$out/results.json" \
+  --memory-variants --jar "$jar" --launcher "$repo/exporter/bin/pg-batch-exporter" "${extra[@]}" | tee "$out/results.md"
 echo "uptime at end: $(uptime)" | tee -a "$out/environment.txt" >&2
 if grep -qiE 'error|exception' "$work/ours.log"; then
   say "pg-batch-exporter logged errors (copied to $out/ours.log)"

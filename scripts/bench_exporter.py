@@ -22,9 +22,12 @@ import json
 import math
 import os
 import re
+import signal
 import socket
 import struct
+import subprocess
 import sys
+import threading
 import time
 
 
@@ -125,12 +128,12 @@ class Exporter:
         self.pid = pid
         self.application_name = application_name
 
-    def scrape(self):
+    def scrape(self, path="/metrics"):
         """(seconds to the last byte, body). A fresh TCP connection per scrape, as after a Prometheus restart."""
         start = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
-            conn.request("GET", "/metrics", headers={"Accept": "text/plain;version=0.0.4"})
+            conn.request("GET", path, headers={"Accept": "text/plain;version=0.0.4"})
             response = conn.getresponse()
             body = response.read()
             if response.status != 200:
@@ -149,12 +152,33 @@ class Exporter:
         return values
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """User + system CPU of a process (all its threads) so far; 0 if it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def series_lines(body):
     return [line for line in body.splitlines() if line and not line.startswith("#")]
 
 
 def families(body):
-    return [line.split()[2] for line in body.splitlines() if line.startswith("# TYPE ")]
+    """Families with at least one sample (a # TYPE line whose name, or name plus a type suffix, has a sample)."""
+    declared = [line.split()[2] for line in body.splitlines() if line.startswith("# TYPE ")]
+    sampled = set()
+    for line in series_lines(body):
+        m = SAMPLE.match(line)
+        if m:
+            sampled.add(m.group(1))
+    suffixes = ("", "_total", "_info", "_count", "_sum", "_bucket", "_created")
+    return [f for f in declared if any(f + suffix in sampled for suffix in suffixes)]
 
 
 # Families about the exporter process itself rather than PostgreSQL (Go runtime, HTTP handler,
@@ -163,7 +187,13 @@ SELF_FAMILY = re.compile(r"^(go_|process_|promhttp_|pg_exporter_|postgres_export
 
 
 def diagnostic_families(body):
-    return sorted(f for f in families(body) if not SELF_FAMILY.match(f))
+    """PostgreSQL families other than one-per-setting gauges (postgres_exporter exports every pg_settings row
+    as its own family; ours a chosen few): the families that describe activity."""
+    return sorted(f for f in families(body) if not SELF_FAMILY.match(f) and not f.startswith("pg_settings_"))
+
+
+def settings_families(body):
+    return sorted(f for f in families(body) if f.startswith("pg_settings_"))
 
 
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)')
@@ -202,6 +232,15 @@ class Bench:
     def statements_of_monitor(self):
         return int(self.admin.scalar(
             "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE userid = %s" % self.monitor_oid))
+
+    def exec_ms_of_monitor(self):
+        return float(self.admin.scalar(
+            "SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements WHERE userid = %s" % self.monitor_oid))
+
+    def monitor_backend_pids(self, application_name):
+        return [int(r[0]) for r in self.admin.query(
+            "SELECT pid FROM pg_stat_activity WHERE usename = '%s' AND coalesce(application_name, '') = '%s'"
+            % (self.args.monitor_role, application_name))]
 
     def top_statements(self, limit=8):
         rows = self.admin.query(
@@ -276,6 +315,7 @@ class Bench:
         latencies = {e.label: [] for e in self.exporters}
         rss_max = {e.label: 0 for e in self.exporters}
         collector_seconds = {}
+        ours_scrape_seconds, ours_collectors_sum = [], []
         ours_failures = 0
         last_body = {}
         load_before = os.getloadavg()
@@ -289,8 +329,11 @@ class Bench:
             for e in self.exporters:
                 rss_max[e.label] = max(rss_max[e.label], e.memory_kb()["VmRSS"])
             body = last_body["ours"]
-            for labels, value in samples(body, "pg_scrape_collector_duration_seconds").items():
+            durations = samples(body, "pg_scrape_collector_duration_seconds")
+            for labels, value in durations.items():
                 collector_seconds.setdefault(labels, []).append(value)
+            ours_collectors_sum.append(sum(durations.values()))
+            ours_scrape_seconds.append(samples(body, "pg_exporter_scrape_duration_seconds").get("", float("nan")))
             ours_failures += sum(1 for v in samples(body, "pg_scrape_collector_success").values() if v != 1.0)
         load_after = os.getloadavg()
 
@@ -311,12 +354,22 @@ class Bench:
                 "hwm_kb": mem["VmHWM"],
                 "series": len(series_lines(body)),
                 "families": len(families(body)),
+                "settings_families": len(settings_families(body)),
                 "diagnostic_families": len(diagnostic_families(body)),
                 "diagnostic_family_names": diagnostic_families(body),
                 "bytes": len(body.encode()),
                 "pg_up": samples(body, "pg_up").get("", None),
             }
         scenario["ours_collector_failures"] = ours_failures
+        # Where our wall time goes: HTTP alone (the health endpoint, same server and threads), the
+        # scrape of PostgreSQL as the coordinator timed it, and within it the collectors' own time.
+        health = [self.ours.scrape("/-/healthy")[0] for _ in range(50)]
+        scenario["ours_breakdown_ms"] = {
+            "http_total_p50": percentile(latencies["ours"], 50) * 1000,
+            "health_endpoint_p50": percentile(health, 50) * 1000,
+            "coordinator_scrape_p50": percentile(ours_scrape_seconds, 50) * 1000,
+            "collectors_sum_p50": percentile(ours_collectors_sum, 50) * 1000,
+        }
         scenario["ours_collector_ms"] = {
             k: {"mean": sum(v) / len(v) * 1000, "p50": percentile(v, 50) * 1000, "p99": percentile(v, 99) * 1000}
             for k, v in sorted(collector_seconds.items(), key=lambda kv: -sum(kv[1]))}
@@ -332,23 +385,56 @@ class Bench:
             statements_before = self.statements_of_monitor()
             connections_before = self.connections_logged()
             most_backends = 0
+            backends_before = self.monitor_backend_pids(e.application_name)
+            backend_cpu_before = {pid: cpu_seconds(pid) for pid in backends_before}
+            exec_ms_before = self.exec_ms_of_monitor()
+            exporter_cpu_before = cpu_seconds(e.pid)
             for _ in range(args.accounting_scrapes):
                 e.scrape()
                 held = self.monitor_backends().get(e.application_name, 0)
                 most_backends = max(most_backends, held)
                 time.sleep(args.pause)
+            exporter_cpu = cpu_seconds(e.pid) - exporter_cpu_before
+            backends_after = self.monitor_backend_pids(e.application_name)
+            # backends that lived through the phase; a backend opened and closed inside it is not seen
+            backend_cpu = sum(cpu_seconds(pid) - backend_cpu_before.get(pid, 0.0) for pid in backends_after)
             time.sleep(0.3)  # let the last backend's statistics reach pg_stat_statements
             statements = self.statements_of_monitor() - statements_before
+            exec_ms = self.exec_ms_of_monitor() - exec_ms_before
             connections = self.connections_logged() - connections_before
             scenario["exporters"][e.label].update({
                 "queries_per_scrape": statements / args.accounting_scrapes,
                 "connections_per_scrape": connections / args.accounting_scrapes,
                 "most_backends_held": most_backends,
+                "exporter_cpu_ms_per_scrape": exporter_cpu * 1000 / args.accounting_scrapes,
+                "backend_cpu_ms_per_scrape": backend_cpu * 1000 / args.accounting_scrapes,
+                "server_exec_ms_per_scrape": exec_ms / args.accounting_scrapes,
                 "top_statements": self.top_statements(),
             })
         self.results["scenarios"].append(scenario)
         print_scenario(scenario)
         return scenario
+
+    def run_memory_variants(self):
+        """Our exporter alone, started with JVM defaults and with the launcher's flags, on the same
+        server (2000 tables, 200 sessions), so the launcher's memory flags are checked by measurement."""
+        dsn = os.environ["BENCH_DSN"]
+        variants = [
+            ("java -jar (JVM defaults)", ["java", "-jar", self.args.jar]),
+            ("exporter/bin/pg-batch-exporter", [self.args.launcher]),
+        ]
+        rows = []
+        for title, command in variants:
+            log("memory: %s: %d sequential scrapes, %d bursts of %d concurrent" % (title, 300, 3, 50))
+            rows.append(memory_variant(title, command, dsn, 300, 3, 50))
+        self.results["memory_variants"] = rows
+        out = ["", "### our exporter's memory by JVM flags (300 sequential scrapes, then 3 bursts of 50 concurrent, then 50)", "",
+               "| started as | VmRSS after sequential (MB) | VmRSS after bursts (MB) | VmHWM (MB) | failed scrapes |",
+               "|---|---:|---:|---:|---:|"]
+        for r in rows:
+            out.append("| %s | %.1f | %.1f | %.1f | %d |" % (r["variant"], r["rss_after_sequential_kb"] / 1024,
+                                                        r["rss_after_bursts_kb"] / 1024, r["hwm_kb"] / 1024, r["burst_failures"]))
+        print("\n".join(out), flush=True)
 
     def run(self):
         self.tables_created = False
@@ -369,11 +455,68 @@ class Bench:
         self.results["session_states"] = states
         self.series_snapshot("%d tables, %d sessions" % (self.args.tables, self.args.sessions))
         self.run_scenario("%d tables, %d sessions" % (self.args.tables, self.args.sessions))
+        if self.args.memory_variants:
+            self.run_memory_variants()
         self.results["loadavg_end"] = os.getloadavg()
         for s in self.sessions:
             s.close()
         self.admin.close()
         return self.results
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def memory_variant(title, command, dsn, sequential, bursts, burst_size):
+    """Starts our exporter with `command`, scrapes it sequentially and in bursts of concurrent
+    scrapes, and reads its memory; the process is stopped before returning."""
+    port = free_port()
+    env = dict(os.environ, DATA_SOURCE_NAME=dsn)
+    env.pop("JAVA_OPTS", None)
+    proc = subprocess.Popen(command + ["--web.listen-address=127.0.0.1:%d" % port], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        exporter = Exporter(title, title, port, proc.pid, "pg-batch-exporter")
+        deadline = time.time() + 60
+        while True:
+            try:
+                exporter.scrape()
+                break
+            except OSError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError("%s did not start" % title)
+                time.sleep(0.2)
+        for _ in range(sequential):
+            exporter.scrape()
+        after_sequential = exporter.memory_kb()
+        failures = []
+
+        def one():
+            try:
+                exporter.scrape()
+            except Exception as e:  # counted, reported
+                failures.append(repr(e))
+        for _ in range(bursts):
+            threads = [threading.Thread(target=one) for _ in range(burst_size)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        for _ in range(50):
+            exporter.scrape()
+        end = exporter.memory_kb()
+        return {"variant": title, "command": " ".join(command), "rss_after_sequential_kb": after_sequential["VmRSS"],
+                "rss_after_bursts_kb": end["VmRSS"], "hwm_kb": end["VmHWM"], "burst_failures": len(failures)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def machine_facts():
@@ -399,9 +542,13 @@ def print_scenario(s):
         ("scrape p50 (ms)", "p50_ms", "%.1f"), ("scrape p90 (ms)", "p90_ms", "%.1f"), ("scrape p99 (ms)", "p99_ms", "%.1f"),
         ("queries / scrape", "queries_per_scrape", "%.2f"), ("new connections / scrape", "connections_per_scrape", "%.2f"),
         ("backends held (max)", "most_backends_held", "%d"),
+        ("exporter CPU ms / scrape", "exporter_cpu_ms_per_scrape", "%.1f"),
+        ("server backend CPU ms / scrape", "backend_cpu_ms_per_scrape", "%.1f"),
+        ("server execution ms / scrape (pg_stat_statements)", "server_exec_ms_per_scrape", "%.1f"),
         ("VmRSS after run (MB)", "rss_end_kb", "mb"), ("VmRSS max sampled (MB)", "rss_max_sampled_kb", "mb"),
         ("VmHWM peak (MB)", "hwm_kb", "mb"), ("series", "series", "%d"), ("families", "families", "%d"),
-        ("diagnostic families", "diagnostic_families", "%d"),
+        ("settings families (pg_settings_*)", "settings_families", "%d"),
+        ("other PostgreSQL families", "diagnostic_families", "%d"),
     ]
     out = ["", "### %s (%d scrapes each, load %.2f -> %.2f)" % (s["name"], s["scrapes"], s["loadavg_before"][0], s["loadavg_after"][0]),
            "", "| | pg-batch-exporter | postgres_exporter 0.11 | ours / theirs |", "|---|---:|---:|---:|"]
@@ -412,6 +559,7 @@ def print_scenario(s):
             a, b = fmt % o[key], fmt % t[key]
         out.append("| %s | %s | %s | %.2f |" % (title, a, b, ratio(o[key], t[key])))
     out.append("")
+    out.append("our scrape, p50 ms: " + ", ".join("%s %.1f" % kv for kv in s["ours_breakdown_ms"].items()))
     out.append("our collectors, mean ms per scrape: " + ", ".join(
         "%s %.2f" % (k, v["mean"]) for k, v in s["ours_collector_ms"].items()))
     print("\n".join(out), flush=True)
@@ -434,7 +582,13 @@ def main():
     p.add_argument("--tables", type=int, default=2000)
     p.add_argument("--sessions", type=int, default=200)
     p.add_argument("--json", required=True)
+    p.add_argument("--memory-variants", action="store_true",
+                   help="also start our exporter with JVM defaults and with the launcher (DSN from BENCH_DSN)")
+    p.add_argument("--jar")
+    p.add_argument("--launcher")
     args = p.parse_args()
+    # `timeout` ends the bench with SIGTERM: unwind, so an exporter started here is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = Bench(args).run()
     results["parameters"] = {k: getattr(args, k) for k in ("scrapes", "warmup", "accounting_scrapes", "pause", "tables", "sessions")}
     with open(args.json, "w") as f:
