@@ -3,7 +3,12 @@
 # PostgreSQL server, in one run: scrape latency, queries and connections per scrape, RSS, series.
 # Method and results: docs/benchmarks.md. Everything is started here on loopback and removed on exit.
 #
-#   scripts/bench-exporter.sh [--pg 15|16|17|18] [--scrapes N] [--out DIR] [-- extra bench_exporter.py args]
+#   scripts/bench-exporter.sh [--pg 15|16|17|18] [--scrapes N] [--out DIR] [--ours-args "ARGS"]
+#                             [--no-memory] [-- extra bench_exporter.py args]
+#
+# --ours-args passes flags to our exporter (what-if runs, e.g. "--no-collector.database");
+# PGBT_EXPORTER_JAR=path benchmarks another build of the jar; --no-memory skips the JVM-flags
+# memory comparison at the end.
 #
 # PostgreSQL 15 comes from the Debian packages; 16-18 from the zonky jars the harness build
 # copies to harness/target/pg-binaries (built here when missing). Default 16: the newest major on
@@ -17,13 +22,17 @@ pg_major=16
 scrapes=200
 out="$repo/target/bench-exporter"
 extra=()
+ours_args=""
+memory=(--memory-variants)
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --pg) pg_major="$2"; shift 2 ;;
     --scrapes) scrapes="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --ours-args) ours_args="$2"; shift 2 ;;
+    --no-memory) memory=(); shift ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench-exporter: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -36,8 +45,8 @@ for tool in python3 prometheus-postgres-exporter runuser java unzip tar; do
 done
 
 # ---- build what is missing or stale
-jar="$repo/exporter/target/pg-batch-exporter.jar"
-if [[ ! -f "$jar" || -n "$(find exporter/src exporter/pom.xml pom.xml -newer "$jar" -print -quit)" ]]; then
+jar="${PGBT_EXPORTER_JAR:-$repo/exporter/target/pg-batch-exporter.jar}"
+if [[ -z "${PGBT_EXPORTER_JAR:-}" ]] && [[ ! -f "$jar" || -n "$(find exporter/src exporter/pom.xml pom.xml -newer "$jar" -print -quit)" ]]; then
   say "building the exporter jar (missing or older than its sources)"
   mvn -B -ntp -q -DskipTests package -pl exporter -am
 fi
@@ -125,8 +134,9 @@ dsn="postgresql://$monitor_role:$monitor_password@127.0.0.1:$pg_port/postgres?ss
 
 # ---- the two exporters, same server, same role, loopback ports
 ours_port="$(free_port)"
-DATA_SOURCE_NAME="$dsn" exporter/bin/pg-batch-exporter --web.listen-address="127.0.0.1:$ours_port" \
-  >"$work/ours.log" 2>&1 &
+# shellcheck disable=SC2086 # ours_args is a list of flags
+PGBT_EXPORTER_JAR="$jar" DATA_SOURCE_NAME="$dsn" exporter/bin/pg-batch-exporter --web.listen-address="127.0.0.1:$ours_port" \
+  $ours_args >"$work/ours.log" 2>&1 &
 ours_pid=$!
 pids+=("$ours_pid")
 theirs_port="$(free_port)"
@@ -137,7 +147,7 @@ pids+=("$theirs_pid")
 
 wait_for() {  # name port pid log
   local deadline=$((SECONDS + 60))
-  until curl -fsS -o /dev/null "http://127.0.0.1:$2/metrics"; do
+  until curl -fs -o /dev/null "http://127.0.0.1:$2/metrics"; do
     kill -0 "$3" 2>/dev/null || { tail -20 "$4" >&2; die "$1 exited"; }
     ((SECONDS < deadline)) || { tail -20 "$4" >&2; die "$1 did not answer on :$2 within 60 s"; }
     sleep 0.2
@@ -153,7 +163,7 @@ mkdir -p "$out"
   echo "uptime: $(uptime)"
   echo "postgres: $("$pg_bin/postgres" --version)"
   echo "java: $(java -version 2>&1 | head -1)"
-  echo "pg-batch-exporter: $(exporter/bin/pg-batch-exporter --version)"
+  echo "pg-batch-exporter: $(PGBT_EXPORTER_JAR="$jar" exporter/bin/pg-batch-exporter --version) ($jar) $ours_args"
   echo "postgres_exporter: $(prometheus-postgres-exporter --version 2>&1 | head -1)"
   echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 } | tee "$out/environment.txt" >&2
@@ -163,7 +173,7 @@ BENCH_DSN="$dsn" timeout 40m python3 scripts/bench_exporter.py \
   --socket-dir "$work/socket" --pg-port "$pg_port" --server-log "$work/server.log" --monitor-role "$monitor_role" \
   --ours-port "$ours_port" --ours-pid "$ours_pid" --theirs-port "$theirs_port" --theirs-pid "$theirs_pid" \
   --scrapes "$scrapes" --json "$out/results.json" \
-  --memory-variants --jar "$jar" --launcher "$repo/exporter/bin/pg-batch-exporter" "${extra[@]}" | tee "$out/results.md"
+  "${memory[@]}" --jar "$jar" --launcher "$repo/exporter/bin/pg-batch-exporter" "${extra[@]}" | tee "$out/results.md"
 echo "uptime at end: $(uptime)" | tee -a "$out/environment.txt" >&2
 if grep -qiE 'error|exception' "$work/ours.log"; then
   say "pg-batch-exporter logged errors (copied to $out/ours.log)"

@@ -242,7 +242,7 @@ class Bench:
             "SELECT pid FROM pg_stat_activity WHERE usename = '%s' AND coalesce(application_name, '') = '%s'"
             % (self.args.monitor_role, application_name))]
 
-    def top_statements(self, limit=8):
+    def top_statements(self, limit=25):
         rows = self.admin.query(
             "SELECT calls, round(total_exec_time::numeric, 1), left(regexp_replace(query, '\\s+', ' ', 'g'), 90) "
             "FROM pg_stat_statements WHERE userid = %s ORDER BY total_exec_time DESC LIMIT %d" % (self.monitor_oid, limit))
