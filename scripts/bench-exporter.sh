@@ -40,8 +40,20 @@ done
 say() { echo "[bench-exporter $(date +%H:%M:%S)] $*" >&2; }
 die() { say "$*"; exit 1; }
 
-for tool in python3 prometheus-postgres-exporter runuser java unzip tar; do
-  command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-deps.sh installs the Debian packages)"
+# The project's packages (PostgreSQL 15 + client, postgres_exporter, Java, Maven), then the few
+# tools only this script uses.
+if [[ $(id -u) -eq 0 ]]; then
+  scripts/install-deps.sh
+  extra_packages=()
+  for tool in python3 curl unzip xz; do
+    command -v "$tool" >/dev/null || extra_packages+=("$([[ $tool == xz ]] && echo xz-utils || echo "$tool")")
+  done
+  if [[ ${#extra_packages[@]} -gt 0 ]]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${extra_packages[@]}" >/dev/null
+  fi
+fi
+for tool in python3 curl unzip xz tar psql runuser java prometheus-postgres-exporter; do
+  command -v "$tool" >/dev/null || die "$tool is missing (run as root so scripts/install-deps.sh can install it)"
 done
 
 # ---- build what is missing or stale
@@ -72,7 +84,8 @@ cleanup() {
   exit "$status"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -169,11 +182,17 @@ mkdir -p "$out"
 } | tee "$out/environment.txt" >&2
 
 # Bounded: a stuck scrape or server can't keep the bench (and its servers) alive for ever.
+# Run in the background and wait: bash runs a trap only once the foreground command is done, while
+# `wait` returns at once on a signal, so Ctrl-C or SIGTERM cleans up immediately.
 BENCH_DSN="$dsn" timeout 40m python3 scripts/bench_exporter.py \
   --socket-dir "$work/socket" --pg-port "$pg_port" --server-log "$work/server.log" --monitor-role "$monitor_role" \
   --ours-port "$ours_port" --ours-pid "$ours_pid" --theirs-port "$theirs_port" --theirs-pid "$theirs_pid" \
   --scrapes "$scrapes" --json "$out/results.json" \
-  "${memory[@]}" --jar "$jar" --launcher "$repo/exporter/bin/pg-batch-exporter" "${extra[@]}" | tee "$out/results.md"
+  "${memory[@]}" --jar "$jar" --launcher "$repo/exporter/bin/pg-batch-exporter" "${extra[@]}" \
+  > >(tee "$out/results.md") &
+bench_pid=$!
+pids=("$bench_pid" "${pids[@]}")
+wait "$bench_pid"
 echo "uptime at end: $(uptime)" | tee -a "$out/environment.txt" >&2
 if grep -qiE 'error|exception' "$work/ours.log"; then
   say "pg-batch-exporter logged errors (copied to $out/ours.log)"
