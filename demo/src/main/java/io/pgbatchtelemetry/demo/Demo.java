@@ -5,6 +5,10 @@ import io.pgbatchtelemetry.exporter.config.ConfigException;
 import io.pgbatchtelemetry.exporter.config.ExporterSettings;
 import io.pgbatchtelemetry.exporter.config.SettingsLoader;
 import io.pgbatchtelemetry.harness.PostgresCluster;
+import io.pgbatchtelemetry.harness.scenario.SlowBatchScenario;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -29,11 +33,19 @@ public final class Demo {
 
     public static void main(String[] args) throws Exception {
         String listen = ":9187";
-        for (String arg : args) {
+        boolean slowBatch = false;
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
             if (arg.startsWith("--web.listen-address=")) {
                 listen = arg.substring("--web.listen-address=".length());
+            } else if (arg.equals("--scenario=slow-batch") || (arg.equals("--scenario") && i + 1 < args.length
+                    && args[++i].equals("slow-batch"))) {
+                slowBatch = true;
             } else {
-                System.out.println("usage: java -jar pg-batch-demo.jar [--web.listen-address=HOST:PORT]  (default :9187)");
+                System.out.println("usage: java -jar pg-batch-demo.jar [--web.listen-address=HOST:PORT] [--scenario slow-batch]\n"
+                        + "  default: a small batch every ~15 s, exporter on :9187\n"
+                        + "  --scenario slow-batch: a healthy batch, then lock contention, then a checkpoint storm,\n"
+                        + "                         narrated; point a Prometheus with the shipped rules at it");
                 System.exit(arg.equals("--help") ? 0 : 2);
             }
         }
@@ -43,6 +55,8 @@ public final class Demo {
         PostgresCluster cluster = PostgresCluster.builder(PG_VERSION).name("demo")
                 .setting("max_wal_size", "64MB")
                 .setting("autovacuum_naptime", "10s")
+                .setting("track_io_timing", "on")
+                .setting("track_wal_io_timing", "on")
                 .build();
         cluster.start();
         String password = HexFormat.of().formatHex(new SecureRandom().generateSeed(12));
@@ -52,7 +66,7 @@ public final class Demo {
 
         ExporterSettings settings;
         try {
-            settings = new SettingsLoader().load(null,
+            settings = new SettingsLoader().load(batchesConfig(),
                     Map.of("DATA_SOURCE_NAME", "postgresql://" + MONITOR_USER + "@" + cluster.host() + ":" + cluster.port() + "/postgres",
                             "DATA_SOURCE_PASS", password),
                     Map.of("web.listen-address", listen));
@@ -74,14 +88,15 @@ public final class Demo {
         }
 
         BatchWorkload workload = new BatchWorkload(() -> connect(cluster));
-        Thread workloadThread = new Thread(workload, "demo-workload");
+        SlowBatchDemo scenario = new SlowBatchDemo(cluster::connect);
+        Thread workloadThread = new Thread(slowBatch ? scenario : workload, "demo-workload");
         workloadThread.setDaemon(true);
-        workloadThread.start();
 
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             System.out.println("\nStopping: exporter, workload, PostgreSQL; removing " + cluster.dataDir());
             workload.stop();
+            scenario.stop();
             exporter.close();
             cluster.close();
             stopped.countDown();
@@ -92,14 +107,44 @@ public final class Demo {
                 pg-batch-telemetry demo is running.
                   PostgreSQL %d   127.0.0.1:%d (superuser %s, data in %s)
                   Exporter        http://localhost:%d/metrics   (landing page: http://localhost:%d/)
-                  Workload        a batch every ~15 s: bulk insert/update/delete, a sort that spills to
-                                  temp files, a checkpoint every other round, and a 3 s row-lock wait.
+                  Workload        %s
 
                 Try:  curl -s localhost:%d/metrics | grep -E 'pg_up|temp_bytes|checkpoints_req|pg_locks_current'
-                Point a Prometheus at localhost:%d (prometheus/prometheus.yml). Ctrl-C stops and cleans up.
+                Point a Prometheus at localhost:%d (prometheus/prometheus.yml; docs/diagnose-a-slow-batch.md,
+                section "Watch it happen"). Ctrl-C stops and cleans up.
                 """, PG_VERSION, cluster.port(), cluster.superuser(), cluster.dataDir(), exporter.port(), exporter.port(),
+                slowBatch ? "the slow-batch scenario (below)"
+                        : "a batch every ~15 s: bulk insert/update/delete, a sort that spills to\n"
+                        + "                  temp files, a checkpoint every other round, and a 3 s row-lock wait.",
                 exporter.port(), exporter.port());
+        if (slowBatch) {
+            System.out.printf("""
+                    Scenario slow-batch: batches named in the exporter's config: %s (the batch) and %s (the blocker).
+                    It runs once (about 6 minutes): a healthy batch, lock contention, a checkpoint storm.
+
+                    """, SlowBatchScenario.BATCH, SlowBatchScenario.BLOCKER);
+        }
+        workloadThread.start();
         stopped.await();
+    }
+
+    /**
+     * The exporter's batch rules for the demo's sessions: the scenario's batch and the report that blocks it
+     * (so blocker_class names it), and the default workload's batch.
+     */
+    private static Path batchesConfig() throws IOException {
+        Path config = Files.createTempFile("pg-batch-demo", ".conf");
+        config.toFile().deleteOnExit();
+        Files.writeString(config, """
+                pg-batch-exporter {
+                  batches = [
+                    { name = "%s", application-name = "^%s$" },
+                    { name = "%s", application-name = "^%s$" },
+                    { name = "demo-batch", application-name = "^demo-(batch|blocker)$" }
+                  ]
+                }
+                """.formatted(SlowBatchScenario.BATCH, SlowBatchScenario.BATCH, SlowBatchScenario.BLOCKER, SlowBatchScenario.BLOCKER));
+        return config;
     }
 
     private static Connection connect(PostgresCluster cluster) {

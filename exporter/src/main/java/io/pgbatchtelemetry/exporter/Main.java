@@ -22,6 +22,8 @@ import org.slf4j.LoggerFactory;
 public final class Main {
 
     static final int EXIT_CONFIG = 2;
+    /** Held here: java.util.logging keeps loggers only weakly, and a collected one forgets its level. */
+    private static final java.util.logging.Logger PGJDBC_LOGGER = java.util.logging.Logger.getLogger("org.postgresql");
 
     private Main() {}
 
@@ -50,15 +52,24 @@ public final class Main {
         Exporter exporter;
         try {
             exporter = Exporter.start(settings);
+        } catch (ConfigException e) {
+            // TLS files are read when the server starts; a bad one is still a configuration error
+            System.err.println("pg-batch-exporter: " + e.getMessage());
+            System.exit(EXIT_CONFIG);
+            return;
         } catch (Exception e) {
             System.err.println("pg-batch-exporter: cannot listen on " + settings.web().host() + ":" + settings.web().port()
                     + ": " + e.getMessage());
             System.exit(1);
             return;
         }
-        log.info("pg-batch-exporter {} serving http://{}:{}{} for {} (collectors: {})", BuildVersion.get(),
+        log.info("pg-batch-exporter {} serving {}://{}:{}{} for {} (collectors: {}; sampler: {})", BuildVersion.get(),
+                settings.web().tls().enabled() ? "https" : "http",
                 settings.web().host().isEmpty() ? "0.0.0.0" : settings.web().host(), exporter.port(),
-                settings.web().telemetryPath(), settings.dataSource().jdbcUrl(), settings.collectors());
+                settings.web().telemetryPath(), describeServers(settings), settings.collectors(),
+                settings.sampler().enabled() && settings.hasDefaultTarget()
+                        ? "every " + settings.sampler().interval().toMillis() + " ms, " + settings.batches().size() + " batch rules"
+                        : "off");
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             log.info("stopping: finishing the scrape in flight");
@@ -72,12 +83,24 @@ public final class Main {
         }
     }
 
+    /** The default server's URL (never with a password) and the probe targets' names. */
+    private static String describeServers(ExporterSettings settings) {
+        String main = settings.hasDefaultTarget() ? settings.dataSource().jdbcUrl() : "no default server";
+        return settings.targets().isEmpty() ? main : main + " and probe targets " + settings.targets().keySet();
+    }
+
     /**
      * slf4j-simple reads its level once, before the first logger exists; the format is in
      * simplelogger.properties.
      */
     private static void configureLogging(String level) {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", level);
+        // pgjdbc logs through java.util.logging, in another format and once per connection attempt
+        // (a wrong certificate name: a SEVERE pair of lines several times a second). Its errors reach
+        // the exporter as exceptions and are logged once, with the reason, by the scrape log.
+        if (!level.equals("debug")) {
+            PGJDBC_LOGGER.setLevel(java.util.logging.Level.OFF);
+        }
     }
 
     private static void printHelp(PrintStream out, SettingsLoader loader) {

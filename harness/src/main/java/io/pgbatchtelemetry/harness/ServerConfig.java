@@ -71,6 +71,12 @@ final class ServerConfig {
         if (spec.preloadPgCron()) {
             conf.put("shared_preload_libraries", "pg_cron");
             conf.put("cron.database_name", "postgres");
+            // pg_cron's default runs each job over libpq to cron.host (localhost), where the harness
+            // asks for a scram password that pg_cron does not have: every job would fail with
+            // "connection failed". Background workers need no connection; they count against
+            // max_worker_processes (default 8, shared with parallel query), hence the headroom.
+            conf.put("cron.use_background_workers", "on");
+            conf.put("max_worker_processes", "16");
         }
         conf.putAll(spec.settings());
         StringBuilder text = new StringBuilder("# written by pg-harness; included at the end of postgresql.conf\n");

@@ -11,8 +11,9 @@ import java.util.stream.Stream;
  * on first use and closed at JVM exit ({@link ClusterRegistry}). Starting a cluster costs about a
  * second of the two cores these machines have; sharing it is what keeps suites fast.
  *
- * <p>PostgreSQL 15 has pg_cron preloaded; all have {@code track_io_timing} and
- * {@code track_wal_io_timing} on and {@code max_connections = 300}. Tests must leave a shared
+ * <p>PostgreSQL 15 has pg_cron preloaded (its jobs run in background workers: no password needed);
+ * all have {@code track_io_timing} and {@code track_wal_io_timing} on and
+ * {@code max_connections = 300}. Tests must leave a shared
  * cluster as they found it: use their own database, role or table names; a test that crashes,
  * restarts or reconfigures the server builds its own {@link PostgresCluster}. A shared cluster that
  * a test stopped anyway is started again by the next {@link #get(int)}.

@@ -63,5 +63,9 @@ class SharedClustersTest {
         assertEquals("pg_cron", pg.queryValue("SHOW shared_preload_libraries"));
         assertEquals("postgres", pg.queryValue("SHOW cron.database_name"));
         assertEquals("1", pg.queryValue("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_cron launcher'"));
+        // jobs run in background workers: pg_cron's libpq connection would need the scram password.
+        // That a job really fires on this cluster is shown by the sql module's PgCronTest (a minute's wait).
+        assertEquals("on", pg.queryValue("SHOW cron.use_background_workers"));
+        assertTrue(Integer.parseInt(pg.queryValue("SHOW max_worker_processes")) >= 16, "room for job workers");
     }
 }

@@ -30,7 +30,10 @@ public final class CollectorCatalog {
             new Entry("activity", ActivityCollector::new),
             new Entry("locks", LockCollector::new),
             new Entry("progress", ProgressCollector::new),
-            new Entry("settings", SettingsCollector::new)
+            new Entry("settings", SettingsCollector::new),
+            new Entry("telemetry_batches", TelemetryBatchesCollector::new),
+            new Entry("telemetry_tables", TelemetryTablesCollector::new),
+            new Entry("telemetry_health", TelemetryHealthCollector::new)
     );
 
     private CollectorCatalog() {}

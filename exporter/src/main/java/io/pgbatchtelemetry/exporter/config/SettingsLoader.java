@@ -3,17 +3,25 @@ package io.pgbatchtelemetry.exporter.config;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import com.typesafe.config.ConfigParseOptions;
+import com.typesafe.config.ConfigList;
+import com.typesafe.config.ConfigObject;
 import com.typesafe.config.ConfigValue;
+import com.typesafe.config.ConfigValueType;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
 
 /**
  * Builds {@link ExporterSettings} from four layers: {@code reference.conf} defaults, the
@@ -30,6 +38,16 @@ public final class SettingsLoader {
     public static final String ROOT = "pg-batch-exporter";
     private static final String ENV_PREFIX = "PG_EXPORTER_";
     private static final int MAX_POOL_SIZE = 3;
+    private static final Duration MIN_SAMPLER_INTERVAL = Duration.ofMillis(100);
+    private static final Duration MAX_SAMPLER_INTERVAL = Duration.ofSeconds(60);
+    private static final int MIN_MAX_SERIES = 100;
+    private static final int MAX_MAX_SERIES = 100_000;
+    /** Fewer than {@link #MIN_MAX_SERIES}, so the series folded per batch always fit under max-series. */
+    private static final int MAX_BATCHES = 50;
+    private static final Pattern BATCH_NAME = Pattern.compile("[A-Za-z0-9_][A-Za-z0-9_.:-]{0,62}");
+    private static final String BATCHES_EXPECTED =
+            "expected a list of batch rules like [{ name = \"nightly_etl\", application-name = \"^etl_\" }]";
+    private static final Set<String> BATCH_KEYS = Set.of("name", "application-name", "user", "database");
 
     /** postgres_exporter's variable names, mapped to our keys. */
     private static final Map<String, String> POSTGRES_EXPORTER_ALIASES = Map.of(
@@ -57,7 +75,7 @@ public final class SettingsLoader {
         try {
             merged = merged.resolve();
         } catch (com.typesafe.config.ConfigException e) {
-            throw new ConfigException("configuration: " + e.getMessage());
+            throw new ConfigException("configuration: " + withoutFileText(e.getMessage()));
         }
         return bind(merged.getConfig(ROOT));
     }
@@ -103,8 +121,18 @@ public final class SettingsLoader {
         try {
             return ConfigFactory.parseFile(file.toFile(), ConfigParseOptions.defaults().setAllowMissing(false));
         } catch (com.typesafe.config.ConfigException e) {
-            throw new ConfigException("--config.file: " + e.getMessage());
+            throw new ConfigException("--config.file: " + withoutFileText(e.getMessage()));
         }
+    }
+
+    /**
+     * The HOCON parser quotes what it tripped over ({@code Key 'x' may not be followed by ...},
+     * {@code ${x}}); on a password line with an unquoted special character that is part of the
+     * password. Quoted fragments longer than two characters and substitution names are replaced:
+     * the file, line and kind of error remain, which is what finding the mistake needs.
+     */
+    static String withoutFileText(String message) {
+        return message.replaceAll("\\$\\{[^}]*\\}", "\\${...}").replaceAll("'[^']{3,}'", "'...'");
     }
 
     private static Config atRoot(Map<String, String> byKey) {
@@ -116,6 +144,13 @@ public final class SettingsLoader {
     private void rejectUnknownKeys(Config config, String source) {
         for (Map.Entry<String, ConfigValue> entry : config.entrySet()) {
             String path = entry.getKey();
+            if (path.startsWith(ROOT + ".batches.")) {
+                throw ConfigException.forKey(ROOT + ".batches", BATCHES_EXPECTED + " (from " + source + ")");
+            }
+            if (path.startsWith(TargetsBinder.PREFIX)) {
+                TargetsBinder.checkKey(path, source);
+                continue;
+            }
             if (!reference.hasPath(path)) {
                 throw ConfigException.forKey(path, "unknown key (from " + source + ")" + suggestion(path));
             }
@@ -136,7 +171,9 @@ public final class SettingsLoader {
     }
 
     private ExporterSettings bind(Config c) {
-        ExporterSettings.DataSource dataSource = bindDataSource(c);
+        // a probe-only exporter (targets, no data-source.url) has no server behind /metrics
+        boolean probeOnly = string(c, "data-source.url").isBlank() && TargetsBinder.configured(c);
+        ExporterSettings.DataSource dataSource = probeOnly ? null : bindDataSource(c);
         ExporterSettings.Web web = bindWeb(c);
         Duration timeout = positiveDuration(c, "scrape.timeout");
         Duration statementTimeout = positiveDuration(c, "scrape.statement-timeout");
@@ -155,17 +192,115 @@ public final class SettingsLoader {
                 collectors.add(name);
             }
         }
-        return new ExporterSettings(dataSource, web,
-                new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize), collectors);
+        ExporterSettings.Scrape scrape = new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize);
+        return new ExporterSettings(dataSource, web, scrape, collectors, bindSampler(c), bindBatches(c),
+                TargetsBinder.bind(c, scrape));
     }
 
-    private ExporterSettings.DataSource bindDataSource(Config c) {
+    private static ExporterSettings.Sampler bindSampler(Config c) {
+        Duration interval = positiveDuration(c, "sampler.interval");
+        if (interval.compareTo(MIN_SAMPLER_INTERVAL) < 0 || interval.compareTo(MAX_SAMPLER_INTERVAL) > 0) {
+            throw ConfigException.forKey(ROOT + ".sampler.interval", "must be between 100ms and 60s, got "
+                    + c.getValue("sampler.interval").unwrapped()
+                    + " (shorter loads the server for little gain; longer blurs waits into noise)");
+        }
+        int maxSeries = integer(c, "sampler.max-series");
+        if (maxSeries < MIN_MAX_SERIES || maxSeries > MAX_MAX_SERIES) {
+            throw ConfigException.forKey(ROOT + ".sampler.max-series", "must be between " + MIN_MAX_SERIES + " and "
+                    + MAX_MAX_SERIES + ", got " + maxSeries);
+        }
+        return new ExporterSettings.Sampler(bool(c, "sampler.enabled"), interval, maxSeries);
+    }
+
+    /**
+     * {@code batches} is a list of objects in a file; from an environment variable or a flag it
+     * arrives as a string, which is read as a HOCON list ({@code [{name = x, user = y}]}).
+     */
+    private static List<ExporterSettings.BatchRule> bindBatches(Config c) {
+        String key = ROOT + ".batches";
+        ConfigValue value = c.getValue("batches");
+        if (value.valueType() == ConfigValueType.STRING) {
+            try {
+                value = ConfigFactory.parseString("batches = " + value.unwrapped()).getValue("batches");
+            } catch (com.typesafe.config.ConfigException e) {
+                throw ConfigException.forKey(key, BATCHES_EXPECTED + ": " + e.getMessage());
+            }
+        }
+        if (!(value instanceof ConfigList list)) {
+            throw ConfigException.forKey(key, BATCHES_EXPECTED);
+        }
+        if (list.size() > MAX_BATCHES) {
+            throw ConfigException.forKey(key, "at most " + MAX_BATCHES + " batch rules, got " + list.size()
+                    + " (each adds series; name the jobs that matter)");
+        }
+        List<ExporterSettings.BatchRule> rules = new ArrayList<>();
+        Map<String, Integer> seen = new HashMap<>();
+        for (int i = 0; i < list.size(); i++) {
+            String at = key + "[" + i + "]";
+            if (!(list.get(i) instanceof ConfigObject object)) {
+                throw ConfigException.forKey(at, "expected an object like { name = \"nightly_etl\", application-name = \"^etl_\" }");
+            }
+            for (String field : new TreeSet<>(object.keySet())) {
+                if (!BATCH_KEYS.contains(field)) {
+                    throw ConfigException.forKey(at + "." + field, "unknown key; known keys here: " + new TreeSet<>(BATCH_KEYS));
+                }
+            }
+            String name = batchField(object, at, "name");
+            if (name == null) {
+                throw ConfigException.forKey(at + ".name", "missing: every batch needs a name (the batch label)");
+            }
+            if (!BATCH_NAME.matcher(name).matches()) {
+                throw ConfigException.forKey(at + ".name", "'" + name + "' is not a valid batch name: 1-63 characters "
+                        + "of letters, digits, '_', '.', ':' or '-', not starting with a punctuation mark");
+            }
+            if (ExporterSettings.BatchRule.RESERVED_NAMES.contains(name)) {
+                throw ConfigException.forKey(at + ".name", "'" + name + "' is reserved (blocker_class uses it for "
+                        + "non-batch sessions); choose another name");
+            }
+            Integer previous = seen.putIfAbsent(name, i);
+            if (previous != null) {
+                throw ConfigException.forKey(at + ".name", "duplicate batch name '" + name + "' (also " + key + "[" + previous + "])");
+            }
+            String applicationName = batchField(object, at, "application-name");
+            Pattern pattern = null;
+            if (applicationName != null) {
+                try {
+                    pattern = Pattern.compile(applicationName);
+                } catch (PatternSyntaxException e) {
+                    throw ConfigException.forKey(at + ".application-name", "invalid regular expression '" + applicationName
+                            + "': " + e.getDescription() + " near index " + e.getIndex());
+                }
+            }
+            String user = batchField(object, at, "user");
+            String database = batchField(object, at, "database");
+            if (pattern == null && user == null && database == null) {
+                throw ConfigException.forKey(at, "batch '" + name + "' needs at least one of application-name, user, database");
+            }
+            rules.add(new ExporterSettings.BatchRule(name, pattern, user, database));
+        }
+        return rules;
+    }
+
+    /** A string field of a batch rule; absent or empty is {@code null} (no condition). */
+    private static String batchField(ConfigObject object, String at, String field) {
+        ConfigValue value = object.get(field);
+        if (value == null) {
+            return null;
+        }
+        if (value.valueType() != ConfigValueType.STRING) {
+            throw ConfigException.forKey(at + "." + field, "expected a string, got " + value.valueType().name().toLowerCase(java.util.Locale.ROOT));
+        }
+        String text = (String) value.unwrapped();
+        return text.isEmpty() ? null : text;
+    }
+
+    ExporterSettings.DataSource bindDataSource(Config c) {
         DataSourceName dsn = DataSourceName.parse(ROOT + ".data-source.url (DATA_SOURCE_NAME)", string(c, "data-source.url"));
         String user = string(c, "data-source.user");
         String password = string(c, "data-source.password");
         String passwordFile = string(c, "data-source.password-file");
         if (!passwordFile.isEmpty()) {
-            password = readPasswordFile(passwordFile);
+            password = readPasswordFile(ROOT + ".data-source.password-file", passwordFile);
         }
         String applicationName = string(c, "data-source.application-name");
         if (applicationName.isBlank()) {
@@ -177,18 +312,19 @@ public final class SettingsLoader {
                 applicationName, positiveDuration(c, "data-source.connect-timeout"));
     }
 
-    private static String readPasswordFile(String file) {
+    /** The first line of {@code file}, stripped; {@code key} names the setting in errors. */
+    static String readPasswordFile(String key, String file) {
         try {
             String content = Files.readString(Path.of(file));
             int newline = content.indexOf('\n');
             String firstLine = newline >= 0 ? content.substring(0, newline) : content;
             return firstLine.strip();
         } catch (java.nio.file.NoSuchFileException e) {
-            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (no such file)");
+            throw ConfigException.forKey(key, "cannot read " + file + " (no such file)");
         } catch (java.nio.file.AccessDeniedException | SecurityException e) {
-            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (permission denied)");
+            throw ConfigException.forKey(key, "cannot read " + file + " (permission denied)");
         } catch (IOException e) {
-            throw ConfigException.forKey(ROOT + ".data-source.password-file", "cannot read " + file + " (I/O error)");
+            throw ConfigException.forKey(key, "cannot read " + file + " (I/O error)");
         }
     }
 
@@ -216,10 +352,13 @@ public final class SettingsLoader {
         if (!path.startsWith("/") || path.equals("/") || path.contains("?") || path.contains(" ")) {
             throw ConfigException.forKey(ROOT + ".web.telemetry-path", "must be a path like /metrics, got '" + path + "'");
         }
-        return new ExporterSettings.Web(host, port, path);
+        if (path.equals("/probe") || path.equals("/-/healthy")) {
+            throw ConfigException.forKey(ROOT + ".web.telemetry-path", path + " is taken by the exporter itself; use e.g. /metrics");
+        }
+        return new ExporterSettings.Web(host, port, path, WebSecurityBinder.tls(c), WebSecurityBinder.basicAuth(c));
     }
 
-    private static String string(Config c, String key) {
+    static String string(Config c, String key) {
         try {
             return c.getString(key);
         } catch (com.typesafe.config.ConfigException e) {
@@ -227,7 +366,7 @@ public final class SettingsLoader {
         }
     }
 
-    private static int integer(Config c, String key) {
+    static int integer(Config c, String key) {
         try {
             return c.getInt(key);
         } catch (com.typesafe.config.ConfigException e) {
@@ -243,7 +382,7 @@ public final class SettingsLoader {
         }
     }
 
-    private static Duration positiveDuration(Config c, String key) {
+    static Duration positiveDuration(Config c, String key) {
         Duration duration;
         try {
             duration = c.getDuration(key);

@@ -54,6 +54,9 @@ public final class ConnectionPool implements AutoCloseable {
         // A network stall must not pin a scrape thread forever: the socket gives up a little after the scrape deadline.
         config.addDataSourceProperty("socketTimeout", Math.max(2, scrape.timeout().toSeconds() * 2));
         config.addDataSourceProperty("tcpKeepAlive", true);
+        // cancelling a statement past the scrape deadline opens a connection of its own; over a stalled
+        // network it must give up soon rather than hold a thread for pgjdbc's default 10 s
+        config.addDataSourceProperty("cancelSignalTimeout", 2);
         this.dataSource = new HikariDataSource(config);
         this.maxSize = scrape.poolSize();
     }

@@ -33,12 +33,18 @@ public final class ScrapeCoordinator implements AutoCloseable {
     private final List<Collector> collectors;
     private final Duration timeout;
     private final ExecutorService executor;
-    private final ScrapeLog scrapeLog = new ScrapeLog();
+    private final ScrapeLog scrapeLog;
     private InFlight inFlight;
 
     private record InFlight(ScrapeRun run, CompletableFuture<ScrapeResult> future) {}
 
     public ScrapeCoordinator(ConnectionPool pool, List<Collector> collectors, Duration timeout) {
+        this(pool, collectors, timeout, "");
+    }
+
+    /** @param target the probe target's name for log lines, or empty for the server behind /metrics */
+    public ScrapeCoordinator(ConnectionPool pool, List<Collector> collectors, Duration timeout, String target) {
+        this.scrapeLog = new ScrapeLog(target);
         this.pool = pool;
         this.collectors = List.copyOf(collectors);
         this.timeout = timeout;
@@ -59,7 +65,9 @@ public final class ScrapeCoordinator implements AutoCloseable {
         try {
             result = current.future().get(Math.max(0, waitNanos), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
-            current.run().abandon();
+            // cancelling takes a round trip to the server, the very thing that may be stalled:
+            // never on the caller's time (pgjdbc waits up to cancelSignalTimeout for it)
+            abandonInBackground(current.run());
             result = current.run().partial();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -68,9 +76,18 @@ public final class ScrapeCoordinator implements AutoCloseable {
             LOG.error("scrape failed unexpectedly", e.getCause());
             result = current.run().partial();
         }
-        result = new ScrapeResult(result.up(), result.server(), result.outcomes(), Duration.ofNanos(System.nanoTime() - start));
+        result = new ScrapeResult(result.up(), result.server(), result.outcomes(), Duration.ofNanos(System.nanoTime() - start),
+                result.downReason());
         scrapeLog.record(result);
         return result;
+    }
+
+    private void abandonInBackground(ScrapeRun run) {
+        try {
+            executor.execute(run::abandon);
+        } catch (java.util.concurrent.RejectedExecutionException closed) {
+            // shutting down: the pool closes the connection anyway
+        }
     }
 
     private synchronized InFlight joinOrStart() {

@@ -31,6 +31,7 @@ final class ScrapeRun {
     private volatile PgServer server;
     private volatile boolean abandoned;
     private volatile PgSession session;
+    private volatile String connectError;
 
     ScrapeRun(ConnectionPool pool, List<Collector> collectors, Duration timeout) {
         this.pool = pool;
@@ -80,6 +81,7 @@ final class ScrapeRun {
                 server = probe(connection);
                 return connection;
             } catch (SQLException e) {
+                connectError = describe(innermost(e));
                 closeQuietly(connection);
                 boolean connectionLost = e.getSQLState() != null
                         && (e.getSQLState().startsWith("08") || e.getSQLState().startsWith("57P"));
@@ -146,7 +148,22 @@ final class ScrapeRun {
             outcomes.add(outcome != null ? outcome
                     : CollectorOutcome.failed(collector.name(), Duration.ZERO, up ? "not run: scrape deadline passed" : "server down"));
         }
-        return new ScrapeResult(up, server, outcomes, Duration.ofNanos(System.nanoTime() - startedNanos));
+        return new ScrapeResult(up, server, outcomes, Duration.ofNanos(System.nanoTime() - startedNanos),
+                up ? null : (connectError != null ? connectError : "no connection within the scrape deadline"));
+    }
+
+    /**
+     * HikariCP reports "connection is not available" and keeps the driver's reason as the cause:
+     * the deepest SQLException is the driver's own words (host, user, SSL or auth problem).
+     */
+    private static Exception innermost(SQLException e) {
+        SQLException deepest = e;
+        for (Throwable t = e.getCause(); t != null && t != t.getCause(); t = t.getCause()) {
+            if (t instanceof SQLException sql) {
+                deepest = sql;
+            }
+        }
+        return deepest;
     }
 
     private static String describe(Exception e) {

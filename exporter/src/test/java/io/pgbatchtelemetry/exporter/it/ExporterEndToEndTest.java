@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.pgbatchtelemetry.exporter.Exporter;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
+import io.pgbatchtelemetry.exporter.sampler.SamplerFamilies;
 import io.pgbatchtelemetry.exporter.scrape.SelfMetrics;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import io.pgbatchtelemetry.harness.SharedClusters;
@@ -83,6 +84,7 @@ class ExporterEndToEndTest {
     private static void assertDocumented(Exposition metrics) {
         Set<String> declared = new HashSet<>();
         SelfMetrics.FAMILIES.forEach(f -> declared.add(f.name()));
+        SamplerFamilies.FAMILIES.forEach(f -> declared.add(f.name()));
         CollectorCatalog.entries().forEach(e -> e.factory().get().families().stream().map(MetricFamily::name).forEach(declared::add));
         for (String series : metrics.series().keySet()) {
             String name = series.contains("{") ? series.substring(0, series.indexOf('{')) : series;

@@ -39,11 +39,16 @@ public final class ExporterTestSupport {
 
     /** Settings for an exporter on 127.0.0.1:0 connecting to {@code cluster} as the monitoring role. */
     public static ExporterSettings settings(PostgresCluster cluster, Map<String, String> flags) {
+        return settings(cluster, "postgres", flags);
+    }
+
+    /** The same, connecting to {@code database} (where the telemetry schema may be installed). */
+    public static ExporterSettings settings(PostgresCluster cluster, String database, Map<String, String> flags) {
         Map<String, String> all = new HashMap<>();
         all.put("web.listen-address", "127.0.0.1:0");
         all.putAll(flags);
         Map<String, String> env = Map.of("DATA_SOURCE_NAME", "postgresql://" + MONITOR_USER + ":" + MONITOR_PASSWORD
-                + "@" + cluster.host() + ":" + cluster.port() + "/postgres?sslmode=disable");
+                + "@" + cluster.host() + ":" + cluster.port() + "/" + database + "?sslmode=disable");
         return new SettingsLoader().load(null, env, all);
     }
 

@@ -71,8 +71,19 @@ public final class Exposition {
         return sb.append('}').toString();
     }
 
+    /** Left to right, so that an escaped backslash followed by 'n' stays a backslash and an 'n'. */
     private static String unescape(String s) {
-        return s.replace("\\n", "\n").replace("\\\"", "\"").replace("\\\\", "\\");
+        StringBuilder out = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (c == '\\' && i + 1 < s.length()) {
+                char next = s.charAt(++i);
+                out.append(next == 'n' ? '\n' : next);
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
     }
 
     private static double parse(String v) {

@@ -1,0 +1,127 @@
+package io.pgbatchtelemetry.exporter.collector;
+
+import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
+import io.pgbatchtelemetry.exporter.metrics.MetricSink;
+import java.sql.SQLException;
+import java.util.List;
+
+/**
+ * Batch runs from the telemetry schema's {@code telemetry.batch_runs} view (runs marked with
+ * {@code batch_start()}/{@code batch_end()} or opened by {@code sample()}'s application_name rules),
+ * and the run totals of {@code telemetry.run_totals}.
+ *
+ * <p>This is what lets Prometheus compare a run with the batch's usual duration
+ * ({@code PostgresBatchRunSlow}) and Grafana annotate runs: whether a run is open and for how long,
+ * how long the last finished run took and how it ended, and the usual duration, the median of the
+ * last {@value #USUAL_RUNS} succeeded runs. A median, because one run that hung for hours must not
+ * make the next slow run look usual; succeeded runs only, because a run that failed after a minute
+ * says nothing about how long the work takes.
+ *
+ * <p>Batch names are chosen by users, so the label set is capped: the {@value #MAX_BATCHES} batches
+ * with an open run or the most recent activity are exported; {@code pg_telemetry_batches} tells how
+ * many there are. Run counts come from {@code run_totals}, which a trigger keeps and which only grows:
+ * counting rows of the view would go down whenever {@code cleanup()} deletes old runs, and Prometheus
+ * would read that as a counter reset. A schema installed before {@code run_totals} existed simply
+ * gets no run counters until {@code install.sql} is run again.
+ *
+ * <p>Versions: the schema is the same on PostgreSQL 15–18 and so is this query. Without the schema
+ * the collector exports nothing and succeeds. On a standby the runs are the primary's, replicated.
+ */
+public final class TelemetryBatchesCollector implements Collector {
+
+    /** Batches exported at most; beyond it the least recently active are left out. */
+    static final int MAX_BATCHES = 50;
+    /** Succeeded runs the usual duration is the median of. */
+    static final int USUAL_RUNS = 10;
+
+    static final MetricFamily BATCHES = MetricFamily.gauge("pg_telemetry_batches",
+            "Distinct batch names in telemetry.batch_runs; at most " + MAX_BATCHES + " of them are exported.");
+    static final MetricFamily RUNNING = MetricFamily.gauge("pg_telemetry_batch_running",
+            "1 while a run of the batch is open in telemetry.batch_runs, else 0.", "batch");
+    static final MetricFamily CURRENT_RUN_SECONDS = MetricFamily.gauge("pg_telemetry_batch_current_run_seconds",
+            "Seconds since the open run (the oldest, if several) started; absent while no run is open.", "batch");
+    static final MetricFamily LAST_DURATION_SECONDS = MetricFamily.gauge("pg_telemetry_batch_last_duration_seconds",
+            "Duration of the batch's last finished run (succeeded or failed).", "batch");
+    static final MetricFamily LAST_SUCCEEDED = MetricFamily.gauge("pg_telemetry_batch_last_succeeded",
+            "1 when the batch's last finished run succeeded, 0 when it failed; absent before the first finished run.", "batch");
+    static final MetricFamily USUAL_DURATION_SECONDS = MetricFamily.gauge("pg_telemetry_batch_usual_duration_seconds",
+            "Median duration of the batch's last " + USUAL_RUNS + " succeeded runs; absent before the first.", "batch");
+    static final MetricFamily RUNS = MetricFamily.counter("pg_telemetry_batch_runs_total",
+            "Runs of the batch started (telemetry.run_totals.started).", "batch");
+    static final MetricFamily RUNS_FINISHED = MetricFamily.counter("pg_telemetry_batch_runs_finished_total",
+            "Runs of the batch that ended, by how they ended: succeeded or failed (telemetry.run_totals).", "batch", "state");
+
+    private static final String RUNS_QUERY = """
+            WITH batches AS (
+              SELECT r.name,
+                     bool_or(r.state = 'running') AS running,
+                     min(r.started_at) FILTER (WHERE r.state = 'running') AS open_since,
+                     count(*) OVER () AS batches
+                FROM telemetry.batch_runs r
+               GROUP BY r.name
+               ORDER BY bool_or(r.state = 'running') DESC, max(coalesce(r.ended_at, r.started_at)) DESC, r.name
+               LIMIT %d
+            )
+            SELECT b.name, b.running, b.batches,
+                   extract(epoch FROM now() - b.open_since) AS current_run_seconds,
+                   last.seconds AS last_duration_seconds,
+                   last.state = 'succeeded' AS last_succeeded,
+                   usual.seconds AS usual_duration_seconds,
+                   %s
+              FROM batches b
+              LEFT JOIN LATERAL (SELECT r.state, extract(epoch FROM r.ended_at - r.started_at) AS seconds
+                                   FROM telemetry.batch_runs r
+                                  WHERE r.name = b.name AND r.state <> 'running'
+                                  ORDER BY r.ended_at DESC, r.run_id DESC LIMIT 1) last ON true
+              LEFT JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds) AS seconds
+                                   FROM (SELECT extract(epoch FROM r.ended_at - r.started_at) AS seconds
+                                           FROM telemetry.batch_runs r
+                                          WHERE r.name = b.name AND r.state = 'succeeded'
+                                          ORDER BY r.ended_at DESC, r.run_id DESC LIMIT %d) x) usual ON true
+              %s
+             ORDER BY b.name""";
+
+    private static final String WITH_TOTALS = RUNS_QUERY.formatted(MAX_BATCHES,
+            "t.started, t.succeeded, t.failed", USUAL_RUNS, "LEFT JOIN telemetry.run_totals t ON t.name = b.name");
+    private static final String WITHOUT_TOTALS = RUNS_QUERY.formatted(MAX_BATCHES,
+            "NULL::bigint AS started, NULL::bigint AS succeeded, NULL::bigint AS failed", USUAL_RUNS, "");
+
+    @Override
+    public String name() {
+        return "telemetry_batches";
+    }
+
+    @Override
+    public List<MetricFamily> families() {
+        return List.of(BATCHES, RUNNING, CURRENT_RUN_SECONDS, LAST_DURATION_SECONDS, LAST_SUCCEEDED,
+                USUAL_DURATION_SECONDS, RUNS, RUNS_FINISHED);
+    }
+
+    @Override
+    public void collect(PgSession session, MetricSink sink) throws SQLException {
+        TelemetrySchema schema = TelemetrySchema.probe(session);
+        if (!schema.installed()) {
+            return;
+        }
+        boolean[] first = {true};
+        session.query(schema.has("run_totals") ? WITH_TOTALS : WITHOUT_TOTALS, row -> {
+            if (first[0]) {
+                sink.add(BATCHES, row.number("batches")); // the same on every row: a window count before LIMIT
+                first[0] = false;
+            }
+            String batch = row.text("name");
+            sink.add(RUNNING, row.boolAsNumber("running"), batch);
+            sink.add(CURRENT_RUN_SECONDS, row.number("current_run_seconds"), batch);
+            sink.add(LAST_DURATION_SECONDS, row.number("last_duration_seconds"), batch);
+            sink.add(LAST_SUCCEEDED, row.boolAsNumber("last_succeeded"), batch);
+            sink.add(USUAL_DURATION_SECONDS, row.number("usual_duration_seconds"), batch);
+            sink.add(RUNS, row.number("started"), batch);
+            sink.add(RUNS_FINISHED, row.number("succeeded"), batch, "succeeded");
+            sink.add(RUNS_FINISHED, row.number("failed"), batch, "failed");
+        });
+        if (first[0]) {
+            sink.add(BATCHES, 0L);
+        }
+    }
+}

@@ -1,0 +1,30 @@
+package io.pgbatchtelemetry.exporter.sampler;
+
+import io.pgbatchtelemetry.exporter.metrics.MetricSink;
+import io.pgbatchtelemetry.exporter.metrics.SnapshotAssembler;
+import io.prometheus.metrics.model.registry.MultiCollector;
+import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+
+/**
+ * The sampler's counters as a MultiCollector of its own, next to the one that scrapes PostgreSQL:
+ * it only copies memory, so a scrape gets the sampler's numbers even when PostgreSQL or the
+ * sampler is stuck.
+ */
+final class SamplerMetrics implements MultiCollector {
+
+    private final WaitTimeAccumulator accumulator;
+    private final SamplerHealth health;
+
+    SamplerMetrics(WaitTimeAccumulator accumulator, SamplerHealth health) {
+        this.accumulator = accumulator;
+        this.health = health;
+    }
+
+    @Override
+    public MetricSnapshots collect() {
+        MetricSink sink = new MetricSink();
+        accumulator.writeTo(sink);
+        health.writeTo(sink);
+        return SnapshotAssembler.assemble(sink);
+    }
+}

@@ -1,0 +1,163 @@
+package io.pgbatchtelemetry.exporter.collector;
+
+import static io.pgbatchtelemetry.exporter.collector.CollectorTestSupport.collect;
+import static io.pgbatchtelemetry.exporter.collector.CollectorTestSupport.value;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.pgbatchtelemetry.exporter.it.ExporterTestSupport;
+import io.pgbatchtelemetry.exporter.it.TelemetryTestDb;
+import io.pgbatchtelemetry.exporter.metrics.MetricSink;
+import io.pgbatchtelemetry.harness.PostgresCluster;
+import io.pgbatchtelemetry.harness.SharedClusters;
+import java.sql.Connection;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * Batch runs as the monitoring role (pg_monitor only) sees them through the telemetry schema: runs
+ * marked with batch_start()/batch_end() open and close, durations equal the view's, the usual
+ * duration is the median of the last ten succeeded runs, run counters survive cleanup(), and the
+ * label set is capped. Each test starts from an empty run history of its own database.
+ */
+class TelemetryBatchesCollectorTest {
+
+    private static final String DB = "pgbt_tele_batches";
+
+    private final TelemetryBatchesCollector collector = new TelemetryBatchesCollector();
+
+    private static PostgresCluster prepared(int major) throws Exception {
+        PostgresCluster cluster = SharedClusters.get(major);
+        TelemetryTestDb.install(cluster, DB);
+        ExporterTestSupport.createMonitoringRole(cluster);
+        TelemetryTestDb.exec(cluster, DB, "TRUNCATE telemetry.runs, telemetry.run_totals");
+        return cluster;
+    }
+
+    private static Connection monitor(PostgresCluster cluster) throws Exception {
+        return cluster.connect(ExporterTestSupport.MONITOR_USER, ExporterTestSupport.MONITOR_PASSWORD, DB);
+    }
+
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void aRunIsOpenUntilBatchEndAndItsDurationIsTheViews(int major) throws Exception {
+        PostgresCluster cluster = prepared(major);
+        String batch = "nightly_orders";
+        try (Connection monitor = monitor(cluster)) {
+            long run = TelemetryTestDb.number(cluster, DB, "SELECT telemetry.batch_start('" + batch + "')").longValue();
+            String openDuration = "SELECT extract(epoch FROM duration) FROM telemetry.batch_runs WHERE run_id = " + run;
+            double before = TelemetryTestDb.number(cluster, DB, openDuration);
+            MetricSink open = collect(monitor, collector);
+            double after = TelemetryTestDb.number(cluster, DB, openDuration);
+
+            assertEquals(1.0, value(open, TelemetryBatchesCollector.RUNNING, batch));
+            double current = value(open, TelemetryBatchesCollector.CURRENT_RUN_SECONDS, batch);
+            assertTrue(before <= current && current <= after,
+                    "the open run's age (" + current + ") lies between the view's durations read before (" + before + ") and after (" + after + ")");
+            assertNull(value(open, TelemetryBatchesCollector.LAST_DURATION_SECONDS, batch), "no finished run yet");
+            assertNull(value(open, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), "no succeeded run yet");
+            assertNull(value(open, TelemetryBatchesCollector.LAST_SUCCEEDED, batch));
+            assertEquals(1.0, value(open, TelemetryBatchesCollector.RUNS, batch));
+            assertEquals(0.0, value(open, TelemetryBatchesCollector.RUNS_FINISHED, batch, "succeeded"));
+
+            TelemetryTestDb.exec(cluster, DB, "SELECT telemetry.batch_end(" + run + ")");
+            double duration = TelemetryTestDb.number(cluster, DB, openDuration);
+            MetricSink ended = collect(monitor, collector);
+            assertEquals(0.0, value(ended, TelemetryBatchesCollector.RUNNING, batch));
+            assertNull(value(ended, TelemetryBatchesCollector.CURRENT_RUN_SECONDS, batch), "absent while no run is open");
+            assertEquals(duration, value(ended, TelemetryBatchesCollector.LAST_DURATION_SECONDS, batch), 1e-6);
+            assertEquals(duration, value(ended, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-6,
+                    "one succeeded run: it is the usual duration");
+            assertEquals(1.0, value(ended, TelemetryBatchesCollector.LAST_SUCCEEDED, batch));
+            assertEquals(1.0, value(ended, TelemetryBatchesCollector.RUNS_FINISHED, batch, "succeeded"));
+
+            long failedRun = TelemetryTestDb.number(cluster, DB, "SELECT telemetry.batch_start('" + batch + "')").longValue();
+            TelemetryTestDb.exec(cluster, DB, "SELECT telemetry.batch_end(" + failedRun + ", 'failed')");
+            double failedDuration = TelemetryTestDb.number(cluster, DB,
+                    "SELECT extract(epoch FROM duration) FROM telemetry.batch_runs WHERE run_id = " + failedRun);
+            MetricSink failed = collect(monitor, collector);
+            assertEquals(0.0, value(failed, TelemetryBatchesCollector.LAST_SUCCEEDED, batch));
+            assertEquals(failedDuration, value(failed, TelemetryBatchesCollector.LAST_DURATION_SECONDS, batch), 1e-6);
+            assertEquals(duration, value(failed, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-6,
+                    "a failed run does not change the usual duration");
+            assertEquals(2.0, value(failed, TelemetryBatchesCollector.RUNS, batch));
+            assertEquals(1.0, value(failed, TelemetryBatchesCollector.RUNS_FINISHED, batch, "failed"));
+            assertEquals(1.0, value(failed, TelemetryBatchesCollector.BATCHES));
+        }
+    }
+
+    /**
+     * History written directly (as batch runs a week apart would leave it): twelve succeeded runs,
+     * the two oldest very long, then a short failed run; three more runs three weeks old.
+     */
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void theUsualDurationIsTheMedianOfTheLastTenSucceededRunsAndCountsSurviveCleanup(int major) throws Exception {
+        PostgresCluster cluster = prepared(major);
+        String batch = "invoice_run";
+        int[] seconds = {1000, 900, 60, 70, 80, 90, 100, 110, 120, 130, 140, 5000};
+        StringBuilder runs = new StringBuilder("INSERT INTO telemetry.runs (name, state, started_at, ended_at) VALUES ");
+        for (int i = 0; i < seconds.length; i++) {
+            // run i ends (12 - i) hours ago
+            runs.append("('").append(batch).append("', 'succeeded', now() - interval '").append(12 - i).append(" hours' - interval '")
+                    .append(seconds[i]).append(" seconds', now() - interval '").append(12 - i).append(" hours'), ");
+        }
+        runs.append("('").append(batch).append("', 'failed', now() - interval '31 minutes', now() - interval '30 minutes')");
+        for (int i = 0; i < 3; i++) {
+            runs.append(", ('").append(batch).append("', 'succeeded', now() - interval '").append(21 + i).append(" days', now() - interval '")
+                    .append(21 + i).append(" days' + interval '1 minute')");
+        }
+        TelemetryTestDb.exec(cluster, DB, runs.toString());
+
+        try (Connection monitor = monitor(cluster)) {
+            MetricSink sink = collect(monitor, collector);
+            // last ten succeeded: 60..140 and 5000; median (100 + 110) / 2. All twelve would give 115.
+            assertEquals(105.0, value(sink, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-9);
+            assertEquals(60.0, value(sink, TelemetryBatchesCollector.LAST_DURATION_SECONDS, batch), 1e-9);
+            assertEquals(0.0, value(sink, TelemetryBatchesCollector.LAST_SUCCEEDED, batch));
+            assertEquals(16.0, value(sink, TelemetryBatchesCollector.RUNS, batch));
+            assertEquals(15.0, value(sink, TelemetryBatchesCollector.RUNS_FINISHED, batch, "succeeded"));
+            assertEquals(1.0, value(sink, TelemetryBatchesCollector.RUNS_FINISHED, batch, "failed"));
+
+            TelemetryTestDb.exec(cluster, DB, "SELECT * FROM telemetry.cleanup('7 days')");
+            assertEquals(13.0, TelemetryTestDb.number(cluster, DB, "SELECT count(*) FROM telemetry.batch_runs"), "cleanup() deleted the old runs");
+            MetricSink afterCleanup = collect(monitor, collector);
+            assertEquals(16.0, value(afterCleanup, TelemetryBatchesCollector.RUNS, batch), "a counter never goes down");
+            assertEquals(15.0, value(afterCleanup, TelemetryBatchesCollector.RUNS_FINISHED, batch, "succeeded"));
+            assertEquals(105.0, value(afterCleanup, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-9);
+        }
+    }
+
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void onlyTheMostRecentlyActiveBatchesAreExported(int major) throws Exception {
+        PostgresCluster cluster = prepared(major);
+        int batches = TelemetryBatchesCollector.MAX_BATCHES + 5;
+        // batch_i last ran i hours ago; the one with the oldest activity has an open run, and open runs come first
+        TelemetryTestDb.exec(cluster, DB, "INSERT INTO telemetry.runs (name, state, started_at, ended_at) "
+                + "SELECT format('batch_%s', i), 'succeeded', now() - make_interval(hours => i, mins => 5), now() - make_interval(hours => i) "
+                + "FROM generate_series(1, " + batches + ") i",
+                "INSERT INTO telemetry.runs (name, state, started_at) VALUES ('batch_" + batches + "', 'running', now() - interval '1 day')");
+        try (Connection monitor = monitor(cluster)) {
+            MetricSink sink = collect(monitor, collector);
+            Set<String> exported = sink.samples().get(TelemetryBatchesCollector.RUNNING).stream()
+                    .map(s -> s.labelValues().get(0)).collect(Collectors.toCollection(TreeSet::new));
+            Set<String> expected = new TreeSet<>();
+            for (int i = 1; i < TelemetryBatchesCollector.MAX_BATCHES; i++) {
+                expected.add("batch_" + i);
+            }
+            expected.add("batch_" + batches);
+            assertEquals(expected, exported, "the open run's batch and the 49 most recently active");
+            assertEquals((double) batches, value(sink, TelemetryBatchesCollector.BATCHES), "how many exist");
+            assertEquals(List.of(new MetricSink.Sample(List.of(), batches)), sink.samples().get(TelemetryBatchesCollector.BATCHES),
+                    "one series, not one per batch");
+            assertNotNull(value(sink, TelemetryBatchesCollector.CURRENT_RUN_SECONDS, "batch_" + batches));
+        }
+    }
+}

@@ -1,0 +1,57 @@
+package io.pgbatchtelemetry.exporter.it;
+
+import io.pgbatchtelemetry.exporter.collector.Collector;
+import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
+import io.pgbatchtelemetry.exporter.metrics.MetricSink;
+import java.sql.SQLException;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A collector around one query, for tests that need a collector to be slow, or to carry labels
+ * straight from catalog names: column {@code n} is the value, the other listed columns are labels.
+ */
+public final class SqlTestCollector implements Collector {
+
+    private final String name;
+    private final String sql;
+    private final MetricFamily family;
+    private final AtomicInteger calls = new AtomicInteger();
+
+    public SqlTestCollector(String name, String sql, String... labelColumns) {
+        this.name = name;
+        this.sql = sql;
+        this.family = MetricFamily.gauge("pgbt_test_" + name, "test collector " + name, labelColumns);
+    }
+
+    public int calls() {
+        return calls.get();
+    }
+
+    public MetricFamily family() {
+        return family;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public List<MetricFamily> families() {
+        return List.of(family);
+    }
+
+    @Override
+    public void collect(PgSession session, MetricSink sink) throws SQLException {
+        calls.incrementAndGet();
+        session.query(sql, row -> {
+            String[] labels = new String[family.labelNames().size()];
+            for (int i = 0; i < labels.length; i++) {
+                labels[i] = row.text(family.labelNames().get(i));
+            }
+            sink.add(family, row.number("n"), labels);
+        });
+    }
+}

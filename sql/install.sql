@@ -1,0 +1,1844 @@
+-- pg-batch-telemetry: the `telemetry` schema (PostgreSQL 15, 16, 17, 18).
+--
+--   psql -v ON_ERROR_STOP=1 -d <db> -f sql/install.sql
+--
+-- Re-running this script over an existing install upgrades it in place: data tables are
+-- created only if missing (new columns are added with ADD COLUMN IF NOT EXISTS), while all
+-- code (functions, views, types) is dropped and recreated, so the code always matches this file.
+-- See docs/telemetry-schema.md for the API, the privileges and the diagnose() thresholds.
+
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+
+DO $pre$
+BEGIN
+  IF current_setting('server_version_num')::int < 150000 THEN
+    RAISE EXCEPTION 'pg-batch-telemetry needs PostgreSQL 15 or newer (this is %)', current_setting('server_version');
+  END IF;
+END
+$pre$;
+
+BEGIN;
+
+CREATE SCHEMA IF NOT EXISTS telemetry;
+REVOKE ALL ON SCHEMA telemetry FROM PUBLIC;
+
+-- Roles: readers query history; writers may also collect and mark batch runs.
+DO $roles$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'telemetry_reader') THEN
+    CREATE ROLE telemetry_reader NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'telemetry_writer') THEN
+    CREATE ROLE telemetry_writer NOLOGIN;
+  END IF;
+  GRANT telemetry_reader TO telemetry_writer;
+  -- monitoring accounts (pg_monitor) can read the history without further grants
+  GRANT telemetry_reader TO pg_monitor;
+END
+$roles$;
+
+-- Drop every piece of code (never data) so that this file is the single definition.
+DO $dropcode$
+DECLARE
+  v text;
+BEGIN
+  -- names are collected first: a CASCADE below may already have dropped a later object
+  FOREACH v IN ARRAY coalesce((SELECT array_agg(format('%I.%I', 'telemetry', c.relname)) FROM pg_class c
+                                WHERE c.relnamespace = 'telemetry'::regnamespace AND c.relkind = 'v'), '{}') LOOP
+    EXECUTE format('DROP VIEW IF EXISTS %s CASCADE', v);
+  END LOOP;
+  FOREACH v IN ARRAY coalesce((SELECT array_agg(format('%s %s', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
+                                                       p.oid::regprocedure)) FROM pg_proc p
+                                WHERE p.pronamespace = 'telemetry'::regnamespace), '{}') LOOP
+    EXECUTE format('DROP %s CASCADE', regexp_replace(v, '^(FUNCTION|PROCEDURE) ', '\1 IF EXISTS '));
+  END LOOP;
+  FOREACH v IN ARRAY coalesce((SELECT array_agg(format('%I.%I', 'telemetry', t.typname)) FROM pg_type t
+                                WHERE t.typnamespace = 'telemetry'::regnamespace AND t.typtype = 'c'
+                                  AND EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind = 'c')), '{}') LOOP
+    EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', v);
+  END LOOP;
+END
+$dropcode$;
+
+----------------------------------------------------------------------------------------------
+-- Data tables (kept across re-installs)
+----------------------------------------------------------------------------------------------
+
+CREATE TABLE IF NOT EXISTS telemetry.config (
+  key         text PRIMARY KEY,
+  value       text NOT NULL,
+  description text
+);
+
+-- Defaults; a re-install never overwrites a value the user changed (descriptions follow this file).
+INSERT INTO telemetry.config (key, value, description) VALUES
+  ('schema_version',              '1',        'version of this schema''s data layout'),
+  ('query_preview_chars',         '200',      'characters of query text kept per session/lock row; 0 switches previews off'),
+  ('sample_top_sessions',         '25',       'at most this many non-idle sessions are stored per sample'),
+  ('part_lock_timeout',           '200ms',    'lock_timeout for table sizes in snapshot(), for a lock that arrives after its pg_locks check'),
+  ('cleanup_batch_rows',          '5000',     'cleanup deletes samples/snapshots in batches of this many parent rows (cleanup_in_batches() commits after each)'),
+  ('cron_history_retain',         '1 day',    'cleanup() purges pg_cron run history of telemetry jobs older than this'),
+  ('diagnose.lock_wait_seconds',  '1',        'lock_contention: a blocked session waited at least this long'),
+  ('diagnose.backend_writes',     '1024',     'buffer_wal_pressure: client backends wrote at least this many buffers themselves'),
+  ('diagnose.requested_checkpoints','1',      'checkpoint_interference: at least this many requested (forced) checkpoints'),
+  ('diagnose.checkpoint_sync_ms', '10000',    'checkpoint_interference: checkpoint fsync time at least this many ms'),
+  ('diagnose.autovacuum_runs',    '1',        'autovacuum_interference: autovacuum/autoanalyze runs on tracked tables'),
+  ('diagnose.temp_bytes',         '33554432', 'temp_file_spills: temp bytes written in the window (32 MB)'),
+  ('diagnose.replay_lag_bytes',   '16777216', 'replication_lag: replay lag of a replica in bytes (16 MB)'),
+  ('diagnose.replay_lag_seconds', '10',       'replication_lag: replay lag of a replica in seconds')
+ON CONFLICT (key) DO UPDATE SET description = excluded.description;   -- the value stays
+
+CREATE TABLE IF NOT EXISTS telemetry.tracked_tables (
+  relid       oid PRIMARY KEY,
+  schemaname  text NOT NULL,             -- name when tracked / last seen (display after a DROP)
+  relname     text NOT NULL,
+  tracked_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS telemetry.snapshots (
+  id                        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  captured_at               timestamptz NOT NULL DEFAULT now(),
+  server_version_num        int,
+  in_recovery               boolean,
+  postmaster_start_time     timestamptz,
+  track_io_timing           boolean,
+  track_wal_io_timing       boolean,
+  wal_lsn                   pg_lsn,
+  wal_records               numeric,
+  wal_fpi                   numeric,
+  wal_bytes                 numeric,
+  wal_buffers_full          numeric,
+  wal_write                 numeric,
+  wal_sync                  numeric,
+  wal_write_time            double precision,
+  wal_sync_time             double precision,
+  wal_stats_reset           timestamptz,
+  last_checkpoint_time      timestamptz,
+  ckpt_timed                numeric,
+  ckpt_requested            numeric,
+  ckpt_done                 numeric,
+  ckpt_write_time           double precision,
+  ckpt_sync_time            double precision,
+  ckpt_buffers_written      numeric,
+  ckpt_stats_reset          timestamptz,
+  bgw_buffers_clean         numeric,
+  bgw_maxwritten_clean      numeric,
+  bgw_buffers_alloc         numeric,
+  bgw_buffers_backend       numeric,
+  bgw_buffers_backend_fsync numeric,
+  bgw_stats_reset           timestamptz,
+  temp_files                numeric,
+  temp_bytes                numeric,
+  xact_commit               numeric,
+  xact_rollback             numeric,
+  blks_read                 numeric,
+  blks_hit                  numeric,
+  deadlocks                 numeric,
+  db_stats_reset            timestamptz,
+  slot_count                int,
+  slot_max_retained_bytes   numeric,
+  io_checkpointer_reads numeric, io_checkpointer_read_time double precision, io_checkpointer_writes numeric,
+  io_checkpointer_write_time double precision, io_checkpointer_extends numeric, io_checkpointer_fsyncs numeric,
+  io_autovacuum_reads numeric, io_autovacuum_read_time double precision, io_autovacuum_writes numeric,
+  io_autovacuum_write_time double precision, io_autovacuum_extends numeric, io_autovacuum_fsyncs numeric,
+  io_client_reads numeric, io_client_read_time double precision, io_client_writes numeric,
+  io_client_write_time double precision, io_client_extends numeric, io_client_fsyncs numeric,
+  io_client_normal_writes   numeric,
+  io_bgwriter_reads numeric, io_bgwriter_read_time double precision, io_bgwriter_writes numeric,
+  io_bgwriter_write_time double precision, io_bgwriter_extends numeric, io_bgwriter_fsyncs numeric,
+  io_stats_reset            timestamptz,
+  errors                    text[]
+);
+CREATE INDEX IF NOT EXISTS snapshots_captured_at_idx ON telemetry.snapshots (captured_at);
+
+CREATE TABLE IF NOT EXISTS telemetry.snapshot_tables (
+  snapshot_id        bigint NOT NULL REFERENCES telemetry.snapshots (id) ON DELETE CASCADE,
+  relid              oid NOT NULL,
+  schemaname         text,
+  relname            text,
+  partitions         int,
+  total_bytes        numeric,
+  size_exact         boolean,
+  n_live_tup         numeric,
+  n_dead_tup         numeric,
+  n_tup_ins          numeric,
+  n_tup_upd          numeric,
+  n_tup_del          numeric,
+  n_tup_hot_upd      numeric,
+  seq_scan           numeric,
+  idx_scan           numeric,
+  vacuum_count       numeric,
+  autovacuum_count   numeric,
+  analyze_count      numeric,
+  autoanalyze_count  numeric,
+  last_vacuum        timestamptz,
+  last_autovacuum    timestamptz,
+  last_analyze       timestamptz,
+  last_autoanalyze   timestamptz,
+  error              text,
+  PRIMARY KEY (snapshot_id, relid)
+);
+CREATE INDEX IF NOT EXISTS snapshot_tables_relid_idx ON telemetry.snapshot_tables (relid, snapshot_id);
+
+CREATE TABLE IF NOT EXISTS telemetry.snapshot_replication (
+  snapshot_id       bigint NOT NULL REFERENCES telemetry.snapshots (id) ON DELETE CASCADE,
+  pid               int,
+  application_name  text,
+  client_addr       inet,
+  state             text,
+  sync_state        text,
+  sent_lsn          pg_lsn,
+  replay_lsn        pg_lsn,
+  write_lag         interval,
+  flush_lag         interval,
+  replay_lag        interval,
+  replay_lag_bytes  numeric
+);
+CREATE INDEX IF NOT EXISTS snapshot_replication_snapshot_idx ON telemetry.snapshot_replication (snapshot_id);
+
+CREATE TABLE IF NOT EXISTS telemetry.samples (
+  id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  captured_at       timestamptz NOT NULL DEFAULT now(),
+  active_sessions   int,
+  idle_in_xact      int,
+  blocked_sessions  int,
+  total_backends    int
+);
+CREATE INDEX IF NOT EXISTS samples_captured_at_idx ON telemetry.samples (captured_at);
+
+CREATE TABLE IF NOT EXISTS telemetry.sample_waits (
+  sample_id        bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,
+  backend_type     text,
+  wait_event_type  text,
+  wait_event       text,
+  waiters          int NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sample_waits_sample_idx ON telemetry.sample_waits (sample_id);
+
+CREATE TABLE IF NOT EXISTS telemetry.sample_activity (
+  sample_id        bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,
+  pid              int,
+  usename          text,
+  application_name text,
+  client_addr      inet,
+  backend_type     text,
+  state            text,
+  wait_event_type  text,
+  wait_event       text,
+  backend_start    timestamptz,
+  xact_start       timestamptz,
+  query_start      timestamptz,
+  state_change     timestamptz,
+  query_id         bigint,
+  query_preview    text
+);
+CREATE INDEX IF NOT EXISTS sample_activity_sample_idx ON telemetry.sample_activity (sample_id);
+
+CREATE TABLE IF NOT EXISTS telemetry.sample_locks (
+  sample_id          bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,
+  blocked_pid        int,
+  blocked_user       text,
+  blocked_application text,
+  blocked_query      text,
+  wait_started_at    timestamptz,
+  blocked_duration   interval,
+  blocking_pid       int,
+  blocking_user      text,
+  blocking_application text,
+  blocking_state     text,
+  blocking_query     text,
+  blocking_xact_duration interval,
+  lock_type          text,
+  lock_mode          text,
+  relation           text
+);
+CREATE INDEX IF NOT EXISTS sample_locks_sample_idx ON telemetry.sample_locks (sample_id);
+
+CREATE TABLE IF NOT EXISTS telemetry.sample_progress (
+  sample_id          bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,
+  pid                int,
+  backend_type       text,
+  datname            text,
+  command            text,
+  relid              oid,
+  relation           text,
+  phase              text,
+  blocks_total       numeric,
+  blocks_done        numeric,
+  tuples_done        numeric,
+  dead_items         numeric,
+  max_dead_items     numeric,
+  dead_tuple_bytes   numeric,
+  max_dead_tuple_bytes numeric
+);
+CREATE INDEX IF NOT EXISTS sample_progress_sample_idx ON telemetry.sample_progress (sample_id);
+
+CREATE TABLE IF NOT EXISTS telemetry.sample_replication (
+  sample_id         bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,
+  pid               int,
+  application_name  text,
+  client_addr       inet,
+  state             text,
+  sync_state        text,
+  write_lag         interval,
+  flush_lag         interval,
+  replay_lag        interval,
+  replay_lag_bytes  numeric
+);
+CREATE INDEX IF NOT EXISTS sample_replication_sample_idx ON telemetry.sample_replication (sample_id);
+
+CREATE TABLE IF NOT EXISTS telemetry.runs (
+  run_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  name        text NOT NULL,
+  state       text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'succeeded', 'failed')),
+  started_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+  ended_at    timestamptz,
+  started_by  text DEFAULT current_user,
+  pid         int DEFAULT pg_backend_pid(),
+  source      text NOT NULL DEFAULT 'batch_start'   -- 'batch_start' or 'rule:<application_name pattern>'
+);
+CREATE INDEX IF NOT EXISTS runs_name_started_idx ON telemetry.runs (name, started_at);
+
+-- Runs started and finished per run name, kept by a trigger on telemetry.runs. cleanup() deletes
+-- old runs, so a count of telemetry.runs goes down now and then; these totals only grow, which is
+-- what a Prometheus counter needs (the exporter's pg_telemetry_batch_runs_total reads them).
+CREATE TABLE IF NOT EXISTS telemetry.run_totals (
+  name       text PRIMARY KEY,
+  started    bigint NOT NULL DEFAULT 0,
+  succeeded  bigint NOT NULL DEFAULT 0,
+  failed     bigint NOT NULL DEFAULT 0
+);
+
+-- application_name rules: sample() opens a run when a session whose application_name matches
+-- app_pattern (LIKE) becomes active, and closes it once no such session is left.
+CREATE TABLE IF NOT EXISTS telemetry.run_rules (
+  app_pattern text PRIMARY KEY,
+  run_name    text NOT NULL
+);
+
+----------------------------------------------------------------------------------------------
+-- Internal helpers
+----------------------------------------------------------------------------------------------
+
+CREATE FUNCTION telemetry._setting(p_key text, p_default text)
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT coalesce((SELECT value FROM telemetry.config WHERE key = p_key), p_default) $$;
+
+-- Delta of a cumulative counter: never negative. After a reset (or when the counter went down)
+-- the end value is the work done since the reset, a lower bound for the window.
+CREATE FUNCTION telemetry._d(a numeric, b numeric, was_reset boolean)
+RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN a IS NULL OR b IS NULL THEN NULL
+                  WHEN was_reset OR b < a THEN b
+                  ELSE b - a END $$;
+
+CREATE FUNCTION telemetry._d(a double precision, b double precision, was_reset boolean)
+RETURNS numeric LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT round(CASE WHEN a IS NULL OR b IS NULL THEN NULL
+                        WHEN was_reset OR b < a THEN b
+                        ELSE b - a END::numeric, 3) $$;
+
+-- The one place that knows which PostgreSQL version names what. Every part returns the same
+-- columns on every version; snapshot()/sample() run the text with EXECUTE.
+CREATE FUNCTION telemetry.version_sql(p_part text, p_version int DEFAULT current_setting('server_version_num')::int)
+RETURNS text LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  CASE p_part
+  WHEN 'wal' THEN
+    -- PG18 removed wal_write/wal_sync/wal_write_time/wal_sync_time: WAL I/O is in pg_stat_io (object 'wal')
+    IF p_version >= 180000 THEN
+      RETURN $q$
+        SELECT w.wal_records::numeric, w.wal_fpi::numeric, w.wal_bytes, w.wal_buffers_full::numeric,
+               io.writes, io.fsyncs, io.write_time, io.fsync_time, w.stats_reset
+          FROM pg_stat_wal w,
+               (SELECT sum(writes)::numeric AS writes, sum(fsyncs)::numeric AS fsyncs,
+                       sum(write_time) AS write_time, sum(fsync_time) AS fsync_time
+                  FROM pg_stat_io WHERE object = 'wal' AND context = 'normal') io $q$;
+    ELSE
+      RETURN $q$
+        SELECT wal_records::numeric, wal_fpi::numeric, wal_bytes, wal_buffers_full::numeric,
+               wal_write::numeric, wal_sync::numeric, wal_write_time, wal_sync_time, stats_reset
+          FROM pg_stat_wal $q$;
+    END IF;
+  WHEN 'checkpointer' THEN
+    -- columns: timed, requested, done, write_time, sync_time, buffers_written, stats_reset
+    IF p_version >= 180000 THEN
+      RETURN $q$ SELECT num_timed::numeric, num_requested::numeric, num_done::numeric, write_time, sync_time,
+                        buffers_written::numeric, stats_reset FROM pg_stat_checkpointer $q$;
+    ELSIF p_version >= 170000 THEN
+      RETURN $q$ SELECT num_timed::numeric, num_requested::numeric, NULL::numeric, write_time, sync_time,
+                        buffers_written::numeric, stats_reset FROM pg_stat_checkpointer $q$;
+    ELSE
+      RETURN $q$ SELECT checkpoints_timed::numeric, checkpoints_req::numeric, NULL::numeric,
+                        checkpoint_write_time, checkpoint_sync_time, buffers_checkpoint::numeric, stats_reset
+                   FROM pg_stat_bgwriter $q$;
+    END IF;
+  WHEN 'bgwriter' THEN
+    -- columns: buffers_clean, maxwritten_clean, buffers_alloc, buffers_backend, buffers_backend_fsync, stats_reset
+    -- PG17 moved backend writes to pg_stat_io (client backends, relation I/O)
+    IF p_version >= 170000 THEN
+      RETURN $q$ SELECT b.buffers_clean::numeric, b.maxwritten_clean::numeric, b.buffers_alloc::numeric,
+                        io.writes, io.fsyncs, b.stats_reset
+                   FROM pg_stat_bgwriter b,
+                        (SELECT sum(writes)::numeric AS writes, sum(fsyncs)::numeric AS fsyncs FROM pg_stat_io
+                          WHERE backend_type = 'client backend' AND object IN ('relation', 'temp relation')) io $q$;
+    ELSE
+      RETURN $q$ SELECT buffers_clean::numeric, maxwritten_clean::numeric, buffers_alloc::numeric,
+                        buffers_backend::numeric, buffers_backend_fsync::numeric, stats_reset
+                   FROM pg_stat_bgwriter $q$;
+    END IF;
+  WHEN 'io' THEN
+    IF p_version < 160000 THEN
+      RETURN NULL;   -- pg_stat_io exists from PG16
+    END IF;
+    RETURN (
+      SELECT 'SELECT ' || string_agg(format('sum(%s) FILTER (WHERE backend_type = %L)::%s AS %I',
+                                            m.col, b.bt, m.typ, 'io_' || b.short || '_' || m.col),
+                                     ', ' ORDER BY b.ord, m.ord)
+             || ', sum(writes) FILTER (WHERE backend_type = ''client backend'' AND context = ''normal'')::numeric'
+             || ', max(stats_reset) FROM pg_stat_io WHERE object IN (''relation'', ''temp relation'')'
+        FROM (VALUES (1, 'checkpointer', 'checkpointer'), (2, 'autovacuum', 'autovacuum worker'),
+                     (3, 'client', 'client backend'), (4, 'bgwriter', 'background writer')) AS b(ord, short, bt),
+             (VALUES (1, 'reads', 'numeric'), (2, 'read_time', 'double precision'), (3, 'writes', 'numeric'),
+                     (4, 'write_time', 'double precision'), (5, 'extends', 'numeric'), (6, 'fsyncs', 'numeric')) AS m(ord, col, typ));
+  WHEN 'current_lsn' THEN
+    -- pg_current_wal_lsn() fails on a standby
+    RETURN $q$ SELECT CASE WHEN pg_is_in_recovery()
+                           THEN coalesce(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn())
+                           ELSE pg_current_wal_lsn() END $q$;
+  WHEN 'progress' THEN
+    -- PG17 renamed the vacuum dead-tuple columns (max_dead_tuples/num_dead_tuples ->
+    -- max_dead_tuple_bytes/dead_tuple_bytes/num_dead_item_ids)
+    RETURN format($q$
+      SELECT p.pid, a.backend_type, p.datname, 'VACUUM'::text, p.relid, p.phase,
+             p.heap_blks_total::numeric, p.heap_blks_scanned::numeric, NULL::numeric, %s
+        FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a USING (pid)
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, 'ANALYZE', p.relid, p.phase,
+             p.sample_blks_total, p.sample_blks_scanned, NULL, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_analyze p LEFT JOIN pg_stat_activity a USING (pid)
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
+             p.blocks_total, p.blocks_done, p.tuples_done, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_create_index p LEFT JOIN pg_stat_activity a USING (pid)
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.type,
+             NULL, NULL, p.tuples_processed, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_copy p LEFT JOIN pg_stat_activity a USING (pid)
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
+             p.heap_blks_total, p.heap_blks_scanned, p.heap_tuples_written, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_cluster p LEFT JOIN pg_stat_activity a USING (pid) $q$,
+      CASE WHEN p_version >= 170000
+           THEN 'p.num_dead_item_ids::numeric, NULL::numeric, p.dead_tuple_bytes::numeric, p.max_dead_tuple_bytes::numeric'
+           ELSE 'p.num_dead_tuples::numeric, p.max_dead_tuples::numeric, NULL::numeric, NULL::numeric' END);
+  ELSE
+    RAISE EXCEPTION 'unknown part %', p_part;
+  END CASE;
+END
+$fn$;
+
+-- Sessions that are load: active client/background work, not idle sessions and not background
+-- processes idling in their main loop (wait type Activity, e.g. CheckpointerMain).
+CREATE FUNCTION telemetry._is_load(p_state text, p_wait_event_type text)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT (p_state IS NULL OR p_state IN ('active', 'fastpath function call'))
+             AND p_wait_event_type IS DISTINCT FROM 'Activity' $$;
+
+CREATE FUNCTION telemetry._preview(p_query text)
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT CASE WHEN n > 0 THEN left(p_query, n) END
+        FROM (SELECT telemetry._setting('query_preview_chars', '200')::int AS n) s $$;
+
+-- Leaf relations of a tracked table, read from pg_inherits without taking locks.
+CREATE FUNCTION telemetry._leaves(p_relid oid)
+RETURNS TABLE (relid oid) LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH RECURSIVE tree(relid) AS (
+    SELECT p_relid
+    UNION ALL
+    SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
+  )
+  SELECT t.relid FROM tree t JOIN pg_class c ON c.oid = t.relid WHERE c.relkind IN ('r', 'm', 'p', 't')
+    AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = t.relid)
+$$;
+
+----------------------------------------------------------------------------------------------
+-- Tracking tables (by OID: renames keep tracking)
+----------------------------------------------------------------------------------------------
+
+CREATE FUNCTION telemetry._resolve_table(p_name text, p_schema text)
+RETURNS oid LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_oid oid;
+BEGIN
+  IF p_name IS NULL THEN
+    RAISE EXCEPTION 'table name must not be NULL';
+  END IF;
+  v_oid := to_regclass(format('%I.%I', coalesce(p_schema, 'public'), p_name));
+  IF v_oid IS NULL AND p_schema IS NULL THEN
+    v_oid := to_regclass(p_name);   -- qualified or search_path name given as one string
+  END IF;
+  RETURN v_oid;
+END
+$fn$;
+
+CREATE FUNCTION telemetry.track_table(p_table text, p_schema text DEFAULT 'public')
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_oid oid := telemetry._resolve_table(p_table, p_schema);
+  v_kind "char";
+BEGIN
+  IF v_oid IS NULL THEN
+    RAISE EXCEPTION 'table %.% does not exist', coalesce(p_schema, 'public'), p_table;
+  END IF;
+  SELECT relkind INTO v_kind FROM pg_class WHERE oid = v_oid;
+  IF v_kind NOT IN ('r', 'p', 'm') THEN
+    RAISE EXCEPTION '% is not a table, partitioned table or materialized view', v_oid::regclass;
+  END IF;
+  INSERT INTO telemetry.tracked_tables (relid, schemaname, relname)
+  SELECT c.oid, n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE c.oid = v_oid
+  ON CONFLICT (relid) DO UPDATE SET schemaname = excluded.schemaname, relname = excluded.relname;
+  RETURN format('tracking %s', v_oid::regclass);
+END
+$fn$;
+
+CREATE FUNCTION telemetry.untrack_table(p_table text, p_schema text DEFAULT 'public')
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_oid oid := telemetry._resolve_table(p_table, p_schema);
+  v_n int;
+BEGIN
+  -- by current name, or by the remembered name when the table was dropped
+  DELETE FROM telemetry.tracked_tables t
+   WHERE t.relid = v_oid
+      OR (v_oid IS NULL AND t.relname = p_table AND t.schemaname = coalesce(p_schema, 'public'));
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  IF v_n = 0 THEN
+    RAISE EXCEPTION 'table %.% is not tracked', coalesce(p_schema, 'public'), p_table;
+  END IF;
+  RETURN format('stopped tracking %s.%s', coalesce(p_schema, 'public'), p_table);
+END
+$fn$;
+
+CREATE FUNCTION telemetry.list_tracked_tables()
+RETURNS TABLE (relid oid, schemaname text, relname text, relkind text, partitions int,
+               last_snapshot_bytes bigint, tracked_at timestamptz, table_exists boolean)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT t.relid, coalesce(n.nspname, t.schemaname), coalesce(c.relname, t.relname),
+         CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table'
+                        WHEN 'm' THEN 'materialized view' END,
+         CASE WHEN c.relkind = 'p' THEN (SELECT count(*)::int FROM telemetry._leaves(t.relid)) END,
+         (SELECT st.total_bytes::bigint FROM telemetry.snapshot_tables st
+           WHERE st.relid = t.relid ORDER BY st.snapshot_id DESC LIMIT 1),
+         t.tracked_at, c.oid IS NOT NULL
+    FROM telemetry.tracked_tables t
+    LEFT JOIN pg_class c ON c.oid = t.relid
+    LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+   ORDER BY 2, 3
+$$;
+
+----------------------------------------------------------------------------------------------
+-- Collection
+----------------------------------------------------------------------------------------------
+
+-- Relations whose AccessExclusiveLock (held or awaited by another session) would make a size
+-- function wait: a waiting request queues every later AccessShareLock behind it.
+CREATE FUNCTION telemetry._exclusively_locked()
+RETURNS TABLE (relid oid, note text) LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT l.relation, string_agg(format('AccessExclusiveLock %s by pid %s', CASE WHEN l.granted THEN 'held' ELSE 'awaited' END,
+                                       l.pid), ', ' ORDER BY l.pid)
+    FROM pg_locks l
+   WHERE l.locktype = 'relation' AND l.mode = 'AccessExclusiveLock' AND l.pid <> pg_backend_pid()
+     AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+   GROUP BY l.relation
+$$;
+
+-- pg_total_relation_size() or NULL when the lock is not granted within lock_timeout: one
+-- subtransaction per call, so it is only used when the set-based path lost a race for a lock.
+CREATE FUNCTION telemetry._try_total_size(p_relid oid)
+RETURNS numeric LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  RETURN pg_total_relation_size(p_relid);
+EXCEPTION WHEN lock_not_available OR query_canceled THEN
+  RETURN NULL;
+END
+$fn$;
+
+-- One snapshot_tables row per tracked table, all in one statement: the leaves of every tracked
+-- table in one walk of pg_inherits, statistics from the lock-free pg_stat_get_* functions, and
+-- sizes from pg_total_relation_size(), which takes an AccessShareLock on the table, its TOAST
+-- table and their indexes. Where one of those is exclusively locked, the size is estimated from
+-- pg_class.relpages instead of waiting (size_exact = false, the lock in error).
+-- p_one_by_one sizes each leaf in its own subtransaction (the race fallback of snapshot()).
+-- PL/pgSQL for its cached plan: a SQL function with SET is planned anew on every call.
+CREATE FUNCTION telemetry._tracked_table_rows(p_snapshot_id bigint, p_one_by_one boolean)
+RETURNS SETOF telemetry.snapshot_tables LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  RETURN QUERY
+  WITH RECURSIVE tree(root, relid) AS (
+    SELECT t.relid, t.relid FROM telemetry.tracked_tables t
+    UNION ALL
+    SELECT tree.root, i.inhrelid FROM tree JOIN pg_inherits i ON i.inhparent = tree.relid
+  ),
+  locked AS MATERIALIZED (SELECT * FROM telemetry._exclusively_locked()),
+  leaf AS (
+    SELECT tree.root, c.oid AS relid,
+           (SELECT string_agg(DISTINCT k.note, ', ') FROM locked k
+             WHERE k.relid IN (c.oid, c.reltoastrelid)
+                OR k.relid IN (SELECT x.indexrelid FROM pg_index x WHERE x.indrelid IN (c.oid, c.reltoastrelid))) AS lock_note,
+           (c.relpages::numeric + coalesce(tc.relpages, 0)
+            + coalesce((SELECT sum(ic.relpages) FROM pg_index x JOIN pg_class ic ON ic.oid = x.indexrelid
+                         WHERE x.indrelid IN (c.oid, c.reltoastrelid)), 0)) * current_setting('block_size')::numeric AS estimate
+      FROM tree
+      JOIN pg_class c ON c.oid = tree.relid
+      LEFT JOIN pg_class tc ON tc.oid = c.reltoastrelid
+     WHERE c.relkind IN ('r', 'm', 'p')
+       AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = c.oid)
+  ),
+  sized AS MATERIALIZED (   -- each size function runs once per leaf
+    SELECT leaf.*, CASE WHEN leaf.lock_note IS NOT NULL THEN NULL
+                        WHEN p_one_by_one THEN telemetry._try_total_size(leaf.relid)
+                        ELSE pg_total_relation_size(leaf.relid) END AS exact
+      FROM leaf
+  ),
+  per_table AS (
+    SELECT l.root, count(*)::int AS parts, sum(coalesce(l.exact, l.estimate)) AS bytes,
+           bool_and(l.exact IS NOT NULL) AS exact,
+           string_agg(DISTINCT coalesce(l.lock_note, 'lock timeout (part_lock_timeout)'), ', ') FILTER (WHERE l.exact IS NULL) AS lock_note,
+           sum(pg_stat_get_live_tuples(l.relid)) AS live, sum(pg_stat_get_dead_tuples(l.relid)) AS dead,
+           sum(pg_stat_get_tuples_inserted(l.relid)) AS ins, sum(pg_stat_get_tuples_updated(l.relid)) AS upd,
+           sum(pg_stat_get_tuples_deleted(l.relid)) AS del, sum(pg_stat_get_tuples_hot_updated(l.relid)) AS hot,
+           sum(pg_stat_get_numscans(l.relid)) AS seq,
+           sum((SELECT sum(pg_stat_get_numscans(x.indexrelid)) FROM pg_index x WHERE x.indrelid = l.relid)) AS idx,
+           sum(pg_stat_get_vacuum_count(l.relid)) AS vac, sum(pg_stat_get_autovacuum_count(l.relid)) AS avac,
+           sum(pg_stat_get_analyze_count(l.relid)) AS an, sum(pg_stat_get_autoanalyze_count(l.relid)) AS aan,
+           max(pg_stat_get_last_vacuum_time(l.relid)) AS lv, max(pg_stat_get_last_autovacuum_time(l.relid)) AS lav,
+           max(pg_stat_get_last_analyze_time(l.relid)) AS la, max(pg_stat_get_last_autoanalyze_time(l.relid)) AS laa
+      FROM sized l
+     GROUP BY l.root
+  )
+  SELECT p_snapshot_id, c.oid, n.nspname::text, c.relname::text, p.parts, p.bytes, p.exact,
+         p.live, p.dead, p.ins, p.upd, p.del, p.hot, p.seq, p.idx, p.vac, p.avac, p.an, p.aan, p.lv, p.lav, p.la, p.laa,
+         CASE WHEN NOT p.exact THEN 'size estimated from pg_class.relpages: ' || p.lock_note END
+    FROM per_table p
+    JOIN pg_class c ON c.oid = p.root
+    JOIN pg_namespace n ON n.oid = c.relnamespace;
+END
+$fn$;
+
+CREATE FUNCTION telemetry.snapshot()
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_id bigint;
+  s telemetry.snapshots%ROWTYPE;
+  v_errors text[] := '{}';
+  v_lock_timeout text := current_setting('lock_timeout');
+  v_sql text;
+BEGIN
+  IF pg_is_in_recovery() THEN
+    RAISE NOTICE 'telemetry.snapshot(): server is in recovery (standby): telemetry tables are read-only here; '
+                 'snapshots are taken on the primary and replicated';
+    RETURN NULL;
+  END IF;
+
+  v_id := nextval(pg_get_serial_sequence('telemetry.snapshots', 'id'));
+  s.captured_at := clock_timestamp();   -- not now(): batch_end() ends a run just before its snapshot
+  s.server_version_num := current_setting('server_version_num')::int;
+  s.in_recovery := false;
+  s.postmaster_start_time := pg_postmaster_start_time();
+  s.track_io_timing := current_setting('track_io_timing')::boolean;
+  s.track_wal_io_timing := current_setting('track_wal_io_timing')::boolean;
+
+  -- every part in its own subtransaction: one failing part keeps the rest of the snapshot
+  BEGIN
+    EXECUTE telemetry.version_sql('current_lsn') INTO s.wal_lsn;
+    EXECUTE telemetry.version_sql('wal')
+       INTO s.wal_records, s.wal_fpi, s.wal_bytes, s.wal_buffers_full, s.wal_write, s.wal_sync,
+            s.wal_write_time, s.wal_sync_time, s.wal_stats_reset;
+  EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('wal: ' || SQLERRM);
+  END;
+  BEGIN
+    EXECUTE telemetry.version_sql('checkpointer')
+       INTO s.ckpt_timed, s.ckpt_requested, s.ckpt_done, s.ckpt_write_time, s.ckpt_sync_time,
+            s.ckpt_buffers_written, s.ckpt_stats_reset;
+    s.last_checkpoint_time := (pg_control_checkpoint()).checkpoint_time;
+  EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('checkpointer: ' || SQLERRM);
+  END;
+  BEGIN
+    EXECUTE telemetry.version_sql('bgwriter')
+       INTO s.bgw_buffers_clean, s.bgw_maxwritten_clean, s.bgw_buffers_alloc, s.bgw_buffers_backend,
+            s.bgw_buffers_backend_fsync, s.bgw_stats_reset;
+  EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('bgwriter: ' || SQLERRM);
+  END;
+  BEGIN
+    SELECT sum(d.temp_files), sum(d.temp_bytes), sum(d.xact_commit), sum(d.xact_rollback),
+           sum(d.blks_read), sum(d.blks_hit), sum(d.deadlocks), max(d.stats_reset)
+      INTO s.temp_files, s.temp_bytes, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
+           s.deadlocks, s.db_stats_reset
+      FROM pg_stat_database d;
+  EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('database: ' || SQLERRM);
+  END;
+  BEGIN
+    SELECT count(*), max(pg_wal_lsn_diff(s.wal_lsn, r.restart_lsn))
+      INTO s.slot_count, s.slot_max_retained_bytes FROM pg_replication_slots r;
+  EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('slots: ' || SQLERRM);
+  END;
+  v_sql := telemetry.version_sql('io');
+  IF v_sql IS NOT NULL THEN
+    BEGIN
+      EXECUTE v_sql INTO
+        s.io_checkpointer_reads, s.io_checkpointer_read_time, s.io_checkpointer_writes,
+        s.io_checkpointer_write_time, s.io_checkpointer_extends, s.io_checkpointer_fsyncs,
+        s.io_autovacuum_reads, s.io_autovacuum_read_time, s.io_autovacuum_writes,
+        s.io_autovacuum_write_time, s.io_autovacuum_extends, s.io_autovacuum_fsyncs,
+        s.io_client_reads, s.io_client_read_time, s.io_client_writes,
+        s.io_client_write_time, s.io_client_extends, s.io_client_fsyncs,
+        s.io_bgwriter_reads, s.io_bgwriter_read_time, s.io_bgwriter_writes,
+        s.io_bgwriter_write_time, s.io_bgwriter_extends, s.io_bgwriter_fsyncs,
+        s.io_client_normal_writes, s.io_stats_reset;
+    EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('io: ' || SQLERRM);
+    END;
+  END IF;
+
+  s.errors := CASE WHEN cardinality(v_errors) > 0 THEN v_errors END;
+  s.id := v_id;
+  INSERT INTO telemetry.snapshots OVERRIDING SYSTEM VALUE SELECT (s).*;
+
+  -- tracked tables, in one statement for all of them (see _tracked_table_rows). Sizes need a lock
+  -- and a table under an AccessExclusiveLock is already sized from pg_class; lock_timeout bounds the
+  -- race where such a lock arrives after that check, and only then is each table sized on its own.
+  -- The lock on our own table is taken first, so that the short timeout applies to tracked tables only.
+  LOCK TABLE telemetry.snapshot_tables IN ROW EXCLUSIVE MODE;
+  PERFORM set_config('lock_timeout', telemetry._setting('part_lock_timeout', '200ms'), true);
+  BEGIN
+    INSERT INTO telemetry.snapshot_tables SELECT * FROM telemetry._tracked_table_rows(v_id, false);
+  EXCEPTION WHEN lock_not_available OR query_canceled THEN
+    INSERT INTO telemetry.snapshot_tables SELECT * FROM telemetry._tracked_table_rows(v_id, true);
+  END;
+  PERFORM set_config('lock_timeout', v_lock_timeout, true);
+
+  BEGIN
+    INSERT INTO telemetry.snapshot_replication
+    SELECT v_id, r.pid, r.application_name, r.client_addr, r.state, r.sync_state, r.sent_lsn, r.replay_lsn,
+           r.write_lag, r.flush_lag, r.replay_lag, pg_wal_lsn_diff(s.wal_lsn, r.replay_lsn)
+      FROM pg_stat_replication r;
+  EXCEPTION WHEN OTHERS THEN
+    UPDATE telemetry.snapshots SET errors = coalesce(errors, '{}') || ('replication: ' || SQLERRM) WHERE id = v_id;
+  END;
+  RETURN v_id;
+END
+$fn$;
+
+CREATE FUNCTION telemetry.sample()
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_id bigint;
+  v_me int := pg_backend_pid();
+  v_top int := telemetry._setting('sample_top_sessions', '25')::int;
+  v_preview int := telemetry._setting('query_preview_chars', '200')::int;
+  v_lsn pg_lsn;
+  v_rule record;
+BEGIN
+  IF pg_is_in_recovery() THEN
+    RAISE NOTICE 'telemetry.sample(): server is in recovery (standby): telemetry tables are read-only here; '
+                 'samples are taken on the primary and replicated';
+    RETURN NULL;
+  END IF;
+  -- pg_stat_activity is read once per transaction (cached), so all parts below see one instant
+  INSERT INTO telemetry.samples (captured_at, active_sessions, idle_in_xact, blocked_sessions, total_backends)
+  SELECT now(),
+         count(*) FILTER (WHERE a.backend_type = 'client backend' AND a.state = 'active'),
+         count(*) FILTER (WHERE a.state LIKE 'idle in transaction%'),
+         count(*) FILTER (WHERE a.wait_event_type = 'Lock'),
+         count(*)
+    FROM pg_stat_activity a WHERE a.pid <> v_me
+  RETURNING id INTO v_id;
+
+  INSERT INTO telemetry.sample_waits (sample_id, backend_type, wait_event_type, wait_event, waiters)
+  SELECT v_id, a.backend_type, coalesce(a.wait_event_type, 'CPU'), coalesce(a.wait_event, 'CPU'), count(*)
+    FROM pg_stat_activity a
+   WHERE a.pid <> v_me
+     AND (a.state IS NULL OR a.state IN ('active', 'fastpath function call'))   -- = telemetry._is_load()
+     AND a.wait_event_type IS DISTINCT FROM 'Activity'
+   GROUP BY 2, 3, 4;
+
+  INSERT INTO telemetry.sample_activity
+  SELECT v_id, a.pid, a.usename, a.application_name, a.client_addr, a.backend_type, a.state,
+         a.wait_event_type, a.wait_event, a.backend_start, a.xact_start, a.query_start, a.state_change,
+         a.query_id, CASE WHEN v_preview > 0 THEN left(a.query, v_preview) END
+    FROM pg_stat_activity a
+   WHERE a.pid <> v_me AND a.state IS NOT NULL AND a.state <> 'idle'
+     AND a.backend_type IN ('client backend', 'autovacuum worker', 'background worker', 'parallel worker', 'walsender')
+   ORDER BY coalesce(a.xact_start, a.query_start) NULLS LAST
+   LIMIT v_top;
+
+  -- exact blockers from pg_blocking_pids(); the wait is timed from pg_locks.waitstart
+  INSERT INTO telemetry.sample_locks
+  SELECT v_id, w.pid, w.usename, w.application_name, CASE WHEN v_preview > 0 THEN left(w.query, v_preview) END,
+         l.waitstart, now() - coalesce(l.waitstart, w.state_change),
+         b.blocking_pid, bl.usename, bl.application_name, bl.state, CASE WHEN v_preview > 0 THEN left(bl.query, v_preview) END,
+         now() - bl.xact_start, l.locktype, l.mode, l.relation::regclass::text
+    FROM pg_stat_activity w
+   CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS b(blocking_pid)
+    LEFT JOIN pg_stat_activity bl ON bl.pid = b.blocking_pid
+    LEFT JOIN LATERAL (SELECT lk.locktype, lk.mode, lk.relation, lk.waitstart FROM pg_locks lk
+                        WHERE lk.pid = w.pid AND NOT lk.granted LIMIT 1) l ON true
+   WHERE w.wait_event_type = 'Lock' AND w.pid <> v_me;
+
+  BEGIN
+    EXECUTE format('INSERT INTO telemetry.sample_progress '
+                   'SELECT %s, x.pid, x.backend_type, x.datname, x.command, x.relid, x.relid::regclass::text, '
+                   'x.phase, x.blocks_total, x.blocks_done, x.tuples_done, x.dead_items, x.max_dead_items, '
+                   'x.dead_tuple_bytes, x.max_dead_tuple_bytes FROM (%s) AS x(pid, backend_type, datname, command, '
+                   'relid, phase, blocks_total, blocks_done, tuples_done, dead_items, max_dead_items, '
+                   'dead_tuple_bytes, max_dead_tuple_bytes) WHERE x.pid <> %s',
+                   v_id, telemetry.version_sql('progress'), v_me);
+  EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'telemetry.sample(): progress part failed: %', SQLERRM;
+  END;
+
+  EXECUTE telemetry.version_sql('current_lsn') INTO v_lsn;
+  INSERT INTO telemetry.sample_replication
+  SELECT v_id, r.pid, r.application_name, r.client_addr, r.state, r.sync_state,
+         r.write_lag, r.flush_lag, r.replay_lag, pg_wal_lsn_diff(v_lsn, r.replay_lsn)
+    FROM pg_stat_replication r;
+
+  -- batch runs recognised from application_name rules
+  FOR v_rule IN SELECT rr.app_pattern, rr.run_name,
+                  EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid <> v_me AND a.state IS NOT NULL
+                             AND a.state <> 'idle' AND a.application_name LIKE rr.app_pattern) AS seen
+             FROM telemetry.run_rules rr LOOP
+    IF v_rule.seen THEN
+      INSERT INTO telemetry.runs (name, source)
+      SELECT v_rule.run_name, 'rule:' || v_rule.app_pattern
+       WHERE NOT EXISTS (SELECT 1 FROM telemetry.runs x WHERE x.source = 'rule:' || v_rule.app_pattern AND x.state = 'running');
+    ELSE
+      UPDATE telemetry.runs SET state = 'succeeded', ended_at = now()
+       WHERE source = 'rule:' || v_rule.app_pattern AND state = 'running';
+    END IF;
+  END LOOP;
+  RETURN v_id;
+END
+$fn$;
+
+----------------------------------------------------------------------------------------------
+-- Deltas between two snapshots: the one definition of the delta arithmetic
+----------------------------------------------------------------------------------------------
+
+-- All ordered pairs of snapshots; only ever read with both ids fixed (compare) or joined to
+-- consecutive pairs (deltas), so the planner uses the primary key for each side.
+CREATE VIEW telemetry._pair_deltas AS
+SELECT a.id AS start_snapshot_id, b.id AS end_snapshot_id,
+       a.captured_at AS start_snapshot_at, b.captured_at AS end_snapshot_at,
+       b.captured_at - a.captured_at AS covered,
+       (a.postmaster_start_time IS DISTINCT FROM b.postmaster_start_time) AS server_restarted,
+       (r.wal OR r.ckpt OR r.bgw OR r.db OR r.io) AS stats_reset_in_window,
+       array_remove(ARRAY[CASE WHEN r.wal THEN 'wal' END, CASE WHEN r.ckpt THEN 'checkpointer' END,
+                          CASE WHEN r.bgw THEN 'bgwriter' END, CASE WHEN r.db THEN 'database' END,
+                          CASE WHEN r.io THEN 'io' END], NULL) AS reset_groups,
+       (b.last_checkpoint_time > a.last_checkpoint_time
+        OR coalesce(telemetry._d(a.ckpt_done, b.ckpt_done, r.ckpt),
+                    telemetry._d(a.ckpt_buffers_written, b.ckpt_buffers_written, r.ckpt)) > 0) AS checkpoint_occurred,
+       telemetry._d(a.ckpt_timed, b.ckpt_timed, r.ckpt) AS ckpt_timed_delta,
+       telemetry._d(a.ckpt_requested, b.ckpt_requested, r.ckpt) AS ckpt_requested_delta,
+       telemetry._d(a.ckpt_done, b.ckpt_done, r.ckpt) AS ckpt_done_delta,
+       telemetry._d(a.ckpt_write_time, b.ckpt_write_time, r.ckpt) AS ckpt_write_time_ms,
+       telemetry._d(a.ckpt_sync_time, b.ckpt_sync_time, r.ckpt) AS ckpt_sync_time_ms,
+       telemetry._d(a.ckpt_buffers_written, b.ckpt_buffers_written, r.ckpt) AS ckpt_buffers_delta,
+       telemetry._d(a.wal_records, b.wal_records, r.wal) AS wal_records_delta,
+       telemetry._d(a.wal_fpi, b.wal_fpi, r.wal) AS wal_fpi_delta,
+       telemetry._d(a.wal_bytes, b.wal_bytes, r.wal) AS wal_bytes_delta,
+       pg_size_pretty(telemetry._d(a.wal_bytes, b.wal_bytes, r.wal)) AS wal_bytes_pretty,
+       telemetry._d(a.wal_buffers_full, b.wal_buffers_full, r.wal) AS wal_buffers_full_delta,
+       telemetry._d(a.wal_write, b.wal_write, r.wal) AS wal_write_delta,
+       telemetry._d(a.wal_sync, b.wal_sync, r.wal) AS wal_sync_delta,
+       telemetry._d(a.wal_write_time, b.wal_write_time, r.wal) AS wal_write_time_ms,
+       telemetry._d(a.wal_sync_time, b.wal_sync_time, r.wal) AS wal_sync_time_ms,
+       telemetry._d(a.bgw_buffers_clean, b.bgw_buffers_clean, r.bgw) AS bgw_buffers_clean_delta,
+       telemetry._d(a.bgw_maxwritten_clean, b.bgw_maxwritten_clean, r.bgw) AS bgw_maxwritten_clean_delta,
+       telemetry._d(a.bgw_buffers_alloc, b.bgw_buffers_alloc, r.bgw) AS bgw_buffers_alloc_delta,
+       telemetry._d(a.bgw_buffers_backend, b.bgw_buffers_backend, r.bgw OR r.io) AS bgw_buffers_backend_delta,
+       telemetry._d(a.bgw_buffers_backend_fsync, b.bgw_buffers_backend_fsync, r.bgw OR r.io) AS bgw_buffers_backend_fsync_delta,
+       telemetry._d(a.temp_files, b.temp_files, r.db) AS temp_files_delta,
+       telemetry._d(a.temp_bytes, b.temp_bytes, r.db) AS temp_bytes_delta,
+       pg_size_pretty(telemetry._d(a.temp_bytes, b.temp_bytes, r.db)) AS temp_bytes_pretty,
+       telemetry._d(a.xact_commit, b.xact_commit, r.db) AS xact_commit_delta,
+       telemetry._d(a.xact_rollback, b.xact_rollback, r.db) AS xact_rollback_delta,
+       telemetry._d(a.blks_read, b.blks_read, r.db) AS blks_read_delta,
+       telemetry._d(a.blks_hit, b.blks_hit, r.db) AS blks_hit_delta,
+       telemetry._d(a.deadlocks, b.deadlocks, r.db) AS deadlocks_delta,
+       b.slot_count, b.slot_max_retained_bytes,
+       (SELECT max(x.replay_lag_bytes) FROM telemetry.snapshot_replication x WHERE x.snapshot_id = b.id) AS max_replay_lag_bytes,
+       telemetry._d(a.io_checkpointer_reads, b.io_checkpointer_reads, r.io) AS io_checkpointer_reads,
+       telemetry._d(a.io_checkpointer_read_time, b.io_checkpointer_read_time, r.io) AS io_checkpointer_read_time,
+       telemetry._d(a.io_checkpointer_writes, b.io_checkpointer_writes, r.io) AS io_checkpointer_writes,
+       telemetry._d(a.io_checkpointer_write_time, b.io_checkpointer_write_time, r.io) AS io_checkpointer_write_time,
+       telemetry._d(a.io_checkpointer_extends, b.io_checkpointer_extends, r.io) AS io_checkpointer_extends,
+       telemetry._d(a.io_checkpointer_fsyncs, b.io_checkpointer_fsyncs, r.io) AS io_checkpointer_fsyncs,
+       telemetry._d(a.io_autovacuum_reads, b.io_autovacuum_reads, r.io) AS io_autovacuum_reads,
+       telemetry._d(a.io_autovacuum_read_time, b.io_autovacuum_read_time, r.io) AS io_autovacuum_read_time,
+       telemetry._d(a.io_autovacuum_writes, b.io_autovacuum_writes, r.io) AS io_autovacuum_writes,
+       telemetry._d(a.io_autovacuum_write_time, b.io_autovacuum_write_time, r.io) AS io_autovacuum_write_time,
+       telemetry._d(a.io_autovacuum_extends, b.io_autovacuum_extends, r.io) AS io_autovacuum_extends,
+       telemetry._d(a.io_autovacuum_fsyncs, b.io_autovacuum_fsyncs, r.io) AS io_autovacuum_fsyncs,
+       telemetry._d(a.io_client_reads, b.io_client_reads, r.io) AS io_client_reads,
+       telemetry._d(a.io_client_read_time, b.io_client_read_time, r.io) AS io_client_read_time,
+       telemetry._d(a.io_client_writes, b.io_client_writes, r.io) AS io_client_writes,
+       telemetry._d(a.io_client_write_time, b.io_client_write_time, r.io) AS io_client_write_time,
+       telemetry._d(a.io_client_extends, b.io_client_extends, r.io) AS io_client_extends,
+       telemetry._d(a.io_client_fsyncs, b.io_client_fsyncs, r.io) AS io_client_fsyncs,
+       telemetry._d(a.io_client_normal_writes, b.io_client_normal_writes, r.io) AS io_client_normal_writes,
+       telemetry._d(a.io_bgwriter_reads, b.io_bgwriter_reads, r.io) AS io_bgwriter_reads,
+       telemetry._d(a.io_bgwriter_read_time, b.io_bgwriter_read_time, r.io) AS io_bgwriter_read_time,
+       telemetry._d(a.io_bgwriter_writes, b.io_bgwriter_writes, r.io) AS io_bgwriter_writes,
+       telemetry._d(a.io_bgwriter_write_time, b.io_bgwriter_write_time, r.io) AS io_bgwriter_write_time,
+       telemetry._d(a.io_bgwriter_extends, b.io_bgwriter_extends, r.io) AS io_bgwriter_extends,
+       telemetry._d(a.io_bgwriter_fsyncs, b.io_bgwriter_fsyncs, r.io) AS io_bgwriter_fsyncs,
+       b.track_io_timing, b.track_wal_io_timing,
+       nullif(array_to_string(a.errors || b.errors, '; '), '') AS snapshot_errors,
+       NULL::text AS coverage_note
+  FROM telemetry.snapshots a
+ CROSS JOIN telemetry.snapshots b
+ CROSS JOIN LATERAL (SELECT
+       coalesce(a.wal_stats_reset IS DISTINCT FROM b.wal_stats_reset OR b.wal_records < a.wal_records OR b.wal_bytes < a.wal_bytes, false) AS wal,
+       coalesce(a.ckpt_stats_reset IS DISTINCT FROM b.ckpt_stats_reset OR b.ckpt_timed < a.ckpt_timed
+          OR b.ckpt_requested < a.ckpt_requested OR b.ckpt_buffers_written < a.ckpt_buffers_written, false) AS ckpt,
+       coalesce(a.bgw_stats_reset IS DISTINCT FROM b.bgw_stats_reset OR b.bgw_buffers_alloc < a.bgw_buffers_alloc
+          OR b.bgw_buffers_clean < a.bgw_buffers_clean, false) AS bgw,
+       coalesce(a.db_stats_reset IS DISTINCT FROM b.db_stats_reset OR b.xact_commit < a.xact_commit
+          OR b.temp_bytes < a.temp_bytes, false) AS db,
+       coalesce(a.io_stats_reset IS DISTINCT FROM b.io_stats_reset OR b.io_client_writes < a.io_client_writes
+          OR b.io_client_reads < a.io_client_reads OR b.io_checkpointer_writes < a.io_checkpointer_writes, false) AS io
+  ) r;
+
+CREATE VIEW telemetry.deltas AS
+SELECT d.*
+  FROM (SELECT s.id, lag(s.id) OVER (ORDER BY s.captured_at, s.id) AS prev_id FROM telemetry.snapshots s) p
+  JOIN telemetry._pair_deltas d ON d.start_snapshot_id = p.prev_id AND d.end_snapshot_id = p.id;
+
+CREATE VIEW telemetry._table_pair_deltas AS
+SELECT a.snapshot_id AS start_snapshot_id, b.snapshot_id AS end_snapshot_id, b.relid,
+       coalesce(b.schemaname, a.schemaname) AS schemaname, coalesce(b.relname, a.relname) AS relname,
+       b.partitions,
+       a.total_bytes AS start_size, b.total_bytes AS end_size,
+       b.total_bytes - a.total_bytes AS size_delta,
+       pg_size_pretty(b.total_bytes - a.total_bytes) AS size_delta_pretty,
+       (a.size_exact AND b.size_exact) AS size_exact,
+       b.n_live_tup - a.n_live_tup AS n_live_tup_delta,
+       b.n_dead_tup - a.n_dead_tup AS n_dead_tup_delta,
+       b.n_live_tup AS end_live_tup, b.n_dead_tup AS end_dead_tup,
+       telemetry._d(a.n_tup_ins, b.n_tup_ins, r.reset) AS n_tup_ins_delta,
+       telemetry._d(a.n_tup_upd, b.n_tup_upd, r.reset) AS n_tup_upd_delta,
+       telemetry._d(a.n_tup_del, b.n_tup_del, r.reset) AS n_tup_del_delta,
+       telemetry._d(a.n_tup_hot_upd, b.n_tup_hot_upd, r.reset) AS n_tup_hot_upd_delta,
+       telemetry._d(a.seq_scan, b.seq_scan, r.reset) AS seq_scan_delta,
+       telemetry._d(a.idx_scan, b.idx_scan, r.reset) AS idx_scan_delta,
+       round(b.n_dead_tup / nullif(b.n_live_tup + b.n_dead_tup, 0), 4) AS dead_tuple_ratio,
+       telemetry._d(a.vacuum_count, b.vacuum_count, r.reset) AS vacuum_count_delta,
+       telemetry._d(a.autovacuum_count, b.autovacuum_count, r.reset) AS autovacuum_count_delta,
+       telemetry._d(a.analyze_count, b.analyze_count, r.reset) AS analyze_count_delta,
+       telemetry._d(a.autoanalyze_count, b.autoanalyze_count, r.reset) AS autoanalyze_count_delta,
+       coalesce(telemetry._d(a.autovacuum_count, b.autovacuum_count, r.reset) > 0
+        OR b.last_autovacuum > a.last_autovacuum OR (a.last_autovacuum IS NULL AND b.last_autovacuum IS NOT NULL), false) AS autovacuum_ran,
+       coalesce(telemetry._d(a.autoanalyze_count, b.autoanalyze_count, r.reset) > 0
+        OR b.last_autoanalyze > a.last_autoanalyze OR (a.last_autoanalyze IS NULL AND b.last_autoanalyze IS NOT NULL), false) AS autoanalyze_ran,
+       b.last_autovacuum, b.last_autoanalyze,
+       r.reset AS stats_reset_in_window,
+       nullif(concat_ws('; ', a.error, b.error), '') AS errors,
+       NULL::timestamptz AS start_snapshot_at, NULL::timestamptz AS end_snapshot_at,
+       NULL::text AS coverage_note
+  FROM telemetry.snapshot_tables a
+  JOIN telemetry.snapshot_tables b ON b.relid = a.relid
+ CROSS JOIN LATERAL (SELECT coalesce(b.n_tup_ins < a.n_tup_ins OR b.n_tup_upd < a.n_tup_upd OR b.n_tup_del < a.n_tup_del
+                             OR b.vacuum_count < a.vacuum_count OR b.autovacuum_count < a.autovacuum_count
+                             OR b.seq_scan < a.seq_scan, false) AS reset) r;
+
+CREATE VIEW telemetry.table_deltas AS
+SELECT d.start_snapshot_id, d.end_snapshot_id, s1.captured_at AS start_snapshot_at, s2.captured_at AS end_snapshot_at,
+       d.relid, d.schemaname, d.relname, d.partitions, d.start_size, d.end_size, d.size_delta, d.size_delta_pretty,
+       d.size_exact, d.n_live_tup_delta, d.n_dead_tup_delta, d.end_live_tup, d.end_dead_tup, d.n_tup_ins_delta,
+       d.n_tup_upd_delta, d.n_tup_del_delta, d.n_tup_hot_upd_delta, d.seq_scan_delta, d.idx_scan_delta,
+       d.dead_tuple_ratio, d.vacuum_count_delta, d.autovacuum_count_delta, d.analyze_count_delta,
+       d.autoanalyze_count_delta, d.autovacuum_ran, d.autoanalyze_ran, d.last_autovacuum, d.last_autoanalyze,
+       d.stats_reset_in_window, d.errors
+  FROM (SELECT t.snapshot_id, t.relid,
+               lag(t.snapshot_id) OVER (PARTITION BY t.relid ORDER BY t.snapshot_id) AS prev_id
+          FROM telemetry.snapshot_tables t) p
+  JOIN telemetry._table_pair_deltas d
+    ON d.start_snapshot_id = p.prev_id AND d.end_snapshot_id = p.snapshot_id AND d.relid = p.relid
+  JOIN telemetry.snapshots s1 ON s1.id = d.start_snapshot_id
+  JOIN telemetry.snapshots s2 ON s2.id = d.end_snapshot_id;
+
+----------------------------------------------------------------------------------------------
+-- Windows: which snapshots/samples cover [start_time, end_time]; never silently empty
+----------------------------------------------------------------------------------------------
+
+CREATE FUNCTION telemetry._check_window(start_time timestamptz, end_time timestamptz)
+RETURNS void LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  IF start_time IS NULL OR end_time IS NULL THEN
+    RAISE EXCEPTION 'telemetry: window start and end must both be given';
+  END IF;
+  IF start_time >= end_time THEN
+    RAISE EXCEPTION 'telemetry: window start (%) must be before its end (%)', start_time, end_time;
+  END IF;
+  IF start_time > now() THEN
+    RAISE EXCEPTION 'telemetry: window starts in the future (%)', start_time;
+  END IF;
+END
+$fn$;
+
+-- The snapshot at or before start_time and the one at or after end_time. When end_time is past
+-- the newest snapshot, a fresh snapshot is taken (if allowed) or the note says what is missing.
+CREATE FUNCTION telemetry._bracket(start_time timestamptz, end_time timestamptz, take_fresh boolean DEFAULT true,
+                                   OUT s1 bigint, OUT s2 bigint, OUT note text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_oldest timestamptz;
+  v_newest timestamptz;
+  v_notes text[] := '{}';
+BEGIN
+  PERFORM telemetry._check_window(start_time, end_time);
+  SELECT min(captured_at), max(captured_at) INTO v_oldest, v_newest FROM telemetry.snapshots;
+  IF v_oldest IS NULL THEN
+    RAISE EXCEPTION 'telemetry: no snapshots yet: schedule telemetry.snapshot() (pg_cron job telemetry_snapshot) or call it before and after the batch';
+  END IF;
+  IF end_time < v_oldest THEN
+    RAISE EXCEPTION 'telemetry: window % .. % is outside retention: the oldest snapshot is from %', start_time, end_time, v_oldest;
+  END IF;
+  SELECT id INTO s1 FROM telemetry.snapshots WHERE captured_at <= start_time ORDER BY captured_at DESC, id DESC LIMIT 1;
+  IF s1 IS NULL THEN
+    SELECT id INTO s1 FROM telemetry.snapshots ORDER BY captured_at, id LIMIT 1;
+    v_notes := v_notes || format('no snapshot at or before the start: data from the oldest snapshot (%s), %s of the window not covered',
+                                 v_oldest, v_oldest - start_time);
+  END IF;
+  SELECT id INTO s2 FROM telemetry.snapshots WHERE captured_at >= end_time ORDER BY captured_at, id LIMIT 1;
+  IF s2 IS NULL THEN
+    IF take_fresh AND NOT pg_is_in_recovery() AND has_function_privilege('telemetry.snapshot()', 'EXECUTE') THEN
+      s2 := telemetry.snapshot();
+      v_notes := v_notes || format('the window reaches past the newest snapshot (%s): took a fresh snapshot at %s', v_newest, now());
+      IF end_time > now() THEN
+        v_notes := v_notes || format('the end (%s) is in the future: covered until %s', end_time, now());
+      END IF;
+    ELSE
+      SELECT id INTO s2 FROM telemetry.snapshots ORDER BY captured_at DESC, id DESC LIMIT 1;
+      v_notes := v_notes || format('no snapshot at or after the end: covered only until the newest snapshot (%s), %s of the window missing%s',
+                                   v_newest, end_time - v_newest,
+                                   CASE WHEN pg_is_in_recovery() THEN ' (standby: snapshots come from the primary)' ELSE '' END);
+    END IF;
+  END IF;
+  IF s1 = s2 THEN
+    RAISE EXCEPTION 'telemetry: only one snapshot (%) lies in the window % .. %; a comparison needs two (call telemetry.snapshot() before and after the batch)',
+      (SELECT captured_at FROM telemetry.snapshots WHERE id = s1), start_time, end_time;
+  END IF;
+  note := nullif(array_to_string(v_notes, '; '), '');
+END
+$fn$;
+
+CREATE FUNCTION telemetry.compare(start_time timestamptz, end_time timestamptz)
+RETURNS SETOF telemetry._pair_deltas LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  b record;
+  d telemetry._pair_deltas;
+BEGIN
+  b := telemetry._bracket(start_time, end_time);
+  SELECT * INTO d FROM telemetry._pair_deltas WHERE start_snapshot_id = b.s1 AND end_snapshot_id = b.s2;
+  IF d.stats_reset_in_window THEN
+    b.note := concat_ws('; ', b.note, format('statistics were reset inside the window (%s): those deltas count only the work since the reset',
+                                             array_to_string(d.reset_groups, ', ')));
+  END IF;
+  IF NOT d.track_io_timing THEN
+    b.note := concat_ws('; ', b.note, 'track_io_timing is off: I/O times are not measured (zero does not mean fast)');
+  END IF;
+  d.coverage_note := b.note;
+  IF b.note IS NOT NULL THEN
+    RAISE NOTICE 'telemetry.compare: %', b.note;
+  END IF;
+  RETURN NEXT d;
+END
+$fn$;
+
+CREATE FUNCTION telemetry._tracked_relid(p_table text)
+RETURNS oid LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_parts text[] := parse_ident(p_table);
+  v_schema text := CASE WHEN cardinality(v_parts) > 1 THEN v_parts[cardinality(v_parts) - 1] END;
+  v_name text := v_parts[cardinality(v_parts)];
+  v_ids oid[];
+BEGIN
+  SELECT array_agg(t.relid) INTO v_ids
+    FROM telemetry.tracked_tables t
+    LEFT JOIN pg_class c ON c.oid = t.relid
+    LEFT JOIN pg_namespace n ON n.oid = c.relnamespace
+   WHERE coalesce(c.relname, t.relname) = v_name
+     AND (v_schema IS NULL OR coalesce(n.nspname, t.schemaname) = v_schema);
+  IF v_ids IS NULL THEN
+    RAISE EXCEPTION 'telemetry: table % is not tracked (SELECT telemetry.track_table(...) first)', p_table;
+  ELSIF cardinality(v_ids) > 1 THEN
+    RAISE EXCEPTION 'telemetry: % names % tracked tables: qualify it with its schema', p_table, cardinality(v_ids);
+  END IF;
+  RETURN v_ids[1];
+END
+$fn$;
+
+CREATE FUNCTION telemetry.table_compare(table_name text, start_time timestamptz, end_time timestamptz)
+RETURNS SETOF telemetry._table_pair_deltas LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_relid oid := telemetry._tracked_relid(table_name);
+  b record;
+  d telemetry._table_pair_deltas;
+BEGIN
+  b := telemetry._bracket(start_time, end_time);
+  SELECT * INTO d FROM telemetry._table_pair_deltas
+   WHERE start_snapshot_id = b.s1 AND end_snapshot_id = b.s2 AND relid = v_relid;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'telemetry: % has no statistics in both snapshots % and % (was it tracked before the window began?)',
+      table_name, (SELECT captured_at FROM telemetry.snapshots WHERE id = b.s1),
+      (SELECT captured_at FROM telemetry.snapshots WHERE id = b.s2);
+  END IF;
+  d.start_snapshot_at := (SELECT captured_at FROM telemetry.snapshots WHERE id = b.s1);
+  d.end_snapshot_at := (SELECT captured_at FROM telemetry.snapshots WHERE id = b.s2);
+  IF d.stats_reset_in_window THEN
+    b.note := concat_ws('; ', b.note, 'table statistics were reset inside the window: deltas count only the work since the reset');
+  END IF;
+  d.coverage_note := b.note;
+  IF b.note IS NOT NULL THEN
+    RAISE NOTICE 'telemetry.table_compare: %', b.note;
+  END IF;
+  RETURN NEXT d;
+END
+$fn$;
+
+-- Samples in the window; raises when the window holds none and says why.
+CREATE FUNCTION telemetry._sample_window(start_time timestamptz, end_time timestamptz)
+RETURNS bigint LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_oldest timestamptz;
+  v_newest timestamptz;
+  v_n bigint;
+BEGIN
+  PERFORM telemetry._check_window(start_time, end_time);
+  SELECT count(*) INTO v_n FROM telemetry.samples WHERE captured_at BETWEEN start_time AND end_time;
+  IF v_n > 0 THEN
+    RETURN v_n;
+  END IF;
+  SELECT min(captured_at), max(captured_at) INTO v_oldest, v_newest FROM telemetry.samples;
+  IF v_oldest IS NULL THEN
+    RAISE EXCEPTION 'telemetry: no samples yet: schedule telemetry.sample() (pg_cron job telemetry_sample) or call it during the batch';
+  ELSIF end_time < v_oldest THEN
+    RAISE EXCEPTION 'telemetry: window % .. % is outside retention: the oldest sample is from %', start_time, end_time, v_oldest;
+  ELSIF start_time > v_newest THEN
+    RAISE EXCEPTION 'telemetry: no samples since % (window % .. %): is the telemetry_sample job running?', v_newest, start_time, end_time;
+  ELSE
+    RAISE EXCEPTION 'telemetry: no samples between % and % (sampling gap)', start_time, end_time;
+  END IF;
+END
+$fn$;
+
+CREATE FUNCTION telemetry.wait_summary(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (backend_type text, wait_event_type text, wait_event text, sample_count bigint,
+               total_waiters bigint, avg_waiters numeric, max_waiters int, pct_of_samples numeric)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_n bigint := telemetry._sample_window(start_time, end_time);
+BEGIN
+  RETURN QUERY
+  SELECT w.backend_type, w.wait_event_type, w.wait_event, count(DISTINCT w.sample_id),
+         sum(w.waiters)::bigint, round(sum(w.waiters)::numeric / v_n, 3), max(w.waiters),
+         round(100.0 * count(DISTINCT w.sample_id) / v_n, 1)
+    FROM telemetry.samples s JOIN telemetry.sample_waits w ON w.sample_id = s.id
+   WHERE s.captured_at BETWEEN start_time AND end_time
+   GROUP BY 1, 2, 3
+   ORDER BY 5 DESC, 4 DESC, 1, 2, 3;
+  IF NOT FOUND THEN
+    RAISE NOTICE 'telemetry.wait_summary: % samples in the window, none saw an active session (no load)', v_n;
+  END IF;
+END
+$fn$;
+
+----------------------------------------------------------------------------------------------
+-- Sample history: window functions (start_time, end_time) and their recent_* views (last 2 hours)
+----------------------------------------------------------------------------------------------
+
+CREATE FUNCTION telemetry._waits(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (captured_at timestamptz, backend_type text, wait_event_type text, wait_event text, waiters int)
+LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT s.captured_at, w.backend_type, w.wait_event_type, w.wait_event, w.waiters
+        FROM telemetry.samples s JOIN telemetry.sample_waits w ON w.sample_id = s.id
+       WHERE s.captured_at BETWEEN start_time AND end_time
+       ORDER BY s.captured_at, w.waiters DESC $$;
+
+CREATE FUNCTION telemetry._activity(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (captured_at timestamptz, pid int, usename text, application_name text, client_addr inet,
+               backend_type text, state text, wait_event_type text, wait_event text, xact_start timestamptz,
+               query_start timestamptz, xact_duration interval, query_duration interval, query_id bigint, query_preview text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT s.captured_at, a.pid, a.usename, a.application_name, a.client_addr, a.backend_type, a.state,
+             a.wait_event_type, a.wait_event, a.xact_start, a.query_start, s.captured_at - a.xact_start,
+             s.captured_at - a.query_start, a.query_id, a.query_preview
+        FROM telemetry.samples s JOIN telemetry.sample_activity a ON a.sample_id = s.id
+       WHERE s.captured_at BETWEEN start_time AND end_time
+       ORDER BY s.captured_at, a.xact_start $$;
+
+CREATE FUNCTION telemetry._locks(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (captured_at timestamptz, blocked_pid int, blocked_user text, blocked_application text,
+               blocked_query text, wait_started_at timestamptz, blocked_duration interval, blocking_pid int,
+               blocking_user text, blocking_application text, blocking_state text, blocking_query text,
+               blocking_xact_duration interval, lock_type text, lock_mode text, relation text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT s.captured_at, l.blocked_pid, l.blocked_user, l.blocked_application, l.blocked_query,
+             l.wait_started_at, l.blocked_duration, l.blocking_pid, l.blocking_user, l.blocking_application,
+             l.blocking_state, l.blocking_query, l.blocking_xact_duration, l.lock_type, l.lock_mode, l.relation
+        FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
+       WHERE s.captured_at BETWEEN start_time AND end_time
+       ORDER BY s.captured_at, l.blocked_duration DESC $$;
+
+CREATE FUNCTION telemetry._progress(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (captured_at timestamptz, pid int, backend_type text, datname text, command text, relation text,
+               phase text, blocks_total numeric, blocks_done numeric, pct_done numeric, tuples_done numeric,
+               dead_items numeric, max_dead_items numeric, dead_tuple_bytes numeric, max_dead_tuple_bytes numeric)
+LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT s.captured_at, p.pid, p.backend_type, p.datname, p.command, p.relation, p.phase, p.blocks_total,
+             p.blocks_done, round(100.0 * p.blocks_done / nullif(p.blocks_total, 0), 1), p.tuples_done,
+             p.dead_items, p.max_dead_items, p.dead_tuple_bytes, p.max_dead_tuple_bytes
+        FROM telemetry.samples s JOIN telemetry.sample_progress p ON p.sample_id = s.id
+       WHERE s.captured_at BETWEEN start_time AND end_time
+       ORDER BY s.captured_at, p.pid $$;
+
+CREATE FUNCTION telemetry._replication(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (captured_at timestamptz, pid int, application_name text, client_addr inet, state text,
+               sync_state text, write_lag interval, flush_lag interval, replay_lag interval,
+               replay_lag_bytes numeric, replay_lag_pretty text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT s.captured_at, r.pid, r.application_name, r.client_addr, r.state, r.sync_state, r.write_lag,
+             r.flush_lag, r.replay_lag, r.replay_lag_bytes, pg_size_pretty(r.replay_lag_bytes)
+        FROM telemetry.samples s JOIN telemetry.sample_replication r ON r.sample_id = s.id
+       WHERE s.captured_at BETWEEN start_time AND end_time
+       ORDER BY s.captured_at, r.application_name $$;
+
+CREATE VIEW telemetry.recent_waits AS
+  SELECT * FROM telemetry._waits(now() - interval '2 hours', now());
+CREATE VIEW telemetry.recent_activity AS
+  SELECT * FROM telemetry._activity(now() - interval '2 hours', now());
+CREATE VIEW telemetry.recent_locks AS
+  SELECT * FROM telemetry._locks(now() - interval '2 hours', now());
+CREATE VIEW telemetry.recent_progress AS
+  SELECT * FROM telemetry._progress(now() - interval '2 hours', now());
+CREATE VIEW telemetry.recent_replication AS
+  SELECT * FROM telemetry._replication(now() - interval '2 hours', now());
+
+-- Window twins of the recent_* views, for any window still in retention (batches are
+-- diagnosed the next morning). They raise when the window holds no samples, saying why.
+DO $twins$
+DECLARE
+  v text;
+BEGIN
+  FOREACH v IN ARRAY ARRAY['waits', 'activity', 'locks', 'progress', 'replication'] LOOP
+    EXECUTE format($f$
+      CREATE FUNCTION telemetry.%I(start_time timestamptz, end_time timestamptz)
+      RETURNS SETOF telemetry.%I LANGUAGE plpgsql STABLE
+      SET search_path = pg_catalog, telemetry, pg_temp
+      AS $b$ BEGIN
+        PERFORM telemetry._sample_window(start_time, end_time);
+        RETURN QUERY SELECT * FROM telemetry.%I(start_time, end_time);
+      END $b$ $f$, v || '_between', 'recent_' || v, '_' || v);
+  END LOOP;
+END
+$twins$;
+
+----------------------------------------------------------------------------------------------
+-- Retention: deletes in batches of config.cleanup_batch_rows parent rows (samples or snapshots,
+-- each with its child rows). The daily job CALLs cleanup_in_batches(), which commits after every
+-- batch: no transaction holds back vacuum for long, and autovacuum can make the deleted space
+-- reusable while the deletion goes on, so the tables stay near one retention's worth of rows.
+-- Time partitions (DROP instead of DELETE) would leave no dead rows at all, but need partition
+-- maintenance, the time column in every child key, and a data migration for existing installs;
+-- at a few hundred thousand rows a day, committed batches are the simpler bound.
+----------------------------------------------------------------------------------------------
+
+-- One batch: up to p_batch samples older than p_cutoff with their child rows or, when no such
+-- sample is left, up to p_batch such snapshots with theirs. Returns rows deleted per table;
+-- an empty object when nothing older than the cutoff is left.
+CREATE FUNCTION telemetry._cleanup_batch(p_cutoff timestamptz, p_batch int)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_ids bigint[];
+  v_n bigint;
+  v_counts jsonb := '{}';
+  v_child text;
+BEGIN
+  IF p_batch IS NULL OR p_batch < 1 THEN
+    RAISE EXCEPTION 'telemetry: the cleanup batch size must be a positive number of rows, not %', p_batch;
+  END IF;
+  SELECT array_agg(id) INTO v_ids
+    FROM (SELECT id FROM telemetry.samples WHERE captured_at < p_cutoff ORDER BY captured_at, id LIMIT p_batch) x;
+  IF v_ids IS NOT NULL THEN
+    FOREACH v_child IN ARRAY ARRAY['sample_waits', 'sample_activity', 'sample_locks', 'sample_progress', 'sample_replication'] LOOP
+      EXECUTE format('DELETE FROM telemetry.%I WHERE sample_id = ANY ($1)', v_child) USING v_ids;
+      GET DIAGNOSTICS v_n = ROW_COUNT;
+      v_counts := v_counts || jsonb_build_object(v_child, v_n);
+    END LOOP;
+    DELETE FROM telemetry.samples WHERE id = ANY (v_ids);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_counts || jsonb_build_object('samples', v_n);
+  END IF;
+  SELECT array_agg(id) INTO v_ids
+    FROM (SELECT id FROM telemetry.snapshots WHERE captured_at < p_cutoff ORDER BY captured_at, id LIMIT p_batch) x;
+  IF v_ids IS NOT NULL THEN
+    FOREACH v_child IN ARRAY ARRAY['snapshot_tables', 'snapshot_replication'] LOOP
+      EXECUTE format('DELETE FROM telemetry.%I WHERE snapshot_id = ANY ($1)', v_child) USING v_ids;
+      GET DIAGNOSTICS v_n = ROW_COUNT;
+      v_counts := v_counts || jsonb_build_object(v_child, v_n);
+    END LOOP;
+    DELETE FROM telemetry.snapshots WHERE id = ANY (v_ids);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    RETURN v_counts || jsonb_build_object('snapshots', v_n);
+  END IF;
+  RETURN '{}';
+END
+$fn$;
+
+-- After the batches: finished runs older than the cutoff, and pg_cron's run history of the
+-- telemetry jobs (a row per job run: 2880 a day for a 30 s job).
+CREATE FUNCTION telemetry._cleanup_rest(p_cutoff timestamptz)
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_n bigint;
+  v_counts jsonb;
+BEGIN
+  DELETE FROM telemetry.runs WHERE coalesce(ended_at, started_at) < p_cutoff AND state <> 'running';
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_counts := jsonb_build_object('runs', v_n);
+  IF to_regclass('cron.job_run_details') IS NOT NULL THEN
+    BEGIN
+      EXECUTE $q$DELETE FROM cron.job_run_details
+                  WHERE jobid IN (SELECT jobid FROM cron.job WHERE jobname LIKE 'telemetry\_%')
+                    AND coalesce(end_time, start_time) < now() - $1::interval$q$
+        USING telemetry._setting('cron_history_retain', '1 day');
+      GET DIAGNOSTICS v_n = ROW_COUNT;
+      v_counts := v_counts || jsonb_build_object('cron.job_run_details', v_n);
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE NOTICE 'telemetry cleanup: no privilege to purge cron.job_run_details';
+    END;
+  END IF;
+  RETURN v_counts;
+END
+$fn$;
+
+-- Sums two objects of row counts per table.
+CREATE FUNCTION telemetry._add_counts(a jsonb, b jsonb)
+RETURNS jsonb LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(jsonb_object_agg(k, coalesce((a ->> k)::bigint, 0) + coalesce((b ->> k)::bigint, 0)), '{}')
+        FROM (SELECT jsonb_object_keys(a) UNION SELECT jsonb_object_keys(b)) AS keys(k) $$;
+
+-- The retention API in one transaction (a function cannot commit); the pg_cron job uses
+-- cleanup_in_batches(), which commits between batches.
+CREATE FUNCTION telemetry.cleanup(retain interval DEFAULT '7 days')
+RETURNS TABLE (table_name text, rows_deleted bigint) LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+  v_cutoff timestamptz := now() - retain;
+  v_batch int := telemetry._setting('cleanup_batch_rows', '5000')::int;
+  v_counts jsonb := '{}';
+  v_step jsonb;
+BEGIN
+  IF retain IS NULL OR retain < interval '0' THEN
+    RAISE EXCEPTION 'telemetry.cleanup: retain must be a non-negative interval';
+  END IF;
+  LOOP
+    v_step := telemetry._cleanup_batch(v_cutoff, v_batch);
+    EXIT WHEN v_step = '{}';
+    v_counts := telemetry._add_counts(v_counts, v_step);
+  END LOOP;
+  v_counts := v_counts || telemetry._cleanup_rest(v_cutoff);
+  RETURN QUERY SELECT k, coalesce((v_counts ->> k)::bigint, 0)
+    FROM unnest(ARRAY['samples', 'sample_waits', 'sample_activity', 'sample_locks', 'sample_progress',
+                      'sample_replication', 'snapshots', 'snapshot_tables', 'snapshot_replication', 'runs',
+                      'cron.job_run_details']) AS k
+   WHERE k <> 'cron.job_run_details' OR v_counts ? k;
+END
+$fn$;
+
+-- What the daily pg_cron job runs: CALL telemetry.cleanup_in_batches(). It commits after every
+-- batch, so it must be CALLed outside a transaction block. A procedure that commits may have
+-- neither SET search_path nor SECURITY DEFINER; this one runs with its caller's rights and only
+-- calls schema-qualified functions that pin their search_path.
+CREATE PROCEDURE telemetry.cleanup_in_batches(retain interval DEFAULT '7 days', batch_size int DEFAULT NULL)
+LANGUAGE plpgsql
+AS $pr$
+DECLARE
+  v_cutoff timestamptz := pg_catalog.now() - retain;
+  v_batch int := coalesce(batch_size, telemetry._setting('cleanup_batch_rows', '5000')::int);
+  v_counts jsonb := '{}';
+  v_step jsonb;
+  v_batches int := 0;
+BEGIN
+  IF retain IS NULL OR retain < interval '0' THEN
+    RAISE EXCEPTION 'telemetry.cleanup_in_batches: retain must be a non-negative interval';
+  END IF;
+  LOOP
+    v_step := telemetry._cleanup_batch(v_cutoff, v_batch);
+    EXIT WHEN v_step = '{}';
+    v_counts := telemetry._add_counts(v_counts, v_step);
+    v_batches := v_batches + 1;
+    COMMIT;
+  END LOOP;
+  v_counts := v_counts || telemetry._cleanup_rest(v_cutoff);
+  COMMIT;
+  RAISE NOTICE 'telemetry.cleanup_in_batches: % batches of up to % rows committed; rows deleted: %', v_batches, v_batch, v_counts;
+END
+$pr$;
+
+----------------------------------------------------------------------------------------------
+-- Health of the collection jobs
+----------------------------------------------------------------------------------------------
+
+-- pg_cron's run history of the jobs this schema scheduled, for monitoring accounts. pg_cron does
+-- not open its schema to pg_monitor, and row-level security shows each user only the jobs they
+-- own, so a monitoring role cannot read it directly; this SECURITY DEFINER function answers for
+-- the telemetry_* jobs of this database owned by the schema's owner, and for nothing else (no
+-- commands, no messages). Empty without pg_cron in this database (or before pg_cron 1.3).
+CREATE FUNCTION telemetry.cron_job_health()
+RETURNS TABLE (jobname text, schedule text, active boolean, last_status text, last_start timestamptz,
+               last_end timestamptz, failed_last_hour bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  IF to_regclass('cron.job') IS NULL OR to_regclass('cron.job_run_details') IS NULL THEN
+    RETURN;
+  END IF;
+  -- dynamic: the function must exist (and compile) where pg_cron is not installed
+  RETURN QUERY EXECUTE $q$
+    SELECT j.jobname::text, j.schedule::text, j.active, last.status::text, last.start_time, last.end_time,
+           (SELECT count(*) FROM cron.job_run_details d
+             WHERE d.jobid = j.jobid AND d.status = 'failed'
+               AND coalesce(d.end_time, d.start_time) > now() - interval '1 hour')
+      FROM cron.job j
+      LEFT JOIN LATERAL (SELECT d.status, d.start_time, d.end_time FROM cron.job_run_details d
+                          WHERE d.jobid = j.jobid AND d.status IN ('succeeded', 'failed')
+                          ORDER BY d.start_time DESC NULLS LAST, d.runid DESC LIMIT 1) last ON true
+     WHERE j.jobname LIKE 'telemetry\_%'
+       AND j.database = current_database()
+       AND j.username = (SELECT pg_get_userbyid(n.nspowner) FROM pg_namespace n WHERE n.nspname = 'telemetry')
+     ORDER BY 1 $q$;
+END
+$fn$;
+
+----------------------------------------------------------------------------------------------
+-- Batch runs
+----------------------------------------------------------------------------------------------
+
+CREATE FUNCTION telemetry.batch_start(run_name text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_id bigint;
+BEGIN
+  IF run_name IS NULL OR run_name = '' THEN
+    RAISE EXCEPTION 'telemetry.batch_start: a run name is required';
+  END IF;
+  -- exact boundaries: a snapshot and a sample at the start of the run
+  PERFORM telemetry.snapshot();
+  PERFORM telemetry.sample();
+  INSERT INTO telemetry.runs (name, started_by) VALUES (run_name, session_user) RETURNING run_id INTO v_id;
+  RETURN v_id;
+END
+$fn$;
+
+CREATE FUNCTION telemetry.batch_end(run_id bigint, state text DEFAULT 'succeeded')
+RETURNS interval LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+  v_duration interval;
+BEGIN
+  IF state NOT IN ('succeeded', 'failed') THEN
+    RAISE EXCEPTION 'telemetry.batch_end: state must be ''succeeded'' or ''failed'', not %', state;
+  END IF;
+  UPDATE telemetry.runs r SET state = batch_end.state, ended_at = clock_timestamp()
+   WHERE r.run_id = batch_end.run_id AND r.state = 'running'
+  RETURNING r.ended_at - r.started_at INTO v_duration;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'telemetry.batch_end: run % does not exist or has already ended', run_id;
+  END IF;
+  PERFORM telemetry.sample();
+  PERFORM telemetry.snapshot();
+  RETURN v_duration;
+END
+$fn$;
+
+CREATE VIEW telemetry.batch_runs AS
+SELECT r.run_id, r.name, r.state, r.started_at, r.ended_at,
+       coalesce(r.ended_at, now()) - r.started_at AS duration,
+       avg(coalesce(r.ended_at, now()) - r.started_at) FILTER (WHERE r.state = 'succeeded')
+         OVER (PARTITION BY r.name) AS avg_succeeded_duration,
+       round((extract(epoch FROM coalesce(r.ended_at, now()) - r.started_at)
+              / nullif(extract(epoch FROM avg(coalesce(r.ended_at, now()) - r.started_at) FILTER (WHERE r.state = 'succeeded')
+                                          OVER (PARTITION BY r.name)), 0))::numeric, 2) AS duration_vs_avg,
+       r.started_by, r.pid, r.source
+  FROM telemetry.runs r;
+
+-- Keeps telemetry.run_totals: a run counts as started when inserted and as succeeded/failed when
+-- its state leaves 'running' (or when it is inserted already finished). Every path that writes runs
+-- (batch_start/batch_end, sample()'s application_name rules, a DBA's own INSERT) goes through here.
+CREATE FUNCTION telemetry._count_run()
+RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' OR (OLD.state = 'running' AND NEW.state <> 'running') THEN
+    INSERT INTO telemetry.run_totals AS t (name, started, succeeded, failed)
+    VALUES (NEW.name, CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE 0 END,
+            (NEW.state = 'succeeded')::int, (NEW.state = 'failed')::int)
+    ON CONFLICT (name) DO UPDATE SET started = t.started + excluded.started,
+                                     succeeded = t.succeeded + excluded.succeeded,
+                                     failed = t.failed + excluded.failed;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+
+DROP TRIGGER IF EXISTS runs_count ON telemetry.runs;
+CREATE TRIGGER runs_count AFTER INSERT OR UPDATE OF state ON telemetry.runs
+  FOR EACH ROW EXECUTE FUNCTION telemetry._count_run();
+
+-- First install of the totals over existing history (an upgrade, or a restored dump): start from
+-- the runs kept so far. Later installs find the totals filled and leave them alone.
+INSERT INTO telemetry.run_totals (name, started, succeeded, failed)
+SELECT r.name, count(*), count(*) FILTER (WHERE r.state = 'succeeded'), count(*) FILTER (WHERE r.state = 'failed')
+  FROM telemetry.runs r
+ WHERE NOT EXISTS (SELECT 1 FROM telemetry.run_totals)
+ GROUP BY r.name;
+
+CREATE FUNCTION telemetry._run_window(p_run_id bigint, OUT start_time timestamptz, OUT end_time timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  SELECT r.started_at, coalesce(r.ended_at, now()) INTO start_time, end_time FROM telemetry.runs r WHERE r.run_id = p_run_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'telemetry: run % does not exist (see telemetry.batch_runs)', p_run_id;
+  END IF;
+END
+$fn$;
+
+-- Every numeric compare() metric of two windows side by side, the biggest relative change first.
+CREATE FUNCTION telemetry.compare_windows(baseline_start timestamptz, baseline_end timestamptz,
+                                          slow_start timestamptz, slow_end timestamptz)
+RETURNS TABLE (metric text, baseline numeric, slow numeric, ratio numeric, change numeric)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+  a jsonb;
+  b jsonb;
+BEGIN
+  a := (SELECT to_jsonb(c) FROM telemetry.compare(baseline_start, baseline_end) c);
+  b := (SELECT to_jsonb(c) FROM telemetry.compare(slow_start, slow_end) c);
+  a := a || jsonb_build_object('window_seconds', extract(epoch FROM baseline_end - baseline_start));
+  b := b || jsonb_build_object('window_seconds', extract(epoch FROM slow_end - slow_start));
+  RETURN QUERY
+  SELECT k.key, (a ->> k.key)::numeric, (b ->> k.key)::numeric,
+         round((b ->> k.key)::numeric / nullif((a ->> k.key)::numeric, 0), 2),
+         (b ->> k.key)::numeric - (a ->> k.key)::numeric
+    FROM jsonb_each(b) k
+   WHERE jsonb_typeof(k.value) = 'number' AND coalesce(jsonb_typeof(a -> k.key), 'null') IN ('number', 'null')
+     AND k.key NOT IN ('start_snapshot_id', 'end_snapshot_id', 'slot_count')
+   ORDER BY abs((b ->> k.key)::numeric - coalesce((a ->> k.key)::numeric, 0))
+              / greatest(abs(coalesce((a ->> k.key)::numeric, 0)), 1) DESC,
+            k.key;
+END
+$fn$;
+
+CREATE FUNCTION telemetry.compare_runs(baseline_run bigint, slow_run bigint)
+RETURNS TABLE (metric text, baseline numeric, slow numeric, ratio numeric, change numeric)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  a record := telemetry._run_window(baseline_run);
+  b record := telemetry._run_window(slow_run);
+BEGIN
+  RETURN QUERY SELECT * FROM telemetry.compare_windows(a.start_time, a.end_time, b.start_time, b.end_time);
+END
+$fn$;
+
+----------------------------------------------------------------------------------------------
+-- diagnose(): one row per finding, the six patterns, ranked by score (= multiple of its threshold)
+----------------------------------------------------------------------------------------------
+
+CREATE TYPE telemetry._finding AS (pattern text, score numeric, evidence text, recommendation text);
+
+CREATE FUNCTION telemetry.diagnose(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+  c telemetry._pair_deltas;
+  v_findings telemetry._finding[] := '{}';
+  v_missing text[] := '{}';
+  v_have_compare boolean := false;
+  v_samples bigint := 0;
+  v_val numeric;
+  v_score numeric;
+  r record;
+BEGIN
+  PERFORM telemetry._check_window(start_time, end_time);
+  BEGIN
+    SELECT * INTO c FROM telemetry.compare(start_time, end_time);
+    v_have_compare := true;
+  EXCEPTION WHEN OTHERS THEN
+    v_missing := v_missing || ('snapshots: ' || SQLERRM);
+  END;
+  BEGIN
+    v_samples := telemetry._sample_window(start_time, end_time);
+  EXCEPTION WHEN OTHERS THEN
+    v_missing := v_missing || ('samples: ' || SQLERRM);
+  END;
+  IF NOT v_have_compare AND v_samples = 0 THEN
+    RAISE EXCEPTION 'telemetry.diagnose: no telemetry for % .. %: %', start_time, end_time, array_to_string(v_missing, '; ');
+  END IF;
+  IF cardinality(v_missing) > 0 THEN
+    RAISE NOTICE 'telemetry.diagnose: partial evidence: %', array_to_string(v_missing, '; ');
+  END IF;
+
+  -- 1. lock contention: the longest wait of a blocked session (from pg_locks.waitstart)
+  IF v_samples > 0 THEN
+    SELECT extract(epoch FROM l.blocked_duration) AS wait_s, l.blocked_pid, l.lock_type, l.lock_mode, l.relation,
+           l.blocking_pid, l.blocking_state, l.blocking_query, l.blocked_query,
+           (SELECT count(DISTINCT s2.id) FROM telemetry.samples s2 JOIN telemetry.sample_locks l2 ON l2.sample_id = s2.id
+             WHERE s2.captured_at BETWEEN start_time AND end_time) AS blocked_samples
+      INTO r
+      FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
+     WHERE s.captured_at BETWEEN start_time AND end_time
+     ORDER BY l.blocked_duration DESC NULLS LAST LIMIT 1;
+    IF FOUND THEN
+      v_score := r.wait_s / telemetry._setting('diagnose.lock_wait_seconds', '1')::numeric;
+      IF v_score >= 1 THEN
+        v_findings := v_findings || ROW('lock_contention', v_score,
+          format('blocked sessions in %s of %s samples; longest wait %s s: pid %s waiting for %s (%s) on %s, blocked by pid %s (%s): %s',
+                 r.blocked_samples, v_samples, round(r.wait_s, 1), r.blocked_pid, r.lock_mode, r.lock_type,
+                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(query preview off)')),
+          'Find the blocker in telemetry.locks_between(start, end): shorten its transaction, keep DDL/TRUNCATE and long transactions out of the batch window, and set lock_timeout in the batch so it fails fast instead of queueing.')::telemetry._finding;
+      END IF;
+    END IF;
+  END IF;
+
+  IF v_have_compare THEN
+    -- 2. buffer / WAL pressure: client backends writing dirty buffers themselves
+    v_val := coalesce(c.io_client_normal_writes, c.bgw_buffers_backend_delta);
+    v_score := v_val / telemetry._setting('diagnose.backend_writes', '1024')::numeric;
+    IF v_score >= 1 THEN
+      v_findings := v_findings || ROW('buffer_wal_pressure', v_score,
+        format('client backends wrote %s buffers (%s) themselves; checkpointer wrote %s, bgwriter %s (maxwritten_clean %s); backend fsyncs %s; WAL %s, wal_buffers_full %s',
+               v_val, pg_size_pretty(v_val * current_setting('block_size')::numeric), c.ckpt_buffers_delta,
+               c.bgw_buffers_clean_delta, c.bgw_maxwritten_clean_delta, coalesce(c.io_client_fsyncs, c.bgw_buffers_backend_fsync_delta),
+               c.wal_bytes_pretty, c.wal_buffers_full_delta),
+        'Backends are evicting dirty pages on their own: raise shared_buffers, let the background writer do more (bgwriter_lru_maxpages, bgwriter_delay), reduce concurrent writers; if wal_buffers_full grows, raise wal_buffers.')::telemetry._finding;
+    END IF;
+
+    -- 3. checkpoint interference: forced checkpoints or slow checkpoint fsyncs
+    v_score := greatest(c.ckpt_requested_delta / telemetry._setting('diagnose.requested_checkpoints', '1')::numeric,
+                        c.ckpt_sync_time_ms / telemetry._setting('diagnose.checkpoint_sync_ms', '10000')::numeric);
+    IF v_score >= 1 THEN
+      v_findings := v_findings || ROW('checkpoint_interference', v_score,
+        format('%s requested (forced) and %s timed checkpoints; checkpoint write %s ms, sync %s ms, %s buffers written; WAL %s in the window (max_wal_size %s)',
+               c.ckpt_requested_delta, c.ckpt_timed_delta, c.ckpt_write_time_ms, c.ckpt_sync_time_ms,
+               c.ckpt_buffers_delta, c.wal_bytes_pretty, current_setting('max_wal_size')),
+        'Forced checkpoints mean the batch wrote more WAL than max_wal_size between checkpoints: raise max_wal_size (and checkpoint_timeout), or run the batch away from other write-heavy work.')::telemetry._finding;
+    END IF;
+
+    -- 5. temp file spills
+    v_score := c.temp_bytes_delta / telemetry._setting('diagnose.temp_bytes', '33554432')::numeric;
+    IF v_score >= 1 THEN
+      v_findings := v_findings || ROW('temp_file_spills', v_score,
+        format('%s temp files, %s written to disk by sorts/hashes (work_mem %s)',
+               c.temp_files_delta, c.temp_bytes_pretty, current_setting('work_mem')),
+        'Sorts and hashes spill to disk: raise work_mem for the batch session (SET work_mem = ''256MB''), or avoid the large sort (index, smaller batches); EXPLAIN (ANALYZE, BUFFERS) shows "external merge" / hash batches.')::telemetry._finding;
+    END IF;
+
+    -- 4. autovacuum on tracked tables during the window
+    SELECT sum(coalesce(d.autovacuum_count_delta, 0) + coalesce(d.autoanalyze_count_delta, 0)) AS runs,
+           string_agg(format('%s.%s (autovacuum %s, autoanalyze %s, dead tuples %s)', d.schemaname, d.relname,
+                             d.autovacuum_count_delta, d.autoanalyze_count_delta, d.end_dead_tup), ', ')
+             FILTER (WHERE d.autovacuum_count_delta > 0 OR d.autoanalyze_count_delta > 0) AS tables
+      INTO r
+      FROM telemetry._table_pair_deltas d
+     WHERE d.start_snapshot_id = c.start_snapshot_id AND d.end_snapshot_id = c.end_snapshot_id;
+    v_val := coalesce(r.runs, 0);
+    v_score := v_val / telemetry._setting('diagnose.autovacuum_runs', '1')::numeric;
+    IF v_score >= 1 THEN
+      v_findings := v_findings || ROW('autovacuum_interference', v_score,
+        format('%s autovacuum/autoanalyze runs on tracked tables: %s; autovacuum I/O: %s reads, %s writes',
+               v_val, r.tables, coalesce(c.io_autovacuum_reads::text, 'n/a'), coalesce(c.io_autovacuum_writes::text, 'n/a')),
+        'Autovacuum worked on the batch''s tables during the batch: disable it on them for the load (ALTER TABLE ... SET (autovacuum_enabled = false)) and VACUUM ANALYZE afterwards, or schedule the batch away from it; a higher autovacuum_vacuum_cost_delay makes it gentler.')::telemetry._finding;
+    END IF;
+  END IF;
+
+  -- 6. replication lag, from samples and snapshots in the window
+  SELECT max(x.bytes) AS bytes, max(x.lag) AS lag,
+         (array_agg(x.app ORDER BY x.bytes DESC NULLS LAST))[1] AS app
+    INTO r
+    FROM (SELECT rp.replay_lag_bytes AS bytes, rp.replay_lag AS lag, rp.application_name AS app
+            FROM telemetry.samples s JOIN telemetry.sample_replication rp ON rp.sample_id = s.id
+           WHERE s.captured_at BETWEEN start_time AND end_time
+          UNION ALL
+          SELECT rp.replay_lag_bytes, rp.replay_lag, rp.application_name
+            FROM telemetry.snapshots s JOIN telemetry.snapshot_replication rp ON rp.snapshot_id = s.id
+           WHERE s.captured_at BETWEEN start_time AND end_time) x;
+  v_score := greatest(r.bytes / telemetry._setting('diagnose.replay_lag_bytes', '16777216')::numeric,
+                      extract(epoch FROM r.lag) / telemetry._setting('diagnose.replay_lag_seconds', '10')::numeric);
+  IF v_score >= 1 THEN
+    v_findings := v_findings || ROW('replication_lag', v_score,
+      format('replica %s was up to %s behind in replay (replay_lag up to %s); synchronous_commit %s, synchronous_standby_names ''%s''',
+             r.app, pg_size_pretty(r.bytes), coalesce(r.lag::text, 'n/a'), current_setting('synchronous_commit'),
+             current_setting('synchronous_standby_names')),
+      'A replica fell behind: check its disk, CPU and network (and whether replay was paused or conflicted); with synchronous replication the batch waits for it, so consider SET LOCAL synchronous_commit = local for the batch or fix the replica first.')::telemetry._finding;
+  END IF;
+
+  IF cardinality(v_findings) = 0 THEN
+    RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%)', start_time, end_time, v_samples,
+      CASE WHEN v_have_compare THEN format(', snapshots %s .. %s', c.start_snapshot_at, c.end_snapshot_at) ELSE ', no snapshots' END;
+  END IF;
+  RETURN QUERY
+  SELECT (row_number() OVER (ORDER BY f.score DESC, f.pattern))::int, f.pattern,
+         CASE WHEN f.score >= 10 THEN 'high' WHEN f.score >= 3 THEN 'medium' ELSE 'low' END,
+         round(f.score, 2), f.evidence, f.recommendation
+    FROM unnest(v_findings) f
+   ORDER BY f.score DESC, f.pattern;
+END
+$fn$;
+
+CREATE FUNCTION telemetry.diagnose(run_id bigint)
+RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  w record := telemetry._run_window(run_id);
+BEGIN
+  RETURN QUERY SELECT * FROM telemetry.diagnose(w.start_time, w.end_time);
+END
+$fn$;
+
+----------------------------------------------------------------------------------------------
+-- Privileges: nothing for PUBLIC; telemetry_reader reads, telemetry_writer also collects
+----------------------------------------------------------------------------------------------
+
+REVOKE ALL ON ALL TABLES IN SCHEMA telemetry FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA telemetry FROM PUBLIC;
+REVOKE ALL ON ALL ROUTINES IN SCHEMA telemetry FROM PUBLIC;   -- functions and procedures
+GRANT USAGE ON SCHEMA telemetry TO telemetry_reader;
+GRANT SELECT ON ALL TABLES IN SCHEMA telemetry TO telemetry_reader;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA telemetry TO telemetry_reader;
+REVOKE EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.cleanup(interval),
+  telemetry._cleanup_batch(timestamptz, int), telemetry._cleanup_rest(timestamptz), telemetry.batch_start(text), telemetry.batch_end(bigint, text), telemetry.track_table(text, text),
+  telemetry.untrack_table(text, text) FROM telemetry_reader;
+GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text),
+  telemetry.batch_end(bigint, text) TO telemetry_writer;
+
+COMMIT;
+
+----------------------------------------------------------------------------------------------
+-- Collection schedule (pg_cron when it is there; otherwise how to collect by hand)
+----------------------------------------------------------------------------------------------
+
+SET client_min_messages = notice;
+DO $cron$
+DECLARE
+  v_cron_db text := current_setting('cron.database_name', true);
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron')
+     AND current_setting('shared_preload_libraries') ~ 'pg_cron'
+     AND coalesce(v_cron_db, 'postgres') = current_database() THEN
+    BEGIN
+      CREATE EXTENSION pg_cron;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE NOTICE 'could not create extension pg_cron: %', SQLERRM;
+    END;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+    RAISE NOTICE E'telemetry installed WITHOUT automatic collection: pg_cron is not available in database %.%\n'
+      'Collect by hand or from any scheduler (cron, systemd timer, your batch runner):\n'
+      '  psql -d % -c "SELECT telemetry.snapshot()"          -- every 5 minutes, and before/after each batch\n'
+      '  psql -d % -c "SELECT telemetry.sample()"            -- every 30 seconds while batches run\n'
+      '  psql -d % -c "SELECT * FROM telemetry.cleanup()"    -- daily (keeps 7 days)\n'
+      'or wrap a batch in telemetry.batch_start(''name'') / telemetry.batch_end(run_id), which snapshot and sample at both ends.',
+      current_database(),
+      CASE WHEN v_cron_db IS NOT NULL AND v_cron_db <> current_database()
+           THEN format(' (pg_cron runs in database %s: schedule the three calls there with cron.schedule_in_database)', v_cron_db)
+           ELSE '' END,
+      current_database(), current_database(), current_database();
+    RETURN;
+  END IF;
+
+  PERFORM cron.schedule('telemetry_snapshot', '*/5 * * * *', 'SELECT telemetry.snapshot()');
+  -- second-granularity schedules need pg_cron 1.5+; extversion does not tell, so try it
+  BEGIN
+    PERFORM cron.schedule('telemetry_sample', '30 seconds', 'SELECT telemetry.sample()');
+  EXCEPTION WHEN OTHERS THEN
+    PERFORM cron.schedule('telemetry_sample', '* * * * *', 'SELECT telemetry.sample()');
+    RAISE NOTICE 'this pg_cron does not accept a ''30 seconds'' schedule (pg_cron 1.5+ does): telemetry_sample runs every minute instead (%)', SQLERRM;
+  END;
+  PERFORM cron.schedule('telemetry_cleanup', '17 3 * * *', 'CALL telemetry.cleanup_in_batches()');
+  RAISE NOTICE 'telemetry: pg_cron jobs scheduled: %',
+    (SELECT string_agg(format('%s (%s)', jobname, schedule), ', ' ORDER BY jobname) FROM cron.job WHERE jobname LIKE 'telemetry\_%');
+END
+$cron$;
