@@ -121,12 +121,12 @@ class PgSocket:
 # ---------------------------------------------------------------- exporters
 
 class Exporter:
-    def __init__(self, name, label, port, pid, application_name):
+    def __init__(self, name, label, port, pid, application_like):
         self.name = name
         self.label = label
         self.port = port
         self.pid = pid
-        self.application_name = application_name
+        self.application_like = application_like  # SQL LIKE pattern for its sessions' application_name
 
     def scrape(self, path="/metrics"):
         """(seconds to the last byte, body). A fresh TCP connection per scrape, as after a Prometheus restart."""
@@ -221,7 +221,7 @@ class Bench:
         self.args = args
         self.admin = PgSocket(args.socket_dir, args.pg_port, "postgres", "postgres", "pgbt-bench-admin")
         self.monitor_oid = self.admin.scalar("SELECT oid FROM pg_roles WHERE rolname = '%s'" % args.monitor_role)
-        self.ours = Exporter("pg-batch-exporter", "ours", args.ours_port, args.ours_pid, "pg-batch-exporter")
+        self.ours = Exporter("pg-batch-exporter", "ours", args.ours_port, args.ours_pid, "pg-batch-exporter%")
         self.theirs = Exporter("postgres_exporter", "postgres_exporter", args.theirs_port, args.theirs_pid, "")
         self.exporters = [self.ours, self.theirs]
         self.sessions = []
@@ -237,10 +237,48 @@ class Bench:
         return float(self.admin.scalar(
             "SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements WHERE userid = %s" % self.monitor_oid))
 
-    def monitor_backend_pids(self, application_name):
+    def backend_pids(self, exporter):
+        """The exporter's sessions: ours are pg-batch-exporter and pg-batch-exporter-sampler,
+        postgres_exporter's have no application_name."""
         return [int(r[0]) for r in self.admin.query(
-            "SELECT pid FROM pg_stat_activity WHERE usename = '%s' AND coalesce(application_name, '') = '%s'"
-            % (self.args.monitor_role, application_name))]
+            "SELECT pid FROM pg_stat_activity WHERE usename = '%s' AND coalesce(application_name, '') LIKE '%s'"
+            % (self.args.monitor_role, exporter.application_like))]
+
+    def cost_snapshot(self, exporter):
+        pids = self.backend_pids(exporter)
+        return {"statements": self.statements_of_monitor(), "exec_ms": self.exec_ms_of_monitor(),
+                "exporter_cpu": cpu_seconds(exporter.pid), "backend_cpu": {pid: cpu_seconds(pid) for pid in pids}}
+
+    def cost_since(self, exporter, before):
+        # backends alive at the end; one opened and closed in between is not seen (none were: see connections)
+        backend_cpu = sum(cpu_seconds(pid) - before["backend_cpu"].get(pid, 0.0) for pid in self.backend_pids(exporter))
+        return {"statements": self.statements_of_monitor() - before["statements"],
+                "exec_ms": self.exec_ms_of_monitor() - before["exec_ms"],
+                "exporter_cpu_ms": (cpu_seconds(exporter.pid) - before["exporter_cpu"]) * 1000,
+                "backend_cpu_ms": backend_cpu * 1000}
+
+    def measure_background(self, seconds):
+        """Nobody scrapes for `seconds`: what do the exporters cost anyway (our sampler)?"""
+        log("between scrapes: %d s without scrapes" % seconds)
+        self.admin.query("SELECT pg_stat_statements_reset()")
+        time.sleep(0.2)
+        before = {e.label: self.cost_snapshot(e) for e in self.exporters}
+        started = time.perf_counter()
+        time.sleep(seconds)
+        elapsed = time.perf_counter() - started
+        time.sleep(0.3)
+        result = {"seconds": elapsed, "statements": self.top_statements(5)}
+        first = True
+        for e in self.exporters:
+            cost = self.cost_since(e, before[e.label])
+            if first:  # the role-wide counters are the same for both
+                result["role_statements_per_s"] = cost["statements"] / elapsed
+                result["role_exec_ms_per_s"] = cost["exec_ms"] / elapsed
+                first = False
+            result[e.label] = {"exporter_cpu_ms_per_s": cost["exporter_cpu_ms"] / elapsed,
+                               "backend_cpu_ms_per_s": cost["backend_cpu_ms"] / elapsed,
+                               "backends": len(self.backend_pids(e))}
+        return result
 
     def top_statements(self, limit=25):
         rows = self.admin.query(
@@ -253,12 +291,6 @@ class Bench:
         needle = "connection authorized: user=%s " % self.args.monitor_role
         with open(self.args.server_log, errors="replace") as log:
             return sum(1 for line in log if needle in line)
-
-    def monitor_backends(self):
-        rows = self.admin.query(
-            "SELECT coalesce(application_name, ''), count(*) FROM pg_stat_activity WHERE usename = '%s' GROUP BY 1"
-            % self.args.monitor_role)
-        return {r[0]: int(r[1]) for r in rows}
 
     def create_tables(self, count):
         started = time.perf_counter()
@@ -378,37 +410,36 @@ class Bench:
             "failed_collectors": [k for k, v in samples(last_body["postgres_exporter"], "pg_scrape_collector_success").items() if v != 1.0],
         }
 
+        background = self.measure_background(args.background_seconds)
+        scenario["between_scrapes"] = background
         for e in self.exporters:
             log("scenario %s: accounting for %s alone (%d scrapes)" % (name, e.label, args.accounting_scrapes))
             self.admin.query("SELECT pg_stat_statements_reset()")
             time.sleep(0.2)
-            statements_before = self.statements_of_monitor()
+            cost_before = self.cost_snapshot(e)
             connections_before = self.connections_logged()
             most_backends = 0
-            backends_before = self.monitor_backend_pids(e.application_name)
-            backend_cpu_before = {pid: cpu_seconds(pid) for pid in backends_before}
-            exec_ms_before = self.exec_ms_of_monitor()
-            exporter_cpu_before = cpu_seconds(e.pid)
+            started = time.perf_counter()
             for _ in range(args.accounting_scrapes):
                 e.scrape()
-                held = self.monitor_backends().get(e.application_name, 0)
-                most_backends = max(most_backends, held)
+                most_backends = max(most_backends, len(self.backend_pids(e)))
                 time.sleep(args.pause)
-            exporter_cpu = cpu_seconds(e.pid) - exporter_cpu_before
-            backends_after = self.monitor_backend_pids(e.application_name)
-            # backends that lived through the phase; a backend opened and closed inside it is not seen
-            backend_cpu = sum(cpu_seconds(pid) - backend_cpu_before.get(pid, 0.0) for pid in backends_after)
+            elapsed = time.perf_counter() - started
             time.sleep(0.3)  # let the last backend's statistics reach pg_stat_statements
-            statements = self.statements_of_monitor() - statements_before
-            exec_ms = self.exec_ms_of_monitor() - exec_ms_before
+            cost = self.cost_since(e, cost_before)
             connections = self.connections_logged() - connections_before
+            # What the exporter does between scrapes anyway (our wait-event sampler) is taken out, at
+            # the rate measured with nobody scraping, so the numbers are the cost of a scrape.
+            rate = background[e.label]
+            scrapes = args.accounting_scrapes
             scenario["exporters"][e.label].update({
-                "queries_per_scrape": statements / args.accounting_scrapes,
-                "connections_per_scrape": connections / args.accounting_scrapes,
+                "queries_per_scrape": (cost["statements"] - background["role_statements_per_s"] * elapsed) / scrapes,
+                "connections_per_scrape": connections / scrapes,
                 "most_backends_held": most_backends,
-                "exporter_cpu_ms_per_scrape": exporter_cpu * 1000 / args.accounting_scrapes,
-                "backend_cpu_ms_per_scrape": backend_cpu * 1000 / args.accounting_scrapes,
-                "server_exec_ms_per_scrape": exec_ms / args.accounting_scrapes,
+                "exporter_cpu_ms_per_scrape": (cost["exporter_cpu_ms"] - rate["exporter_cpu_ms_per_s"] * elapsed) / scrapes,
+                "backend_cpu_ms_per_scrape": (cost["backend_cpu_ms"] - rate["backend_cpu_ms_per_s"] * elapsed) / scrapes,
+                "server_exec_ms_per_scrape": (cost["exec_ms"] - background["role_exec_ms_per_s"] * elapsed) / scrapes,
+                "accounting_seconds": elapsed,
                 "top_statements": self.top_statements(),
             })
         self.results["scenarios"].append(scenario)
@@ -479,7 +510,7 @@ def memory_variant(title, command, dsn, sequential, bursts, burst_size):
     proc = subprocess.Popen(command + ["--web.listen-address=127.0.0.1:%d" % port], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        exporter = Exporter(title, title, port, proc.pid, "pg-batch-exporter")
+        exporter = Exporter(title, title, port, proc.pid, "pg-batch-exporter%")
         deadline = time.time() + 60
         while True:
             try:
@@ -540,7 +571,7 @@ def print_scenario(s):
     o, t = s["exporters"]["ours"], s["exporters"]["postgres_exporter"]
     rows = [
         ("scrape p50 (ms)", "p50_ms", "%.1f"), ("scrape p90 (ms)", "p90_ms", "%.1f"), ("scrape p99 (ms)", "p99_ms", "%.1f"),
-        ("queries / scrape", "queries_per_scrape", "%.2f"), ("new connections / scrape", "connections_per_scrape", "%.2f"),
+        ("queries / scrape", "queries_per_scrape", "%.1f"), ("new connections / scrape", "connections_per_scrape", "%.2f"),
         ("backends held (max)", "most_backends_held", "%d"),
         ("exporter CPU ms / scrape", "exporter_cpu_ms_per_scrape", "%.1f"),
         ("server backend CPU ms / scrape", "backend_cpu_ms_per_scrape", "%.1f"),
@@ -559,6 +590,14 @@ def print_scenario(s):
             a, b = fmt % o[key], fmt % t[key]
         out.append("| %s | %s | %s | %.2f |" % (title, a, b, ratio(o[key], t[key])))
     out.append("")
+    b = s["between_scrapes"]
+    out.append("between scrapes (%.0f s, nobody scraping): role statements %.2f/s, server execution %.2f ms/s; "
+               "ours: CPU %.2f ms/s, backends CPU %.2f ms/s, %d sessions; postgres_exporter: CPU %.2f ms/s, "
+               "backends CPU %.2f ms/s, %d sessions (per-scrape numbers above are net of these rates)" % (
+                   b["seconds"], b["role_statements_per_s"], b["role_exec_ms_per_s"],
+                   b["ours"]["exporter_cpu_ms_per_s"], b["ours"]["backend_cpu_ms_per_s"], b["ours"]["backends"],
+                   b["postgres_exporter"]["exporter_cpu_ms_per_s"], b["postgres_exporter"]["backend_cpu_ms_per_s"],
+                   b["postgres_exporter"]["backends"]))
     out.append("our scrape, p50 ms: " + ", ".join("%s %.1f" % kv for kv in s["ours_breakdown_ms"].items()))
     out.append("our collectors, mean ms per scrape: " + ", ".join(
         "%s %.2f" % (k, v["mean"]) for k, v in s["ours_collector_ms"].items()))
@@ -579,6 +618,7 @@ def main():
     p.add_argument("--warmup", type=int, default=30)
     p.add_argument("--accounting-scrapes", type=int, default=50)
     p.add_argument("--pause", type=float, default=0.05)
+    p.add_argument("--background-seconds", type=int, default=10)
     p.add_argument("--tables", type=int, default=2000)
     p.add_argument("--sessions", type=int, default=200)
     p.add_argument("--json", required=True)
@@ -590,7 +630,8 @@ def main():
     # `timeout` ends the bench with SIGTERM: unwind, so an exporter started here is stopped too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = Bench(args).run()
-    results["parameters"] = {k: getattr(args, k) for k in ("scrapes", "warmup", "accounting_scrapes", "pause", "tables", "sessions")}
+    results["parameters"] = {k: getattr(args, k) for k in ("scrapes", "warmup", "accounting_scrapes", "pause",
+                                                           "background_seconds", "tables", "sessions")}
     with open(args.json, "w") as f:
         json.dump(results, f, indent=2)
     log("results written to %s" % args.json)
