@@ -225,6 +225,7 @@ class Bench:
         self.theirs = Exporter("postgres_exporter", "postgres_exporter", args.theirs_port, args.theirs_pid, "")
         self.exporters = [self.ours, self.theirs]
         self.sessions = []
+        self.previous_series = {}
         self.results = {"scenarios": [], "series_by_sessions": []}
 
     # -- PostgreSQL side
@@ -329,12 +330,23 @@ class Bench:
     # -- measurements
 
     def series_snapshot(self, label):
+        """Series and families now, and which series appeared or went since the previous snapshot."""
         row = {"situation": label}
         for e in self.exporters:
             _, body = e.scrape()
+            identities = {SAMPLE.match(line).group(1) + (SAMPLE.match(line).group(2) or "")
+                          for line in series_lines(body) if SAMPLE.match(line)}
+            previous = self.previous_series.get(e.label)
             row[e.label] = {"series": len(series_lines(body)), "families": len(families(body))}
+            if previous is not None:
+                row[e.label]["appeared"] = sorted(identities - previous)
+                row[e.label]["went"] = sorted(previous - identities)
+            self.previous_series[e.label] = identities
         self.results["series_by_sessions"].append(row)
         log("series %s: %s" % (label, {e.label: row[e.label] for e in self.exporters}))
+        if any(row[e.label].get("appeared") or row[e.label].get("went") for e in self.exporters):
+            print("series changed at '%s': %s" % (label, {e.label: {k: row[e.label].get(k) for k in ("appeared", "went")}
+                                                           for e in self.exporters}), flush=True)
 
     def run_scenario(self, name):
         args = self.args
