@@ -181,9 +181,9 @@ def families(body):
     return [f for f in declared if any(f + suffix in sampled for suffix in suffixes)]
 
 
-# Families about the exporter process itself rather than PostgreSQL (Go runtime, HTTP handler,
-# scrape bookkeeping): counted apart so "diagnostic families" compares PostgreSQL content only.
-SELF_FAMILY = re.compile(r"^(go_|process_|promhttp_|pg_exporter_|postgres_exporter_|pg_scrape_|pg_up$|pg_static$)")
+# Families about the exporter itself rather than PostgreSQL (Go runtime, HTTP handler, scrape and
+# sampler bookkeeping): counted apart so "diagnostic families" compares PostgreSQL content only.
+SELF_FAMILY = re.compile(r"^(go_|process_|promhttp_|pg_exporter_|postgres_exporter_|pg_scrape_|pg_sampler_|pg_up$|pg_static$)")
 
 
 def diagnostic_families(body):
