@@ -472,7 +472,7 @@ class Bench:
             rows.append(memory_variant(title, command, dsn, 300, 3, 50))
         self.results["memory_variants"] = rows
         out = ["", "### our exporter's memory by JVM flags (300 sequential scrapes, then 3 bursts of 50 concurrent, then 50)", "",
-               "| started as | VmRSS after sequential (MB) | VmRSS after bursts (MB) | VmHWM (MB) | failed scrapes |",
+               "| started as | VmRSS after sequential (MiB) | VmRSS after bursts (MiB) | VmHWM (MiB) | failed scrapes |",
                "|---|---:|---:|---:|---:|"]
         for r in rows:
             out.append("| %s | %.1f | %.1f | %.1f | %d |" % (r["variant"], r["rss_after_sequential_kb"] / 1024,
@@ -588,8 +588,8 @@ def print_scenario(s):
         ("exporter CPU ms / scrape", "exporter_cpu_ms_per_scrape", "%.1f"),
         ("server backend CPU ms / scrape", "backend_cpu_ms_per_scrape", "%.1f"),
         ("server execution ms / scrape (pg_stat_statements)", "server_exec_ms_per_scrape", "%.1f"),
-        ("VmRSS after run (MB)", "rss_end_kb", "mb"), ("VmRSS max sampled (MB)", "rss_max_sampled_kb", "mb"),
-        ("VmHWM peak (MB)", "hwm_kb", "mb"), ("series", "series", "%d"), ("families", "families", "%d"),
+        ("VmRSS after run (MiB)", "rss_end_kb", "mb"), ("VmRSS max sampled (MiB)", "rss_max_sampled_kb", "mb"),
+        ("VmHWM peak (MiB)", "hwm_kb", "mb"), ("series", "series", "%d"), ("families", "families", "%d"),
         ("settings families (pg_settings_*)", "settings_families", "%d"),
         ("other PostgreSQL families", "diagnostic_families", "%d"),
     ]
