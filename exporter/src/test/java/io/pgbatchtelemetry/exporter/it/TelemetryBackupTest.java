@@ -36,8 +36,6 @@ class TelemetryBackupTest {
 
     @Test
     void dumpAndRestoreTheTelemetrySchema() throws Exception {
-        Assumptions.assumeTrue(Files.exists(INSTALL), "SKIPPED LOUDLY: " + INSTALL.toAbsolutePath().normalize()
-                + " is not in this tree yet (the telemetry schema is written on another branch)");
         Assumptions.assumeTrue(SharedClusters.versions().contains(15) && Files.isExecutable(BIN.resolve("pg_dump")),
                 "SKIPPED LOUDLY: needs PostgreSQL 15 in PGBT_PG_VERSIONS and Debian's pg_dump 15 at " + BIN);
         PostgresCluster cluster = SharedClusters.get(15);
