@@ -6,9 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.pgbatchtelemetry.exporter.Exporter;
 import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
-import io.pgbatchtelemetry.exporter.db.PgSession;
-import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
-import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -98,7 +95,7 @@ class ScrapeFaultTest {
         Map<String, String> flags = Map.of("scrape.timeout", "1500ms", "scrape.statement-timeout", "1500ms",
                 "scrape.lock-timeout", "1400ms");
         List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(Set.of("wal")));
-        collectors.add(0, new QueryCollector("locked", "SELECT count(*) AS n FROM locked_by_batch"));
+        collectors.add(0, new SqlTestCollector("locked", "SELECT count(*) AS n FROM locked_by_batch"));
         try (Connection batch = cluster.connect()) {
             batch.setAutoCommit(false);
             try (Statement s = batch.createStatement()) {
@@ -128,10 +125,10 @@ class ScrapeFaultTest {
 
     @Test
     void fiftyConcurrentScrapesShareRunsAndNeverExceedThePool() throws Exception {
-        AtomicInteger runs = new AtomicInteger();
         List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(CollectorCatalog.names()));
         // a slow collector makes the scrapes overlap for certain
-        collectors.add(new QueryCollector("slow", "SELECT (pg_sleep(0.3) IS NULL)::int AS n", runs));
+        SqlTestCollector slow = new SqlTestCollector("slow", "SELECT (pg_sleep(0.3) IS NULL)::int AS n");
+        collectors.add(slow);
         try (Exporter exporter = Exporter.start(ExporterTestSupport.settings(cluster, Map.of()), collectors)) {
             ExecutorService clients = Executors.newFixedThreadPool(50);
             AtomicInteger maxConnections = new AtomicInteger();
@@ -151,7 +148,7 @@ class ScrapeFaultTest {
                 clients.shutdownNow();
             }
             assertTrue(maxConnections.get() <= 3, "exporter connections seen: " + maxConnections.get());
-            assertTrue(runs.get() < 50, "overlapping scrapes share runs: " + runs.get() + " runs for 50 scrapes");
+            assertTrue(slow.calls() < 50, "overlapping scrapes share runs: " + slow.calls() + " runs for 50 scrapes");
         }
     }
 
@@ -160,41 +157,6 @@ class ScrapeFaultTest {
              ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg-batch-exporter'")) {
             rs.next();
             return rs.getInt(1);
-        }
-    }
-
-    /** A test collector around one query: lets the fault tests block or slow a collector for real. */
-    private static final class QueryCollector implements Collector {
-        private final String name;
-        private final String sql;
-        private final AtomicInteger calls;
-        private final MetricFamily family;
-
-        QueryCollector(String name, String sql) {
-            this(name, sql, new AtomicInteger());
-        }
-
-        QueryCollector(String name, String sql, AtomicInteger calls) {
-            this.name = name;
-            this.sql = sql;
-            this.calls = calls;
-            this.family = MetricFamily.gauge("pgbt_test_" + name, "test collector");
-        }
-
-        @Override
-        public String name() {
-            return name;
-        }
-
-        @Override
-        public List<MetricFamily> families() {
-            return List.of(family);
-        }
-
-        @Override
-        public void collect(PgSession session, MetricSink sink) throws SQLException {
-            calls.incrementAndGet();
-            session.queryOne(sql, row -> sink.add(family, row.number("n")));
         }
     }
 }
