@@ -37,6 +37,23 @@ public final class ExporterTestSupport {
         }
     }
 
+    /**
+     * Builds and starts a cluster of the test's own (for tests that stop, crash or reconfigure it)
+     * with the monitoring role in place; the caller closes it.
+     */
+    public static PostgresCluster startOwnCluster(int version, String name) throws SQLException {
+        PostgresCluster cluster = PostgresCluster.builder(version).name(name).build();
+        cluster.start();
+        createMonitoringRole(cluster);
+        return cluster;
+    }
+
+    /** The newest PostgreSQL version the run covers (PGBT_PG_VERSIONS). */
+    public static int newestVersion() {
+        java.util.List<Integer> versions = io.pgbatchtelemetry.harness.SharedClusters.versions();
+        return versions.get(versions.size() - 1);
+    }
+
     /** Settings for an exporter on 127.0.0.1:0 connecting to {@code cluster} as the monitoring role. */
     public static ExporterSettings settings(PostgresCluster cluster, Map<String, String> flags) {
         return settings(cluster, "postgres", flags);

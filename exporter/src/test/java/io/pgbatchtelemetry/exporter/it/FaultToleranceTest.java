@@ -8,7 +8,6 @@ import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
 import io.pgbatchtelemetry.exporter.config.SettingsLoader;
 import io.pgbatchtelemetry.harness.PostgresCluster;
-import io.pgbatchtelemetry.harness.SharedClusters;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -46,10 +45,7 @@ class FaultToleranceTest {
 
     @BeforeAll
     static void startCluster() throws Exception {
-        List<Integer> versions = SharedClusters.versions();
-        cluster = PostgresCluster.builder(versions.get(versions.size() - 1)).name("faults-ops").build();
-        cluster.start();
-        ExporterTestSupport.createMonitoringRole(cluster);
+        cluster = ExporterTestSupport.startOwnCluster(ExporterTestSupport.newestVersion(), "faults-ops");
     }
 
     @AfterAll

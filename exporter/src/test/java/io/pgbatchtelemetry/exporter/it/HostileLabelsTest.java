@@ -7,7 +7,6 @@ import io.pgbatchtelemetry.exporter.Exporter;
 import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
 import io.pgbatchtelemetry.harness.PostgresCluster;
-import io.pgbatchtelemetry.harness.SharedClusters;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.sql.Connection;
@@ -50,10 +49,7 @@ class HostileLabelsTest {
 
     @BeforeAll
     static void createHostileNames() throws Exception {
-        List<Integer> versions = SharedClusters.versions();
-        cluster = PostgresCluster.builder(versions.get(versions.size() - 1)).name("hostile").build();
-        cluster.start();
-        ExporterTestSupport.createMonitoringRole(cluster);
+        cluster = ExporterTestSupport.startOwnCluster(ExporterTestSupport.newestVersion(), "hostile");
         try (Connection c = cluster.connect(); Statement s = c.createStatement()) {
             for (String name : HOSTILE) {
                 s.execute("CREATE DATABASE " + identifier(name));

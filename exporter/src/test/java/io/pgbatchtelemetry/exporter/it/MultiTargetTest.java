@@ -49,9 +49,7 @@ class MultiTargetTest {
         List<Integer> versions = SharedClusters.versions();
         healthy = SharedClusters.get(versions.get(0));
         ExporterTestSupport.createMonitoringRole(healthy);
-        stopped = PostgresCluster.builder(versions.get(versions.size() - 1)).name("probe-down").build();
-        stopped.start();
-        ExporterTestSupport.createMonitoringRole(stopped);
+        stopped = ExporterTestSupport.startOwnCluster(ExporterTestSupport.newestVersion(), "probe-down");
         stopped.stop();
     }
 

@@ -34,9 +34,7 @@ class SamplerFaultTest {
 
     @BeforeAll
     static void startCluster() throws Exception {
-        cluster = PostgresCluster.builder(VERSION).name("sampler-faults").build();
-        cluster.start();
-        ExporterTestSupport.createMonitoringRole(cluster);
+        cluster = ExporterTestSupport.startOwnCluster(VERSION, "sampler-faults");
     }
 
     @AfterAll

@@ -35,9 +35,7 @@ class ScrapeFaultTest {
 
     @BeforeAll
     static void startCluster() throws Exception {
-        cluster = PostgresCluster.builder(VERSION).name("faults").build();
-        cluster.start();
-        ExporterTestSupport.createMonitoringRole(cluster);
+        cluster = ExporterTestSupport.startOwnCluster(VERSION, "faults");
         cluster.execute("CREATE TABLE IF NOT EXISTS locked_by_batch (id int)");
         cluster.execute("GRANT SELECT ON locked_by_batch TO " + ExporterTestSupport.MONITOR_USER);
     }
