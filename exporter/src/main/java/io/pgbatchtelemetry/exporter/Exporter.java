@@ -62,7 +62,7 @@ public final class Exporter implements AutoCloseable {
 
     /** Builds and starts the exporter; the HTTP port is bound when this returns. */
     public static Exporter start(ExporterSettings settings) throws IOException {
-        return start(settings, () -> CollectorCatalog.create(settings.collectors()));
+        return start(settings, () -> CollectorCatalog.create(settings.collectors(), settings.collectorOptions()));
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.pgbatchtelemetry.exporter.collector;
 
+import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.PgSession;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
@@ -37,7 +38,9 @@ public final class ActivityCollector implements Collector {
     static final MetricFamily BLOCKED_SESSIONS = MetricFamily.gauge("pg_blocked_sessions",
             "Sessions waiting on a lock that another session holds (cardinality(pg_blocking_pids(pid)) > 0).");
 
-    private static final VersionedSql SESSION_COUNTS = VersionedSql.of(15, """
+    // One statement: the session counts (always at least the four client states), each row
+    // carrying the same single-row lock and transaction figures, read from the first row.
+    private static final VersionedSql ACTIVITY = VersionedSql.of(15, """
             WITH sessions AS (
                 SELECT backend_type, coalesce(state, '') AS state, count(*) AS sessions
                   FROM pg_stat_activity
@@ -46,23 +49,23 @@ public final class ActivityCollector implements Collector {
             client_states AS (
                 SELECT 'client backend' AS backend_type, state
                   FROM unnest(ARRAY['active', 'idle', 'idle in transaction',
-                                    'idle in transaction (aborted)']) AS state)
-            SELECT backend_type, state, coalesce(s.sessions, 0) AS sessions
-              FROM sessions s FULL JOIN client_states c USING (backend_type, state)""");
-
-    private static final VersionedSql WAITS = VersionedSql.of(15, """
-            WITH lock_waiters AS (
+                                    'idle in transaction (aborted)']) AS state),
+            lock_waiters AS (
                 SELECT pid FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid())
-            SELECT coalesce((SELECT extract(epoch FROM now() - min(xact_start))
-                               FROM pg_stat_activity
-                              WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()), 0)
-                       AS oldest_transaction_age,
-                   (SELECT count(*) FROM lock_waiters) AS lock_waiting_sessions,
-                   (SELECT count(*) FROM lock_waiters
-                     WHERE cardinality(pg_blocking_pids(pid)) > 0) AS blocked_sessions,
-                   coalesce((SELECT extract(epoch FROM now() - min(waitstart))
-                               FROM pg_locks WHERE NOT granted), 0) AS lock_wait_max""");
+                 WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()),
+            waits AS (
+                SELECT coalesce((SELECT extract(epoch FROM now() - min(xact_start))
+                                   FROM pg_stat_activity
+                                  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()), 0)
+                           AS oldest_transaction_age,
+                       (SELECT count(*) FROM lock_waiters) AS lock_waiting_sessions,
+                       (SELECT count(*) FROM lock_waiters
+                         WHERE cardinality(pg_blocking_pids(pid)) > 0) AS blocked_sessions,
+                       coalesce((SELECT extract(epoch FROM now() - min(waitstart))
+                                   FROM pg_locks WHERE NOT granted), 0) AS lock_wait_max)
+            SELECT backend_type, state, coalesce(s.sessions, 0) AS sessions, w.*
+              FROM sessions s FULL JOIN client_states c USING (backend_type, state)
+             CROSS JOIN waits w""");
 
     @Override
     public String name() {
@@ -75,14 +78,22 @@ public final class ActivityCollector implements Collector {
     }
 
     @Override
+    public List<String> statements(PgServer server) {
+        return List.of(ACTIVITY.forServer(server));
+    }
+
+    @Override
     public void collect(PgSession session, MetricSink sink) throws SQLException {
-        session.query(SESSION_COUNTS.forServer(session.server()), row ->
-                sink.add(SESSIONS, row.number("sessions"), row.text("backend_type"), row.text("state")));
-        session.queryOne(WAITS.forServer(session.server()), row -> {
-            sink.add(OLDEST_TRANSACTION_AGE, row.number("oldest_transaction_age"));
-            sink.add(LOCK_WAITING_SESSIONS, row.number("lock_waiting_sessions"));
-            sink.add(LOCK_WAIT_MAX, row.number("lock_wait_max"));
-            sink.add(BLOCKED_SESSIONS, row.number("blocked_sessions"));
+        boolean[] first = {true};
+        session.query(ACTIVITY.forServer(session.server()), row -> {
+            sink.add(SESSIONS, row.number("sessions"), row.text("backend_type"), row.text("state"));
+            if (first[0]) {
+                first[0] = false;
+                sink.add(OLDEST_TRANSACTION_AGE, row.number("oldest_transaction_age"));
+                sink.add(LOCK_WAITING_SESSIONS, row.number("lock_waiting_sessions"));
+                sink.add(LOCK_WAIT_MAX, row.number("lock_wait_max"));
+                sink.add(BLOCKED_SESSIONS, row.number("blocked_sessions"));
+            }
         });
     }
 }

@@ -1,5 +1,6 @@
 package io.pgbatchtelemetry.exporter.collector;
 
+import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.PgSession;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
@@ -72,6 +73,11 @@ public final class BgwriterCollector implements Collector {
     public List<MetricFamily> families() {
         return List.of(BUFFERS_CLEAN, MAXWRITTEN_CLEAN, BUFFERS_ALLOC, BUFFERS_BACKEND, BUFFERS_BACKEND_FSYNC,
                 STATS_RESET);
+    }
+
+    @Override
+    public List<String> statements(PgServer server) {
+        return List.of(STATS.forServer(server));
     }
 
     @Override

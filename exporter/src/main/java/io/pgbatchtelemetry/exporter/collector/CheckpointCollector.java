@@ -1,5 +1,6 @@
 package io.pgbatchtelemetry.exporter.collector;
 
+import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.PgSession;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
@@ -86,6 +87,11 @@ public final class CheckpointCollector implements Collector {
     public List<MetricFamily> families() {
         return List.of(TIMED, REQUESTED, WRITE_TIME, SYNC_TIME, BUFFERS_WRITTEN, DONE, STATS_RESET,
                 LAST_CHECKPOINT_AGE);
+    }
+
+    @Override
+    public List<String> statements(PgServer server) {
+        return List.of(STATS.forServer(server));
     }
 
     @Override

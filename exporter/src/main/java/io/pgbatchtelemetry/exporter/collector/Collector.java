@@ -27,5 +27,15 @@ public interface Collector {
         return true;
     }
 
+    /**
+     * The parameterless statements {@link #collect} is about to run on this server, so that the
+     * scrape can send every collector's statements in one round trip ({@link PgSession#prefetch});
+     * {@code collect} still runs them through {@link PgSession#query}, which then answers from
+     * memory. Statements that depend on an earlier result are left out and run as usual.
+     */
+    default List<String> statements(PgServer server) {
+        return List.of();
+    }
+
     void collect(PgSession session, MetricSink sink) throws SQLException;
 }

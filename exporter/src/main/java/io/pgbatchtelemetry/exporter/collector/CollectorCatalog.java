@@ -5,7 +5,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.function.Supplier;
+import java.util.function.Function;
 import java.util.stream.Collectors;
 
 /**
@@ -18,22 +18,27 @@ import java.util.stream.Collectors;
 public final class CollectorCatalog {
 
     /** One row of the table. */
-    public record Entry(String name, Supplier<Collector> factory) {}
+    public record Entry(String name, Function<CollectorOptions, Collector> factory) {
+
+        public Collector create(CollectorOptions options) {
+            return factory.apply(options);
+        }
+    }
 
     private static final List<Entry> ENTRIES = List.of(
-            new Entry("wal", WalCollector::new),
-            new Entry("checkpoints", CheckpointCollector::new),
-            new Entry("bgwriter", BgwriterCollector::new),
-            new Entry("replication", ReplicationCollector::new),
-            new Entry("database", DatabaseCollector::new),
-            new Entry("io", IoCollector::new),
-            new Entry("activity", ActivityCollector::new),
-            new Entry("locks", LockCollector::new),
-            new Entry("progress", ProgressCollector::new),
-            new Entry("settings", SettingsCollector::new),
-            new Entry("telemetry_batches", TelemetryBatchesCollector::new),
-            new Entry("telemetry_tables", TelemetryTablesCollector::new),
-            new Entry("telemetry_health", TelemetryHealthCollector::new)
+            new Entry("wal", options -> new WalCollector()),
+            new Entry("checkpoints", options -> new CheckpointCollector()),
+            new Entry("bgwriter", options -> new BgwriterCollector()),
+            new Entry("replication", options -> new ReplicationCollector()),
+            new Entry("database", options -> new DatabaseCollector(options.databaseSizeInterval())),
+            new Entry("io", options -> new IoCollector()),
+            new Entry("activity", options -> new ActivityCollector()),
+            new Entry("locks", options -> new LockCollector()),
+            new Entry("progress", options -> new ProgressCollector()),
+            new Entry("settings", options -> new SettingsCollector()),
+            new Entry("telemetry_batches", options -> new TelemetryBatchesCollector()),
+            new Entry("telemetry_tables", options -> new TelemetryTablesCollector()),
+            new Entry("telemetry_health", options -> new TelemetryHealthCollector())
     );
 
     private CollectorCatalog() {}
@@ -47,11 +52,11 @@ public final class CollectorCatalog {
     }
 
     /** Creates the collectors whose names are in {@code enabled}, in table order. */
-    public static List<Collector> create(Set<String> enabled) {
+    public static List<Collector> create(Set<String> enabled, CollectorOptions options) {
         Map<String, Collector> created = new LinkedHashMap<>();
         for (Entry entry : ENTRIES) {
             if (enabled.contains(entry.name())) {
-                created.put(entry.name(), entry.factory().get());
+                created.put(entry.name(), entry.create(options));
             }
         }
         return List.copyOf(created.values());

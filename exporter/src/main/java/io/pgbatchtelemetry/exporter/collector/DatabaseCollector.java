@@ -1,10 +1,15 @@
 package io.pgbatchtelemetry.exporter.collector;
 
+import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.PgSession;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Per-database activity from {@code pg_stat_database} and size from {@code pg_database_size()},
@@ -19,6 +24,11 @@ import java.util.List;
  * the spill while it happens. {@code pg_ls_tmpdir()} lists plain files only: the shared file
  * sets of parallel sorts and hashes live in subdirectories and are not counted, and neither are
  * temp files in {@code temp_tablespaces}.
+ *
+ * <p>{@code pg_database_size()} stats every file of a database: with 2 000 tables it was 85 % of
+ * the exporter's server time (docs/benchmarks.md), while sizes move slowly. It therefore runs in
+ * its own statement at most once per {@code scrape.database-size-interval} (default 60 s; 0 = every
+ * scrape), or sooner when a database appears; scrapes in between serve the last sizes read.
  *
  * <p>Versions: the columns read here are the same on PostgreSQL 15–18. Rows come from joining
  * {@code pg_database}, which drops the NULL-datid row for shared catalogs, and templates are
@@ -72,21 +82,38 @@ public final class DatabaseCollector implements Collector {
     static final MetricFamily TEMP_SPACE_IN_USE = MetricFamily.gauge("pg_temp_space_in_use_bytes",
             "Bytes of temporary files that exist now in the default tablespace (pg_ls_tmpdir()).");
 
+    // The temp files in use ride along on every row: one round trip for the whole collector.
     private static final VersionedSql DATABASES = VersionedSql.of(15, """
             SELECT d.datname, s.numbackends, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
                    s.tup_returned, s.tup_fetched, s.tup_inserted, s.tup_updated, s.tup_deleted,
                    s.conflicts, s.temp_files, s.temp_bytes, s.deadlocks,
                    s.blk_read_time, s.blk_write_time,
                    extract(epoch FROM s.stats_reset) AS stats_reset,
+                   tmp.files AS temp_files_in_use, tmp.bytes AS temp_space_in_use
+              FROM pg_database d
+              JOIN pg_stat_database s ON s.datid = d.oid
+             CROSS JOIN (SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM pg_ls_tmpdir()) tmp
+             WHERE NOT d.datistemplate""");
+
+    private static final VersionedSql SIZES = VersionedSql.of(15, """
+            SELECT d.datname,
                    CASE WHEN has_database_privilege(d.oid, 'CONNECT')
                           OR pg_has_role('pg_read_all_stats', 'USAGE')
                         THEN pg_database_size(d.oid) END AS size_bytes
               FROM pg_database d
-              JOIN pg_stat_database s ON s.datid = d.oid
              WHERE NOT d.datistemplate""");
 
-    private static final VersionedSql TEMP_IN_USE = VersionedSql.of(15, """
-            SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM pg_ls_tmpdir()""");
+    /** Sizes by database name (null where not readable), and when they were read. */
+    private record Sizes(Map<String, Double> bytes, long readAtNanos) {}
+
+    private final Duration sizeInterval;
+    /** Written by the scrape that refreshed it; overlapping scrapes at worst refresh twice. */
+    private volatile Sizes sizes;
+
+    /** @param sizeInterval how old the served database sizes may be; zero reads them every scrape */
+    public DatabaseCollector(Duration sizeInterval) {
+        this.sizeInterval = sizeInterval;
+    }
 
     private static MetricFamily counter(String name, String help) {
         return MetricFamily.counter(name, help, "datname");
@@ -105,9 +132,16 @@ public final class DatabaseCollector implements Collector {
     }
 
     @Override
+    public List<String> statements(PgServer server) {
+        return List.of(DATABASES.forServer(server)); // the sizes only now and then: not announced
+    }
+
+    @Override
     public void collect(PgSession session, MetricSink sink) throws SQLException {
+        List<String> databases = new ArrayList<>();
         session.query(DATABASES.forServer(session.server()), row -> {
             String datname = row.text("datname");
+            databases.add(datname);
             sink.add(NUMBACKENDS, row.number("numbackends"), datname);
             sink.add(XACT_COMMIT, row.number("xact_commit"), datname);
             sink.add(XACT_ROLLBACK, row.number("xact_rollback"), datname);
@@ -125,11 +159,29 @@ public final class DatabaseCollector implements Collector {
             sink.add(BLK_READ_TIME, row.millisAsSeconds("blk_read_time"), datname);
             sink.add(BLK_WRITE_TIME, row.millisAsSeconds("blk_write_time"), datname);
             sink.add(STATS_RESET, row.number("stats_reset"), datname);
-            sink.add(SIZE, row.number("size_bytes"), datname);
+            if (databases.size() == 1) { // the same on every row: taken from the first
+                sink.add(TEMP_FILES_IN_USE, row.number("temp_files_in_use"));
+                sink.add(TEMP_SPACE_IN_USE, row.number("temp_space_in_use"));
+            }
         });
-        session.queryOne(TEMP_IN_USE.forServer(session.server()), row -> {
-            sink.add(TEMP_FILES_IN_USE, row.number("files"));
-            sink.add(TEMP_SPACE_IN_USE, row.number("bytes"));
-        });
+        Sizes current = currentSizes(session, databases);
+        for (String datname : databases) {
+            sink.add(SIZE, current.bytes().get(datname), datname); // a dropped database's size is not served
+        }
+    }
+
+    /** The cached sizes, read again when older than the interval or when a database is new to them. */
+    private Sizes currentSizes(PgSession session, List<String> databases) throws SQLException {
+        Sizes cached = sizes;
+        long now = System.nanoTime();
+        if (cached != null && now - cached.readAtNanos() < sizeInterval.toNanos()
+                && cached.bytes().keySet().containsAll(databases)) {
+            return cached;
+        }
+        Map<String, Double> bytes = new HashMap<>();
+        session.query(SIZES.forServer(session.server()), row -> bytes.put(row.text("datname"), row.number("size_bytes")));
+        Sizes fresh = new Sizes(bytes, now);
+        sizes = fresh;
+        return fresh;
     }
 }

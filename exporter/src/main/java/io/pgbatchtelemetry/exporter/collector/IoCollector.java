@@ -68,17 +68,16 @@ public final class IoCollector implements Collector {
                        reads, writes, writebacks, extends, hits, evictions, reuses, fsyncs,
                        read_time, write_time, writeback_time, extend_time, fsync_time,
                        reads * op_bytes AS read_bytes, writes * op_bytes AS write_bytes,
-                       extends * op_bytes AS extend_bytes
+                       extends * op_bytes AS extend_bytes,
+                       extract(epoch FROM max(stats_reset) OVER ()) AS stats_reset
                   FROM pg_stat_io""",
             18, """
                 SELECT backend_type, object, context,
                        reads, writes, writebacks, extends, hits, evictions, reuses, fsyncs,
                        read_time, write_time, writeback_time, extend_time, fsync_time,
-                       read_bytes, write_bytes, extend_bytes
+                       read_bytes, write_bytes, extend_bytes,
+                       extract(epoch FROM max(stats_reset) OVER ()) AS stats_reset
                   FROM pg_stat_io""");
-
-    private static final VersionedSql RESET = VersionedSql.of(16,
-            "SELECT extract(epoch FROM max(stats_reset)) AS stats_reset FROM pg_stat_io");
 
     private static MetricFamily counter(String name, String help) {
         return MetricFamily.counter(name, help, LABELS);
@@ -102,8 +101,15 @@ public final class IoCollector implements Collector {
     }
 
     @Override
+    public List<String> statements(PgServer server) {
+        return List.of(ROWS.forServer(server));
+    }
+
+    @Override
     public void collect(PgSession session, MetricSink sink) throws SQLException {
+        Double[] statsReset = {null}; // the same on every row: the latest reset over the view
         session.query(ROWS.forServer(session.server()), row -> {
+            statsReset[0] = row.number("stats_reset");
             String[] labels = {row.text("backend_type"), row.text("object"), row.text("context")};
             sink.add(READS, row.number("reads"), labels);
             sink.add(WRITES, row.number("writes"), labels);
@@ -122,7 +128,6 @@ public final class IoCollector implements Collector {
             sink.add(WRITE_BYTES, row.number("write_bytes"), labels);
             sink.add(EXTEND_BYTES, row.number("extend_bytes"), labels);
         });
-        session.queryOne(RESET.forServer(session.server()),
-                row -> sink.add(STATS_RESET, row.number("stats_reset")));
+        sink.add(STATS_RESET, statsReset[0]);
     }
 }

@@ -1,5 +1,6 @@
 package io.pgbatchtelemetry.exporter.collector;
 
+import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.PgSession;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
@@ -56,6 +57,11 @@ public final class LockCollector implements Collector {
     @Override
     public List<MetricFamily> families() {
         return List.of(LOCKS);
+    }
+
+    @Override
+    public List<String> statements(PgServer server) {
+        return List.of(COUNTS.forServer(server));
     }
 
     @Override

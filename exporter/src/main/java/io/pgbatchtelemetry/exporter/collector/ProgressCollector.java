@@ -1,5 +1,6 @@
 package io.pgbatchtelemetry.exporter.collector;
 
+import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.PgSession;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
@@ -47,6 +48,11 @@ public final class ProgressCollector implements Collector {
     @Override
     public List<MetricFamily> families() {
         return List.of(OPERATIONS);
+    }
+
+    @Override
+    public List<String> statements(PgServer server) {
+        return List.of(COUNTS.forServer(server));
     }
 
     @Override

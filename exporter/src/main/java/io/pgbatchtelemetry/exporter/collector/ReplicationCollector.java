@@ -1,5 +1,6 @@
 package io.pgbatchtelemetry.exporter.collector;
 
+import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.PgSession;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
@@ -97,13 +98,11 @@ public final class ReplicationCollector implements Collector {
 
     // postgres_exporter's pg_replication_lag: 0 when the standby replayed all it received,
     // because pg_last_xact_replay_timestamp() stands still while the primary is idle.
+    // Run on a standby only: the scrape's probe already said whether this server is one.
     private static final VersionedSql STANDBY = VersionedSql.of(15, """
-            SELECT pg_is_in_recovery() AS is_replica,
-                   CASE WHEN NOT pg_is_in_recovery() THEN NULL
-                        WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
+            SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
                         ELSE greatest(0, extract(epoch FROM now() - pg_last_xact_replay_timestamp())) END AS lag,
-                   CASE WHEN NOT pg_is_in_recovery() THEN NULL
-                        ELSE EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') END AS receiver_up,
+                   EXISTS (SELECT 1 FROM pg_stat_wal_receiver WHERE status = 'streaming') AS receiver_up,
                    (SELECT extract(epoch FROM last_msg_receipt_time) FROM pg_stat_wal_receiver) AS last_msg_receipt""");
 
     @Override
@@ -116,6 +115,13 @@ public final class ReplicationCollector implements Collector {
         return List.of(WRITE_LAG_SECONDS, FLUSH_LAG_SECONDS, REPLAY_LAG_SECONDS, SENT_LAG_BYTES, WRITE_LAG_BYTES,
                 FLUSH_LAG_BYTES, REPLAY_LAG_BYTES, WAL_LSN_DIFF, SLOT_RETAINED_WAL_BYTES, SLOT_IS_ACTIVE,
                 SLOT_SAFE_WAL_SIZE, IS_REPLICA, STANDBY_LAG_SECONDS, WAL_RECEIVER_UP, WAL_RECEIVER_LAST_MSG);
+    }
+
+    @Override
+    public List<String> statements(PgServer server) {
+        return server.inRecovery()
+                ? List.of(REPLICAS.forServer(server), SLOTS.forServer(server), STANDBY.forServer(server))
+                : List.of(REPLICAS.forServer(server), SLOTS.forServer(server));
     }
 
     @Override
@@ -137,8 +143,11 @@ public final class ReplicationCollector implements Collector {
             sink.add(SLOT_IS_ACTIVE, row.boolAsNumber("active"), slot);
             sink.add(SLOT_SAFE_WAL_SIZE, row.number("safe_wal_size"), slot);
         });
+        sink.add(IS_REPLICA, session.server().inRecovery());
+        if (!session.server().inRecovery()) {
+            return;
+        }
         session.queryOne(STANDBY.forServer(session.server()), row -> {
-            sink.add(IS_REPLICA, row.boolAsNumber("is_replica"));
             sink.add(STANDBY_LAG_SECONDS, row.number("lag"));
             sink.add(WAL_RECEIVER_UP, row.boolAsNumber("receiver_up"));
             sink.add(WAL_RECEIVER_LAST_MSG, row.number("last_msg_receipt"));

@@ -1,6 +1,7 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.collector.SettingUnit.Dimension;
+import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.PgSession;
 import io.pgbatchtelemetry.exporter.db.SqlRow;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
@@ -27,6 +28,13 @@ import org.slf4j.LoggerFactory;
  * or "no limit": {@code autovacuum_work_mem}, {@code temp_file_limit},
  * {@code autovacuum_vacuum_cost_delay}) is exported as -1 unconverted. The enum
  * {@code synchronous_commit} is one series, {@code pg_settings_synchronous_commit{setting="on"} 1}.
+ *
+ * <p>{@code pg_settings} builds all ~350 settings before any filter applies (about 1 ms of server
+ * time, the costliest small statement of a scrape), and what a session sees changes only when the
+ * server reloads its configuration or the session is new. So the rows are read again only when
+ * the scrape's probe reports another {@link PgServer#settingsGeneration()} (backend pid and
+ * {@code pg_conf_load_time()}); other scrapes serve the samples read last. A reload (SIGHUP,
+ * {@code pg_reload_conf()}), a restart and a new pooled connection all change the generation.
  *
  * <p>Versions: every setting here exists with the same unit on PostgreSQL 15–18, so the suffix is
  * fixed in the table below. Should a future server report a unit of another dimension (or one not
@@ -120,8 +128,33 @@ public final class SettingsCollector implements Collector {
         return List.copyOf(families);
     }
 
+    /** The samples read for one settings generation; replaced, never changed. */
+    private record Cached(String generation, MetricSink samples) {}
+
+    /** One entry: a scrape's connection stays the same until the pool replaces it. */
+    private volatile Cached cached;
+
+    @Override
+    public List<String> statements(PgServer server) {
+        Cached current = cached;
+        return current != null && current.generation().equals(server.settingsGeneration())
+                ? List.of() : List.of(SETTINGS.forServer(server));
+    }
+
     @Override
     public void collect(PgSession session, MetricSink sink) throws SQLException {
+        String generation = session.server().settingsGeneration();
+        Cached current = cached;
+        if (current == null || !current.generation().equals(generation)) {
+            MetricSink read = new MetricSink();
+            read(session, read);
+            current = new Cached(generation, read);
+            cached = current;
+        }
+        sink.addAll(current.samples());
+    }
+
+    private static void read(PgSession session, MetricSink sink) throws SQLException {
         session.query(SETTINGS.forServer(session.server()), row -> {
             String name = row.text("name");
             if (SYNCHRONOUS_COMMIT_NAME.equals(name)) {

@@ -41,6 +41,9 @@ record TelemetrySchema(boolean installed, Set<String> objects) {
      * the DBA installed it to be read, and only a grant is missing.
      */
     static TelemetrySchema probe(PgSession session) throws SQLException {
+        if (!session.server().telemetrySchemaSeen()) {
+            return ABSENT; // the scrape's first statement found no such schema: no statement here
+        }
         Set<String> objects = new HashSet<>();
         boolean[] usable = {true}; // the same on every row: it is the schema's privilege
         session.query(PROBE, row -> {

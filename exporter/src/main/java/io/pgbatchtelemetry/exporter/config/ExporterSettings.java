@@ -1,5 +1,6 @@
 package io.pgbatchtelemetry.exporter.config;
 
+import io.pgbatchtelemetry.exporter.collector.CollectorOptions;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -14,12 +15,13 @@ import java.util.regex.Pattern;
  * @param web         where to serve metrics
  * @param scrape      deadlines and pool size
  * @param collectors  names of the collectors switched on
+ * @param collectorOptions how stale the collectors' slow reads may be
  * @param sampler     the background wait-event sampler
  * @param batches     rules naming batch jobs, in config order (the first rule a session matches wins)
  * @param targets     servers for {@code /probe?target=NAME}, by name, in name order
  */
 public record ExporterSettings(DataSource dataSource, Web web, Scrape scrape, Set<String> collectors,
-                               Sampler sampler, List<BatchRule> batches, Map<String, Target> targets) {
+                               CollectorOptions collectorOptions, Sampler sampler, List<BatchRule> batches, Map<String, Target> targets) {
 
     public ExporterSettings {
         collectors = Set.copyOf(collectors);

@@ -8,6 +8,7 @@ import com.typesafe.config.ConfigObject;
 import com.typesafe.config.ConfigValue;
 import com.typesafe.config.ConfigValueType;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
+import io.pgbatchtelemetry.exporter.collector.CollectorOptions;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -193,7 +194,8 @@ public final class SettingsLoader {
             }
         }
         ExporterSettings.Scrape scrape = new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize);
-        return new ExporterSettings(dataSource, web, scrape, collectors, bindSampler(c), bindBatches(c),
+        CollectorOptions collectorOptions = new CollectorOptions(nonNegativeDuration(c, "scrape.database-size-interval"));
+        return new ExporterSettings(dataSource, web, scrape, collectors, collectorOptions, bindSampler(c), bindBatches(c),
                 TargetsBinder.bind(c, scrape));
     }
 
@@ -383,15 +385,26 @@ public final class SettingsLoader {
     }
 
     static Duration positiveDuration(Config c, String key) {
-        Duration duration;
-        try {
-            duration = c.getDuration(key);
-        } catch (com.typesafe.config.ConfigException e) {
-            throw ConfigException.forKey(ROOT + "." + key, "bad duration '" + c.getValue(key).unwrapped() + "' (use e.g. 500ms, 3s, 1m)");
-        }
+        Duration duration = duration(c, key);
         if (duration.isNegative() || duration.isZero()) {
             throw ConfigException.forKey(ROOT + "." + key, "must be positive, got " + c.getValue(key).unwrapped());
         }
         return duration;
+    }
+
+    private static Duration nonNegativeDuration(Config c, String key) {
+        Duration duration = duration(c, key);
+        if (duration.isNegative()) {
+            throw ConfigException.forKey(ROOT + "." + key, "must be 0 or more, got " + c.getValue(key).unwrapped());
+        }
+        return duration;
+    }
+
+    private static Duration duration(Config c, String key) {
+        try {
+            return c.getDuration(key);
+        } catch (com.typesafe.config.ConfigException e) {
+            throw ConfigException.forKey(ROOT + "." + key, "bad duration '" + c.getValue(key).unwrapped() + "' (use e.g. 500ms, 3s, 1m)");
+        }
     }
 }

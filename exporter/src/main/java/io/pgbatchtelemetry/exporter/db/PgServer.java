@@ -1,15 +1,47 @@
 package io.pgbatchtelemetry.exporter.db;
 
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Statement;
+
 /**
- * What a collector needs to know about the server it reads: the version (to pick the SQL that
- * matches that version's views) and whether it is a standby (where {@code pg_current_wal_lsn()}
- * fails and the receive/replay positions are the ones that matter).
+ * What a scrape learns about the server, and about the session it borrowed, in its first
+ * statement: the version (to pick the SQL that matches that version's views), whether it is a
+ * standby (where {@code pg_current_wal_lsn()} fails and the receive/replay positions are the ones
+ * that matter), whether a telemetry schema may be there, and which settings the session sees.
  *
- * @param versionNum  {@code server_version_num}, e.g. 170007
- * @param inRecovery  {@code pg_is_in_recovery()}
- * @param version     {@code version()} text, for pg_static
+ * <p>Facts that several collectors would otherwise each ask for travel in this one round trip:
+ * with the telemetry schema absent the three telemetry collectors run no statement at all, and
+ * the settings collector reads {@code pg_settings} (its costliest small statement, ~1 ms) only
+ * when {@link #settingsGeneration} changes. Versions: every function read here exists on 15–18.
+ *
+ * @param versionNum          {@code server_version_num}, e.g. 170007
+ * @param inRecovery          {@code pg_is_in_recovery()}
+ * @param version             {@code version()} text, for pg_static
+ * @param telemetrySchemaSeen a schema named {@code telemetry} exists (whether it is ours, and
+ *                            readable, is for the telemetry collectors to find out)
+ * @param settingsGeneration  {@code pg_backend_pid()} and {@code pg_conf_load_time()}: changes
+ *                            whenever the settings this session sees may have changed (a reload
+ *                            re-reads the configuration files, a new connection starts from
+ *                            role and database defaults)
  */
-public record PgServer(int versionNum, boolean inRecovery, String version) {
+public record PgServer(int versionNum, boolean inRecovery, String version, boolean telemetrySchemaSeen,
+                       String settingsGeneration) {
+
+    private static final String PROBE = """
+            SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), version(),
+                   to_regnamespace('telemetry') IS NOT NULL,
+                   pg_backend_pid() || '@' || pg_conf_load_time()""";
+
+    /** Runs the probe on {@code connection}; a dead connection fails here, before any collector. */
+    public static PgServer probe(Connection connection) throws SQLException {
+        try (Statement statement = connection.createStatement();
+             ResultSet rs = statement.executeQuery(PROBE)) {
+            rs.next();
+            return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3), rs.getBoolean(4), rs.getString(5));
+        }
+    }
 
     public int major() {
         return versionNum / 10000;

@@ -14,6 +14,7 @@ final class SamplerMetrics implements MultiCollector {
 
     private final WaitTimeAccumulator accumulator;
     private final SamplerHealth health;
+    private final SnapshotAssembler assembler = new SnapshotAssembler();
 
     SamplerMetrics(WaitTimeAccumulator accumulator, SamplerHealth health) {
         this.accumulator = accumulator;
@@ -25,6 +26,6 @@ final class SamplerMetrics implements MultiCollector {
         MetricSink sink = new MetricSink();
         accumulator.writeTo(sink);
         health.writeTo(sink);
-        return SnapshotAssembler.assemble(sink);
+        return assembler.assemble(sink);
     }
 }

@@ -13,6 +13,7 @@ public final class PostgresMultiCollector implements MultiCollector {
 
     private final ScrapeCoordinator coordinator;
     private final SelfMetrics selfMetrics;
+    private final SnapshotAssembler assembler = new SnapshotAssembler();
 
     public PostgresMultiCollector(ScrapeCoordinator coordinator, SelfMetrics selfMetrics) {
         this.coordinator = coordinator;
@@ -27,6 +28,6 @@ public final class PostgresMultiCollector implements MultiCollector {
         for (CollectorOutcome outcome : result.outcomes()) {
             sink.addAll(outcome.sink());
         }
-        return SnapshotAssembler.assemble(sink);
+        return assembler.assemble(sink);
     }
 }

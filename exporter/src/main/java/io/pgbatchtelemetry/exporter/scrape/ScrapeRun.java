@@ -53,18 +53,29 @@ final class ScrapeRun {
         if (connection == null) {
             return result(false);
         }
-        try (connection) {
-            session = new PgSession(connection, server);
+        try (connection; PgSession opened = new PgSession(connection, server)) {
+            session = opened;
+            opened.prefetch(announcedStatements());
             for (Collector collector : collectors) {
                 if (abandoned || overdue()) {
                     break;
                 }
-                finished.put(collector.name(), runOne(collector, session));
+                finished.put(collector.name(), runOne(collector, opened));
             }
         } catch (SQLException e) {
             // returning a broken connection to the pool: the pool evicts it, the results stand
         }
         return result(true);
+    }
+
+    private List<String> announcedStatements() {
+        List<String> statements = new ArrayList<>();
+        for (Collector collector : collectors) {
+            if (collector.supports(server)) {
+                statements.addAll(collector.statements(server));
+            }
+        }
+        return statements;
     }
 
     /**
@@ -78,7 +89,7 @@ final class ScrapeRun {
             Connection connection = null;
             try {
                 connection = pool.borrow();
-                server = probe(connection);
+                server = PgServer.probe(connection);
                 return connection;
             } catch (SQLException e) {
                 connectError = describe(innermost(e));
@@ -132,14 +143,6 @@ final class ScrapeRun {
         }
     }
 
-    private static PgServer probe(Connection connection) throws SQLException {
-        try (var statement = connection.createStatement();
-             var rs = statement.executeQuery(
-                     "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), version()")) {
-            rs.next();
-            return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3));
-        }
-    }
 
     private ScrapeResult result(boolean up) {
         List<CollectorOutcome> outcomes = new ArrayList<>(collectors.size());

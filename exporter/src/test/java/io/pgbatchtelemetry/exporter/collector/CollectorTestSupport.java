@@ -5,9 +5,7 @@ import io.pgbatchtelemetry.exporter.db.PgSession;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.Connection;
-import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 import java.util.List;
 
 /** Runs a collector on a test connection, the way a scrape would, and reads back its samples. */
@@ -17,12 +15,7 @@ final class CollectorTestSupport {
 
     /** The server facts a scrape would detect on this connection. */
     static PgServer serverOf(Connection connection) throws SQLException {
-        try (Statement statement = connection.createStatement();
-             ResultSet rs = statement.executeQuery(
-                     "SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), version()")) {
-            rs.next();
-            return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3));
-        }
+        return PgServer.probe(connection);
     }
 
     /** Runs {@code collector} once on {@code connection} into a fresh sink. */

@@ -18,6 +18,7 @@ import io.pgbatchtelemetry.harness.SharedClusters;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.sql.Statement;
 import java.util.Arrays;
 import java.util.List;
@@ -31,11 +32,11 @@ class DatabaseCollectorTest {
 
     private static final String DEADLOCK_DETECTED = "40P01";
 
-    private final DatabaseCollector collector = new DatabaseCollector();
+    private final DatabaseCollector collector = new DatabaseCollector(Duration.ZERO);
 
     @AfterAll
     static void dropTestTables() throws SQLException {
-        dropTablesOnSharedClusters("database_collector_deadlock", "database_collector_rows");
+        dropTablesOnSharedClusters("database_collector_deadlock", "database_collector_rows", "database_collector_size");
     }
 
     @ParameterizedTest(name = "PostgreSQL {0}")
@@ -147,6 +148,37 @@ class DatabaseCollectorTest {
                 assertNull(value(after, DatabaseCollector.XACT_COMMIT, template), template + " is skipped");
                 assertNull(value(after, DatabaseCollector.SIZE, template), template + " is skipped");
             }
+        }
+    }
+
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void sizesAreReadAgainOnlyWhenOlderThanTheIntervalOrWhenADatabaseAppears(int major) throws Exception {
+        String created = "pgbt_size_probe_" + major;
+        try (Connection observer = SharedClusters.get(major).connect()) {
+            String datname = currentDatabase(observer);
+            execute(observer, "DROP DATABASE IF EXISTS " + created, "DROP TABLE IF EXISTS database_collector_size");
+            DatabaseCollector hourly = new DatabaseCollector(Duration.ofHours(1));
+            double before = value(collect(observer, hourly), DatabaseCollector.SIZE, datname);
+
+            execute(observer, "CREATE TABLE database_collector_size AS SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 30000) g");
+            double grown = queryDouble(observer, "SELECT pg_database_size(current_database())");
+            assertTrue(grown >= before + 3 * 1024 * 1024, "the table added ~4 MB");
+            assertEquals(before, value(collect(observer, hourly), DatabaseCollector.SIZE, datname),
+                    "within the interval the size read first is served");
+            assertEquals(grown, value(collect(observer, new DatabaseCollector(Duration.ZERO)), DatabaseCollector.SIZE, datname),
+                    1024 * 1024, "with interval 0 every collect reads the size");
+
+            try {
+                execute(observer, "CREATE DATABASE " + created);
+                MetricSink withNew = collect(observer, hourly);
+                assertTrue(value(withNew, DatabaseCollector.SIZE, created) > 0, "a new database's size is read at once");
+                assertEquals(grown, value(withNew, DatabaseCollector.SIZE, datname), 1024 * 1024,
+                        "and the others' sizes are read again with it");
+            } finally {
+                execute(observer, "DROP DATABASE IF EXISTS " + created);
+            }
+            assertNull(value(collect(observer, hourly), DatabaseCollector.SIZE, created), "a dropped database's size is not served");
         }
     }
 

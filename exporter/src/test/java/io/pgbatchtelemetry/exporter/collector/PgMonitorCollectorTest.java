@@ -12,6 +12,7 @@ import io.pgbatchtelemetry.harness.PostgresCluster;
 import io.pgbatchtelemetry.harness.SharedClusters;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.time.Duration;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -54,7 +55,7 @@ class PgMonitorCollectorTest {
                 assertTrue(collect(monitor, io).samples().get(IoCollector.READS).size() > 0, "pg_stat_io rows");
             }
 
-            MetricSink database = collect(monitor, new DatabaseCollector());
+            MetricSink database = collect(monitor, new DatabaseCollector(Duration.ZERO));
             assertNotNull(value(database, DatabaseCollector.TEMP_FILES_IN_USE), "pg_ls_tmpdir()");
             assertNotNull(value(database, DatabaseCollector.SIZE, "postgres"), "pg_database_size()");
 

@@ -165,7 +165,7 @@ class ReplicationCollectorTest {
             var server = serverOf(onStandby);
             assertTrue(server.inRecovery());
             for (CollectorCatalog.Entry entry : CollectorCatalog.entries()) {
-                var collectorOnStandby = entry.factory().get();
+                var collectorOnStandby = entry.create(CollectorOptions.UNCACHED);
                 if (collectorOnStandby.supports(server)) {
                     assertDoesNotThrow(() -> collect(onStandby, collectorOnStandby), entry.name());
                 }

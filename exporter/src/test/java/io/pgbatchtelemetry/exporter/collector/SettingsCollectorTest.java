@@ -7,6 +7,7 @@ import static io.pgbatchtelemetry.exporter.collector.StatsTestSql.execute;
 import static io.pgbatchtelemetry.exporter.collector.StatsTestSql.queryDouble;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import io.pgbatchtelemetry.harness.PostgresCluster;
@@ -65,7 +66,14 @@ class SettingsCollectorTest {
 
             execute(connection, "SET work_mem = '3MB'", "SET deadlock_timeout = '250ms'",
                     "SET track_io_timing = off", "SET synchronous_commit = 'local'");
-            MetricSink sink = collect(connection, collector);
+            // same backend, no reload: pg_settings is not read again, the samples read last are served
+            MetricSink cached = collect(connection, collector);
+            assertEquals(value(defaults, SettingsCollector.familyOf("work_mem")),
+                    value(cached, SettingsCollector.familyOf("work_mem")), "work_mem as read before the SET");
+            assertTrue(collector.statements(CollectorTestSupport.serverOf(connection)).isEmpty(),
+                    "nothing to prefetch while the settings generation is unchanged");
+            // a collector that has read nothing yet reads what this session sees now
+            MetricSink sink = collect(connection, new SettingsCollector());
             assertEquals(3.0 * 1024 * 1024, value(sink, SettingsCollector.familyOf("work_mem")));
             assertEquals(0.25, value(sink, SettingsCollector.familyOf("deadlock_timeout")), 1e-12);
             assertEquals(0.0, value(sink, SettingsCollector.familyOf("track_io_timing")));

@@ -109,6 +109,24 @@ class SettingsLoaderTest {
     }
 
     @Test
+    void databaseSizeIntervalDefaultsToAMinuteAllowsZeroAndRejectsNegative() {
+        assertEquals(Duration.ofSeconds(60), loader.load(null, DSN, Map.of()).collectorOptions().databaseSizeInterval());
+        assertEquals(Duration.ZERO, loader.load(null, DSN, Map.of("scrape.database-size-interval", "0s"))
+                .collectorOptions().databaseSizeInterval(), "0 = read on every scrape");
+        assertEquals(Duration.ofMinutes(5), loader.load(null,
+                Map.of("DATA_SOURCE_NAME", "postgresql://mon@db/postgres", "PG_EXPORTER_SCRAPE_DATABASE_SIZE_INTERVAL", "5m"),
+                Map.of()).collectorOptions().databaseSizeInterval(), "from its environment variable");
+        ConfigException negative = assertThrows(ConfigException.class,
+                () -> loader.load(null, DSN, Map.of("scrape.database-size-interval", "-1s")));
+        assertTrue(negative.getMessage().startsWith("pg-batch-exporter.scrape.database-size-interval: must be 0 or more"),
+                negative.getMessage());
+        ConfigException bad = assertThrows(ConfigException.class,
+                () -> loader.load(null, DSN, Map.of("scrape.database-size-interval", "hourly")));
+        assertTrue(bad.getMessage().startsWith("pg-batch-exporter.scrape.database-size-interval: bad duration 'hourly'"),
+                bad.getMessage());
+    }
+
+    @Test
     void poolLargerThanThreeIsRejected() {
         ConfigException e = assertThrows(ConfigException.class,
                 () -> loader.load(null, DSN, Map.of("scrape.pool-size", "10")));

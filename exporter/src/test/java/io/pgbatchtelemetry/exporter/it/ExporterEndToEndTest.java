@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.pgbatchtelemetry.exporter.Exporter;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
+import io.pgbatchtelemetry.exporter.collector.CollectorOptions;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.sampler.SamplerFamilies;
 import io.pgbatchtelemetry.exporter.scrape.SelfMetrics;
@@ -85,7 +86,7 @@ class ExporterEndToEndTest {
         Set<String> declared = new HashSet<>();
         SelfMetrics.FAMILIES.forEach(f -> declared.add(f.name()));
         SamplerFamilies.FAMILIES.forEach(f -> declared.add(f.name()));
-        CollectorCatalog.entries().forEach(e -> e.factory().get().families().stream().map(MetricFamily::name).forEach(declared::add));
+        CollectorCatalog.entries().forEach(e -> e.create(CollectorOptions.UNCACHED).families().stream().map(MetricFamily::name).forEach(declared::add));
         for (String series : metrics.series().keySet()) {
             String name = series.contains("{") ? series.substring(0, series.indexOf('{')) : series;
             assertTrue(declared.contains(name), "undeclared metric " + name);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.pgbatchtelemetry.exporter.Exporter;
 import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
+import io.pgbatchtelemetry.exporter.collector.CollectorOptions;
 import io.pgbatchtelemetry.exporter.config.SettingsLoader;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import java.net.URI;
@@ -174,7 +175,7 @@ class FaultToleranceTest {
      */
     @Test
     void networkStallDuringAQueryMeetsTheDeadline() throws Exception {
-        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(CollectorCatalog.names()));
+        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(CollectorCatalog.names(), CollectorOptions.UNCACHED));
         collectors.add(new SqlTestCollector("slow", "SELECT (pg_sleep(1) IS NULL)::int AS n"));
         try (StallingProxy proxy = new StallingProxy(cluster.host(), cluster.port())) {
             Map<String, String> env = Map.of("DATA_SOURCE_NAME", "postgresql://" + ExporterTestSupport.MONITOR_USER + ":"
@@ -207,7 +208,7 @@ class FaultToleranceTest {
 
     @Test
     void twoHundredConcurrentScrapesAreAnsweredWithinThePool() throws Exception {
-        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(CollectorCatalog.names()));
+        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(CollectorCatalog.names(), CollectorOptions.UNCACHED));
         SqlTestCollector slow = new SqlTestCollector("slow", "SELECT (pg_sleep(0.1) IS NULL)::int AS n");
         collectors.add(slow);
         ExecutorService clientThreads = Executors.newFixedThreadPool(8);

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.pgbatchtelemetry.exporter.Exporter;
 import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
+import io.pgbatchtelemetry.exporter.collector.CollectorOptions;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -78,7 +79,7 @@ class HostileLabelsTest {
             assertTrue(name.getBytes(StandardCharsets.UTF_8).length <= 63, name);
         }
 
-        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(CollectorCatalog.names()));
+        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(CollectorCatalog.names(), CollectorOptions.UNCACHED));
         collectors.add(new SqlTestCollector("database", "SELECT datname, 1 AS n FROM pg_database", "datname"));
         collectors.add(new SqlTestCollector("session", "SELECT usename, application_name, count(*) AS n FROM pg_stat_activity "
                 + "WHERE backend_type = 'client backend' GROUP BY 1, 2", "usename", "application_name"));

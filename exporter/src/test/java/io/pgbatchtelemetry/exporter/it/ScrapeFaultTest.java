@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.pgbatchtelemetry.exporter.Exporter;
 import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
+import io.pgbatchtelemetry.exporter.collector.CollectorOptions;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -92,7 +93,7 @@ class ScrapeFaultTest {
         // lock_timeout longer than the scrape deadline, so it is the deadline that must save the scrape
         Map<String, String> flags = Map.of("scrape.timeout", "1500ms", "scrape.statement-timeout", "1500ms",
                 "scrape.lock-timeout", "1400ms");
-        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(Set.of("wal")));
+        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(Set.of("wal"), CollectorOptions.UNCACHED));
         collectors.add(0, new SqlTestCollector("locked", "SELECT count(*) AS n FROM locked_by_batch"));
         try (Connection batch = cluster.connect()) {
             batch.setAutoCommit(false);
@@ -122,8 +123,35 @@ class ScrapeFaultTest {
     }
 
     @Test
+    void aLockedTableInThePrefetchedRoundTripFailsOnlyItsOwnCollector() throws Exception {
+        // its statement travels with every built-in collector's: the batch fails on the lock, and then
+        // each collector runs on its own, so only the one that needs the table fails
+        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(CollectorCatalog.names(), CollectorOptions.UNCACHED));
+        collectors.add(SqlTestCollector.announced("locked_prefetch", "SELECT count(*) AS n FROM locked_by_batch"));
+        try (Connection batch = cluster.connect()) {
+            batch.setAutoCommit(false);
+            try (Statement s = batch.createStatement()) {
+                s.execute("LOCK TABLE locked_by_batch IN ACCESS EXCLUSIVE MODE");
+            }
+            try (Exporter exporter = Exporter.start(ExporterTestSupport.settings(cluster, Map.of()), collectors)) {
+                Exposition metrics = ExporterTestSupport.scrape(exporter.port());
+                assertEquals(1.0, metrics.value("pg_up"));
+                assertEquals(0.0, metrics.value("pg_scrape_collector_success", "collector", "locked_prefetch"));
+                for (String name : List.of("wal", "checkpoints", "bgwriter", "replication", "database", "activity",
+                        "locks", "progress", "settings")) {
+                    assertEquals(1.0, metrics.value("pg_scrape_collector_success", "collector", name), name);
+                }
+                assertTrue(metrics.value("pg_stat_activity_sessions", "backend_type", "client backend", "state", "idle in transaction") >= 1,
+                        "the batch holding the lock is seen, from the activity collector's own query");
+            } finally {
+                batch.rollback();
+            }
+        }
+    }
+
+    @Test
     void fiftyConcurrentScrapesShareRunsAndNeverExceedThePool() throws Exception {
-        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(CollectorCatalog.names()));
+        List<Collector> collectors = new ArrayList<>(CollectorCatalog.create(CollectorCatalog.names(), CollectorOptions.UNCACHED));
         // a slow collector makes the scrapes overlap for certain
         SqlTestCollector slow = new SqlTestCollector("slow", "SELECT (pg_sleep(0.3) IS NULL)::int AS n");
         collectors.add(slow);

@@ -1,6 +1,7 @@
 package io.pgbatchtelemetry.exporter.it;
 
 import io.pgbatchtelemetry.exporter.collector.Collector;
+import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.PgSession;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
@@ -18,11 +19,27 @@ public final class SqlTestCollector implements Collector {
     private final String sql;
     private final MetricFamily family;
     private final AtomicInteger calls = new AtomicInteger();
+    private final boolean announced;
 
     public SqlTestCollector(String name, String sql, String... labelColumns) {
+        this(false, name, sql, labelColumns);
+    }
+
+    private SqlTestCollector(boolean announced, String name, String sql, String... labelColumns) {
+        this.announced = announced;
         this.name = name;
         this.sql = sql;
         this.family = MetricFamily.gauge("pgbt_test_" + name, "test collector " + name, labelColumns);
+    }
+
+    /** One whose query is sent with the built-in collectors' in the scrape's prefetch round trip. */
+    public static SqlTestCollector announced(String name, String sql, String... labelColumns) {
+        return new SqlTestCollector(true, name, sql, labelColumns);
+    }
+
+    @Override
+    public List<String> statements(PgServer server) {
+        return announced ? List.of(sql) : List.of();
     }
 
     public int calls() {

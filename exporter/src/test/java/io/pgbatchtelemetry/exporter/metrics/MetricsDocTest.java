@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
+import io.pgbatchtelemetry.exporter.collector.CollectorOptions;
 import io.pgbatchtelemetry.exporter.scrape.SelfMetrics;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -29,7 +30,7 @@ class MetricsDocTest {
         Set<String> documented = new TreeSet<>();
         java.util.Map<String, MetricFamily> declared = new java.util.TreeMap<>();
         SelfMetrics.FAMILIES.forEach(f -> declared.put(f.name(), f));
-        CollectorCatalog.entries().forEach(e -> e.factory().get().families().forEach(f -> declared.put(f.name(), f)));
+        CollectorCatalog.entries().forEach(e -> e.create(CollectorOptions.UNCACHED).families().forEach(f -> declared.put(f.name(), f)));
 
         Matcher m = ROW.matcher(doc);
         while (m.find()) {
