@@ -38,25 +38,24 @@ public final class ActivityCollector implements Collector {
     static final MetricFamily BLOCKED_SESSIONS = MetricFamily.gauge("pg_blocked_sessions",
             "Sessions waiting on a lock that another session holds (cardinality(pg_blocking_pids(pid)) > 0).");
 
-    // One statement: the session counts (always at least the four client states), each row
-    // carrying the same single-row lock and transaction figures, read from the first row.
+    // One statement, one read of pg_stat_activity: the session counts (always at least the four
+    // client states), each row carrying the same lock and transaction figures, read from the first.
     private static final VersionedSql ACTIVITY = VersionedSql.of(15, """
-            WITH sessions AS (
-                SELECT backend_type, coalesce(state, '') AS state, count(*) AS sessions
+            WITH activity AS MATERIALIZED (
+                SELECT pid, backend_type, coalesce(state, '') AS state, wait_event_type, xact_start
                   FROM pg_stat_activity
-                 WHERE pid <> pg_backend_pid()
-                 GROUP BY 1, 2),
+                 WHERE pid <> pg_backend_pid()),
+            sessions AS (
+                SELECT backend_type, state, count(*) AS sessions FROM activity GROUP BY 1, 2),
             client_states AS (
                 SELECT 'client backend' AS backend_type, state
                   FROM unnest(ARRAY['active', 'idle', 'idle in transaction',
                                     'idle in transaction (aborted)']) AS state),
             lock_waiters AS (
-                SELECT pid FROM pg_stat_activity
-                 WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()),
+                SELECT pid FROM activity WHERE wait_event_type = 'Lock'),
             waits AS (
                 SELECT coalesce((SELECT extract(epoch FROM now() - min(xact_start))
-                                   FROM pg_stat_activity
-                                  WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()), 0)
+                                   FROM activity WHERE backend_type = 'client backend'), 0)
                            AS oldest_transaction_age,
                        (SELECT count(*) FROM lock_waiters) AS lock_waiting_sessions,
                        (SELECT count(*) FROM lock_waiters
