@@ -60,8 +60,12 @@ public final class ActivityCollector implements Collector {
                        (SELECT count(*) FROM lock_waiters) AS lock_waiting_sessions,
                        (SELECT count(*) FROM lock_waiters
                          WHERE cardinality(pg_blocking_pids(pid)) > 0) AS blocked_sessions,
-                       coalesce((SELECT extract(epoch FROM now() - min(waitstart))
-                                   FROM pg_locks WHERE NOT granted), 0) AS lock_wait_max)
+                       -- pg_locks copies the whole lock table (thousands of rows under a big batch):
+                       -- read it only when somebody waits for a lock
+                       CASE WHEN EXISTS (SELECT 1 FROM lock_waiters)
+                            THEN coalesce((SELECT extract(epoch FROM now() - min(waitstart))
+                                             FROM pg_locks WHERE NOT granted), 0)
+                            ELSE 0 END AS lock_wait_max)
             SELECT backend_type, state, coalesce(s.sessions, 0) AS sessions, w.*
               FROM sessions s FULL JOIN client_states c USING (backend_type, state)
              CROSS JOIN waits w""");

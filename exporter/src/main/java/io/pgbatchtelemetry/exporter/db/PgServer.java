@@ -1,9 +1,9 @@
 package io.pgbatchtelemetry.exporter.db;
 
 import java.sql.Connection;
+import java.sql.PreparedStatement;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.Statement;
 
 /**
  * What a scrape learns about the server, and about the session it borrowed, in its first
@@ -36,8 +36,9 @@ public record PgServer(int versionNum, boolean inRecovery, String version, boole
 
     /** Runs the probe on {@code connection}; a dead connection fails here, before any collector. */
     public static PgServer probe(Connection connection) throws SQLException {
-        try (Statement statement = connection.createStatement();
-             ResultSet rs = statement.executeQuery(PROBE)) {
+        // prepared, so that the server plans it once per connection instead of on every scrape
+        try (PreparedStatement statement = connection.prepareStatement(PROBE);
+             ResultSet rs = statement.executeQuery()) {
             rs.next();
             return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3), rs.getBoolean(4), rs.getString(5));
         }
