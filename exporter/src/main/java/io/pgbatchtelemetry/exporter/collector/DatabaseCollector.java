@@ -76,7 +76,8 @@ public final class DatabaseCollector implements Collector {
     static final MetricFamily STATS_RESET = MetricFamily.gauge("pg_stat_database_stats_reset_timestamp_seconds",
             "When this database's statistics were last reset (Unix time; absent if never).", "datname");
     static final MetricFamily SIZE = MetricFamily.gauge("pg_database_size_bytes",
-            "Disk space used by the database (pg_database_size).", "datname");
+            "Disk space used by the database (pg_database_size), read at most every scrape.database-size-interval.",
+            "datname");
     static final MetricFamily TEMP_FILES_IN_USE = MetricFamily.gauge("pg_temp_files_in_use",
             "Temporary files that exist now in the default tablespace (pg_ls_tmpdir()).");
     static final MetricFamily TEMP_SPACE_IN_USE = MetricFamily.gauge("pg_temp_space_in_use_bytes",

@@ -23,7 +23,9 @@ public final class SelfMetrics {
     public static final MetricFamily COLLECTOR_SUCCESS = MetricFamily.gauge("pg_scrape_collector_success",
             "Whether the collector succeeded in the last scrape (1) or failed or timed out (0).", "collector");
     public static final MetricFamily COLLECTOR_DURATION = MetricFamily.gauge("pg_scrape_collector_duration_seconds",
-            "Time the collector took in the last scrape.", "collector");
+            "Time the collector took in the last scrape: reading its rows when its statements came in the scrape's"
+                    + " batch (pg_exporter_scrape_duration_seconds includes that round trip), running them otherwise.",
+            "collector");
     public static final MetricFamily SCRAPE_DURATION = MetricFamily.gauge("pg_exporter_scrape_duration_seconds",
             "Time the last scrape of PostgreSQL took, as the HTTP request saw it.");
     public static final MetricFamily POOL_ACTIVE = MetricFamily.gauge("pg_exporter_pool_active_connections",
