@@ -29,7 +29,8 @@ import java.sql.SQLException;
 public record PgServer(int versionNum, boolean inRecovery, String version, boolean telemetrySchemaSeen,
                        String settingsGeneration) {
 
-    private static final String PROBE = """
+    /** The probe's text; {@link PgSession#open} may send it in one batch with the collectors' statements. */
+    static final String PROBE = """
             SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), version(),
                    to_regnamespace('telemetry') IS NOT NULL,
                    pg_backend_pid() || '@' || pg_conf_load_time()""";
@@ -39,9 +40,16 @@ public record PgServer(int versionNum, boolean inRecovery, String version, boole
         // prepared, so that the server plans it once per connection instead of on every scrape
         try (PreparedStatement statement = connection.prepareStatement(PROBE);
              ResultSet rs = statement.executeQuery()) {
-            rs.next();
-            return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3), rs.getBoolean(4), rs.getString(5));
+            return read(rs);
         }
+    }
+
+    /** The facts from the probe's result. */
+    static PgServer read(ResultSet rs) throws SQLException {
+        if (!rs.next()) {
+            throw new SQLException("the probe returned no row");
+        }
+        return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3), rs.getBoolean(4), rs.getString(5));
     }
 
     public int major() {

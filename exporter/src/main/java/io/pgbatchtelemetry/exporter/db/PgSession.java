@@ -12,6 +12,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -50,17 +51,74 @@ public final class PgSession implements AutoCloseable {
         this.server = server;
     }
 
+    /**
+     * Probes the server and prefetches the statements {@code statementsFor} announces for it. With
+     * the facts of the last scrape as {@code assumed}, the probe travels in the same round trip as
+     * the statements planned for those facts, and they are kept if the server still has the same
+     * version and role (they are, but for an upgrade or a failover); without, or when the batch
+     * fails, it is two round trips: the probe, then the statements for what it found.
+     *
+     * @throws SQLException when the probe fails or the connection is lost
+     */
+    public static PgSession open(Connection connection, PgServer assumed,
+                                 Function<PgServer, Collection<String>> statementsFor) throws SQLException {
+        if (assumed != null) {
+            PgSession planned = new PgSession(connection, assumed);
+            List<String> statements = new ArrayList<>();
+            statements.add(PgServer.PROBE);
+            statements.addAll(statementsFor.apply(assumed));
+            planned.prefetch(statements);
+            ResultSet probe = planned.prefetched.remove(PgServer.PROBE);
+            if (probe == null) {
+                // a statement of the batch failed (a lock, a timeout): sending it again would only wait
+                // again, so probe alone and let every collector query on its own
+                return new PgSession(connection, PgServer.probe(connection));
+            }
+            PgServer actual;
+            try (probe) {
+                actual = PgServer.read(probe);
+            }
+            if (actual.versionNum() == assumed.versionNum() && actual.inRecovery() == assumed.inRecovery()) {
+                return planned.withServer(actual);
+            }
+            planned.close(); // planned for another version or role: plan again for this one
+            PgSession replanned = new PgSession(connection, actual);
+            replanned.prefetch(statementsFor.apply(actual));
+            return replanned;
+        }
+        PgSession session = new PgSession(connection, PgServer.probe(connection));
+        session.prefetch(statementsFor.apply(session.server()));
+        return session;
+    }
+
+    /** The same connection and prefetched results, with the facts the probe actually returned. */
+    private PgSession withServer(PgServer actual) {
+        PgSession session = new PgSession(connection, actual);
+        session.prefetched.putAll(prefetched);
+        session.prefetchStatement = prefetchStatement;
+        prefetched.clear();
+        prefetchStatement = null;
+        return session;
+    }
+
     public PgServer server() {
         return server;
+    }
+
+    /** Whether {@code e} means the connection is gone (class 08, or the backend was terminated: 57P). */
+    public static boolean connectionLost(SQLException e) {
+        String state = e.getSQLState();
+        return state != null && (state.startsWith("08") || state.startsWith("57P"));
     }
 
     /**
      * Runs {@code statements} (parameterless SELECTs) in one round trip and keeps their results
      * for {@link #query}. They run in one implicit transaction: an error in any of them (a
      * timeout, a missing privilege) rolls back all, so then nothing is kept and the statements run
-     * one by one when asked for. Duplicates are sent once and served once.
+     * one by one when asked for. Duplicates are sent once and served once. Throws only when the
+     * connection itself is lost ({@link #connectionLost}).
      */
-    public void prefetch(Collection<String> statements) {
+    public void prefetch(Collection<String> statements) throws SQLException {
         List<String> distinct = List.copyOf(new LinkedHashSet<>(statements));
         if (distinct.size() < 2) {
             return; // one statement gains nothing from being sent early
@@ -78,8 +136,11 @@ public final class PgSession implements AutoCloseable {
                 isResultSet = statement.getMoreResults(Statement.KEEP_CURRENT_RESULT);
             }
         } catch (SQLException e) {
-            LOG.debug("prefetching {} statements failed, each collector queries on its own: {}", distinct.size(), e.getMessage());
             closePrefetched();
+            if (connectionLost(e)) {
+                throw e; // not a statement's fault: the caller retries on another connection
+            }
+            LOG.debug("prefetching {} statements failed, each collector queries on its own: {}", distinct.size(), e.getMessage());
             return;
         } finally {
             inFlight.set(null);

@@ -2,6 +2,7 @@ package io.pgbatchtelemetry.exporter.scrape;
 
 import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.db.ConnectionPool;
+import io.pgbatchtelemetry.exporter.db.PgServer;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -35,6 +36,8 @@ public final class ScrapeCoordinator implements AutoCloseable {
     private final ExecutorService executor;
     private final ScrapeLog scrapeLog;
     private InFlight inFlight;
+    /** What the last scrape that reached the server found; the next one plans its statements for it. */
+    private volatile PgServer lastServer;
 
     private record InFlight(ScrapeRun run, CompletableFuture<ScrapeResult> future) {}
 
@@ -78,6 +81,9 @@ public final class ScrapeCoordinator implements AutoCloseable {
         }
         result = new ScrapeResult(result.up(), result.server(), result.outcomes(), Duration.ofNanos(System.nanoTime() - start),
                 result.downReason());
+        if (result.up() && result.server() != null) {
+            lastServer = result.server();
+        }
         scrapeLog.record(result);
         return result;
     }
@@ -94,7 +100,7 @@ public final class ScrapeCoordinator implements AutoCloseable {
         if (inFlight != null && !inFlight.future().isDone() && !inFlight.run().overdue()) {
             return inFlight;
         }
-        ScrapeRun run = new ScrapeRun(pool, collectors, timeout);
+        ScrapeRun run = new ScrapeRun(pool, collectors, timeout, lastServer);
         inFlight = new InFlight(run, CompletableFuture.supplyAsync(run::execute, executor));
         return inFlight;
     }

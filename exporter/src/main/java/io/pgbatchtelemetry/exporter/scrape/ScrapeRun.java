@@ -24,6 +24,7 @@ import java.util.concurrent.ConcurrentHashMap;
 final class ScrapeRun {
 
     private final ConnectionPool pool;
+    private final PgServer assumed;
     private final List<Collector> collectors;
     private final long deadlineNanos;
     private final long startedNanos = System.nanoTime();
@@ -33,8 +34,10 @@ final class ScrapeRun {
     private volatile PgSession session;
     private volatile String connectError;
 
-    ScrapeRun(ConnectionPool pool, List<Collector> collectors, Duration timeout) {
+    /** @param assumed what the last scrape found (null before the first): planned for, then checked */
+    ScrapeRun(ConnectionPool pool, List<Collector> collectors, Duration timeout, PgServer assumed) {
         this.pool = pool;
+        this.assumed = assumed;
         this.collectors = collectors;
         this.deadlineNanos = startedNanos + timeout.toNanos();
     }
@@ -53,9 +56,7 @@ final class ScrapeRun {
         if (connection == null) {
             return result(false);
         }
-        try (connection; PgSession opened = new PgSession(connection, server)) {
-            session = opened;
-            opened.prefetch(announcedStatements());
+        try (connection; PgSession opened = session) {
             for (Collector collector : collectors) {
                 if (abandoned || overdue()) {
                     break;
@@ -68,35 +69,36 @@ final class ScrapeRun {
         return result(true);
     }
 
-    private List<String> announcedStatements() {
+    private List<String> announcedStatements(PgServer facts) {
         List<String> statements = new ArrayList<>();
         for (Collector collector : collectors) {
-            if (collector.supports(server)) {
-                statements.addAll(collector.statements(server));
+            if (collector.supports(facts)) {
+                statements.addAll(collector.statements(facts));
             }
         }
         return statements;
     }
 
     /**
-     * Borrows a connection and probes the server. A pooled connection whose backend was
-     * terminated (pg_terminate_backend, a server restart) fails the probe with a connection error:
-     * that is retried once with a fresh connection, so one dead idle connection does not read as
-     * "server down".
+     * Borrows a connection, probes the server and prefetches the collectors' statements (one round
+     * trip when the server is as the last scrape found it, see {@link PgSession#open}). A pooled
+     * connection whose backend was terminated (pg_terminate_backend, a server restart) fails with a
+     * connection error: that is retried once with a fresh connection, so one dead idle connection
+     * does not read as "server down".
      */
     private Connection connect() {
         for (int attempt = 1; attempt <= 2; attempt++) {
             Connection connection = null;
             try {
                 connection = pool.borrow();
-                server = PgServer.probe(connection);
+                PgSession opened = PgSession.open(connection, assumed, this::announcedStatements);
+                server = opened.server();
+                session = opened;
                 return connection;
             } catch (SQLException e) {
                 connectError = describe(innermost(e));
                 closeQuietly(connection);
-                boolean connectionLost = e.getSQLState() != null
-                        && (e.getSQLState().startsWith("08") || e.getSQLState().startsWith("57P"));
-                if (connection == null || !connectionLost || overdue()) {
+                if (connection == null || !PgSession.connectionLost(e) || overdue()) {
                     return null;
                 }
             }

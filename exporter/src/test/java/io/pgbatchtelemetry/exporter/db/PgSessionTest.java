@@ -7,13 +7,15 @@ import io.pgbatchtelemetry.harness.SharedClusters;
 import java.sql.Connection;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * {@link PgSession#prefetch}: statements sent together are served from memory once, and a failing
- * statement among them costs nothing but its own query. A temporary sequence tells the two apart:
+ * {@link PgSession#prefetch} and {@link PgSession#open}: statements sent together are served from
+ * memory once, a failing statement among them costs nothing but its own query, and the probe rides
+ * along with the statements planned for the last scrape's facts. A temporary sequence tells the two apart:
  * {@code nextval} moves on every execution, prefetched or not, rolled back or not.
  */
 class PgSessionTest {
@@ -46,11 +48,73 @@ class PgSessionTest {
         }
     }
 
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void openSendsTheProbeWithTheStatementsPlannedForTheLastFacts(int major) throws Exception {
+        try (Connection connection = SharedClusters.get(major).connect()) {
+            createSequence(connection);
+            PgServer facts = PgServer.probe(connection);
+            List<PgServer> plannedFor = new ArrayList<>();
+            try (PgSession session = PgSession.open(connection, facts, server -> {
+                plannedFor.add(server);
+                return List.of(NEXT, "SELECT 2 AS n");
+            })) {
+                assertEquals(List.of(facts), plannedFor, "planned once, for the facts of the last scrape");
+                assertEquals(facts.versionNum(), session.server().versionNum());
+                assertEquals(1.0, number(session, NEXT), "prefetched with the probe");
+                assertEquals(2.0, number(session, NEXT));
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void openPlansAgainWhenTheServerIsNotWhatTheLastScrapeFound(int major) throws Exception {
+        try (Connection connection = SharedClusters.get(major).connect()) {
+            createSequence(connection);
+            PgServer actual = PgServer.probe(connection);
+            PgServer upgradedSince = new PgServer(actual.versionNum() - 10000, actual.inRecovery(), actual.version(),
+                    actual.telemetrySchemaSeen(), actual.settingsGeneration());
+            List<Integer> plannedFor = new ArrayList<>();
+            try (PgSession session = PgSession.open(connection, upgradedSince, server -> {
+                plannedFor.add(server.versionNum());
+                return List.of(NEXT, "SELECT 2 AS n");
+            })) {
+                assertEquals(List.of(upgradedSince.versionNum(), actual.versionNum()), plannedFor,
+                        "planned for the old facts, then again for what the probe found");
+                assertEquals(actual.versionNum(), session.server().versionNum());
+                assertEquals(2.0, number(session, NEXT), "served from the second batch (the first used up 1)");
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void openDoesNotSendAFailedBatchTwice(int major) throws Exception {
+        try (Connection connection = SharedClusters.get(major).connect()) {
+            createSequence(connection);
+            PgServer facts = PgServer.probe(connection);
+            int[] planned = {0};
+            try (PgSession session = PgSession.open(connection, facts, server -> {
+                planned[0]++;
+                return List.of(NEXT, "SELECT 1/0 AS n");
+            })) {
+                assertEquals(1, planned[0], "after a failed batch the probe runs alone, nothing is sent again");
+                assertEquals(facts.versionNum(), session.server().versionNum());
+                assertEquals(2.0, number(session, NEXT), "run on its own (the failed batch used up 1)");
+            }
+        }
+    }
+
     private static PgSession session(Connection connection) throws SQLException {
+        createSequence(connection);
+        return new PgSession(connection, PgServer.probe(connection));
+    }
+
+    private static void createSequence(Connection connection) throws SQLException {
         try (Statement statement = connection.createStatement()) {
             statement.execute("CREATE TEMPORARY SEQUENCE pgbt_session_test");
         }
-        return new PgSession(connection, PgServer.probe(connection));
     }
 
     private static double number(PgSession session, String sql) throws SQLException {
