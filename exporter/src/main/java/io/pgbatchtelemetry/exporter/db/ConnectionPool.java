@@ -21,6 +21,19 @@ import java.time.Duration;
  */
 public final class ConnectionPool implements AutoCloseable {
 
+    private static final String ALIVE_BYPASS_PROPERTY = "com.zaxxer.hikari.aliveBypassWindowMs";
+
+    static {
+        // A scrape's first round trip is its liveness check: a dead connection fails it and the scrape
+        // tries the next one (ScrapeRun). HikariCP's own check, on handing out a connection idle for
+        // more than 500 ms, would add a round trip to every scrape at any usual scrape interval.
+        // HikariCP reads this system property when it creates a pool (ours, and the sampler's after it);
+        // a value the user set with -D wins.
+        if (System.getProperty(ALIVE_BYPASS_PROPERTY) == null) {
+            System.setProperty(ALIVE_BYPASS_PROPERTY, String.valueOf(Duration.ofMinutes(10).toMillis()));
+        }
+    }
+
     /** Pool gauges for the self metrics. */
     public record Stats(int active, int idle, int waiting, int max) {}
 
@@ -63,6 +76,11 @@ public final class ConnectionPool implements AutoCloseable {
 
     public Connection borrow() throws SQLException {
         return dataSource.getConnection();
+    }
+
+    /** The most connections this pool opens ({@code scrape.pool-size}). */
+    public int maxSize() {
+        return maxSize;
     }
 
     public Stats stats() {

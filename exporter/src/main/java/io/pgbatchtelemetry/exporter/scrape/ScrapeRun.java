@@ -81,13 +81,14 @@ final class ScrapeRun {
 
     /**
      * Borrows a connection, probes the server and prefetches the collectors' statements (one round
-     * trip when the server is as the last scrape found it, see {@link PgSession#open}). A pooled
-     * connection whose backend was terminated (pg_terminate_backend, a server restart) fails with a
-     * connection error: that is retried once with a fresh connection, so one dead idle connection
-     * does not read as "server down".
+     * trip when the server is as the last scrape found it, see {@link PgSession#open}). That round
+     * trip is also the liveness check (the pool does not check on borrowing): a pooled connection
+     * whose backend was terminated (pg_terminate_backend, a server restart) fails with a connection
+     * error, the pool drops it, and the next one is tried, up to every pooled connection and one
+     * new one, so dead idle connections never read as "server down".
      */
     private Connection connect() {
-        for (int attempt = 1; attempt <= 2; attempt++) {
+        for (int attempt = 1; attempt <= pool.maxSize() + 1; attempt++) {
             Connection connection = null;
             try {
                 connection = pool.borrow();

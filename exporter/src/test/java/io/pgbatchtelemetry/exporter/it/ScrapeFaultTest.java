@@ -7,6 +7,11 @@ import io.pgbatchtelemetry.exporter.Exporter;
 import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
 import io.pgbatchtelemetry.exporter.collector.CollectorOptions;
+import io.pgbatchtelemetry.exporter.config.ExporterSettings;
+import io.pgbatchtelemetry.exporter.db.ConnectionPool;
+import io.pgbatchtelemetry.exporter.scrape.CollectorOutcome;
+import io.pgbatchtelemetry.exporter.scrape.ScrapeCoordinator;
+import io.pgbatchtelemetry.exporter.scrape.ScrapeResult;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import java.sql.Connection;
 import java.sql.ResultSet;
@@ -85,6 +90,34 @@ class ScrapeFaultTest {
             Exposition after = ExporterTestSupport.scrape(exporter.port());
             assertEquals(1.0, after.value("pg_up"), "a dead pooled connection is replaced, not reported as down");
             assertEquals(1.0, after.value("pg_scrape_collector_success", "collector", "wal"));
+        }
+    }
+
+    @Test
+    void everyDeadPooledConnectionIsReplacedWithinOneScrape() throws Exception {
+        // the pool hands out idle connections without checking them (the scrape's first round trip is
+        // the check), so after a restart every pooled connection may be dead at once
+        ExporterSettings settings = ExporterTestSupport.settings(cluster, Map.of());
+        try (ConnectionPool pool = new ConnectionPool(settings.dataSource(), settings.scrape());
+             ScrapeCoordinator coordinator = new ScrapeCoordinator(pool,
+                     CollectorCatalog.create(Set.of("wal"), CollectorOptions.UNCACHED), settings.scrape().timeout())) {
+            assertTrue(coordinator.scrape().up());
+            List<Connection> held = new ArrayList<>();
+            for (int i = 0; i < pool.maxSize(); i++) {
+                held.add(pool.borrow());
+            }
+            for (Connection connection : held) {
+                connection.close(); // back to the pool, idle
+            }
+            try (Connection c = cluster.connect(); Statement s = c.createStatement();
+                 ResultSet rs = s.executeQuery("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                         + "WHERE application_name = 'pg-batch-exporter'")) {
+                rs.next();
+                assertEquals(pool.maxSize(), rs.getInt(1), "every pooled connection's backend terminated");
+            }
+            ScrapeResult result = coordinator.scrape();
+            assertTrue(result.up(), "dead pooled connections are not the server being down: " + result.downReason());
+            assertTrue(result.outcomes().stream().allMatch(CollectorOutcome::success), result.outcomes().toString());
         }
     }
 

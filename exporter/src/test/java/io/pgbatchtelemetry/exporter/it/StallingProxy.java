@@ -9,6 +9,7 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A loopback TCP proxy that can stop forwarding without closing anything, the way a network
@@ -23,6 +24,7 @@ public final class StallingProxy implements AutoCloseable {
     private final Object gate = new Object();
     private volatile boolean stalled;
     private volatile boolean closed;
+    private final AtomicLong upstreamChunks = new AtomicLong();
 
     public StallingProxy(String targetHost, int targetPort) throws IOException {
         this.target = new InetSocketAddress(targetHost, targetPort);
@@ -68,19 +70,28 @@ public final class StallingProxy implements AutoCloseable {
             Socket server = new Socket();
             server.connect(target, 5000);
             sockets.add(server);
-            pump(client, server, "proxy-up");
-            pump(server, client, "proxy-down");
+            pump(client, server, "proxy-up", upstreamChunks);
+            pump(server, client, "proxy-down", new AtomicLong());
         } catch (IOException | InterruptedException e) {
             closeQuietly(client);
         }
     }
 
-    private void pump(Socket from, Socket to, String name) {
+    /**
+     * Reads the client side sent toward the server, over every connection: a client that writes a
+     * request and waits for the answer sends one per round trip.
+     */
+    public long upstreamChunks() {
+        return upstreamChunks.get();
+    }
+
+    private void pump(Socket from, Socket to, String name, AtomicLong chunks) {
         Thread thread = new Thread(() -> {
             byte[] buffer = new byte[16 * 1024];
             try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
                 int n;
                 while ((n = in.read(buffer)) >= 0) {
+                    chunks.incrementAndGet();
                     awaitFlowing();
                     out.write(buffer, 0, n);
                     out.flush();
