@@ -136,22 +136,25 @@ public final class SettingsCollector implements Collector {
 
     @Override
     public List<String> statements(PgServer server) {
-        Cached current = cached;
-        return current != null && current.generation().equals(server.settingsGeneration())
-                ? List.of() : List.of(SETTINGS.forServer(server));
+        return cachedFor(server) != null ? List.of() : List.of(SETTINGS.forServer(server));
     }
 
     @Override
     public void collect(PgSession session, MetricSink sink) throws SQLException {
-        String generation = session.server().settingsGeneration();
-        Cached current = cached;
-        if (current == null || !current.generation().equals(generation)) {
+        Cached current = cachedFor(session.server());
+        if (current == null) {
             MetricSink read = new MetricSink();
             read(session, read);
-            current = new Cached(generation, read);
+            current = new Cached(session.server().settingsGeneration(), read);
             cached = current;
         }
         sink.addAll(current.samples());
+    }
+
+    /** The samples read last, if they are of the settings generation this scrape's session sees. */
+    private Cached cachedFor(PgServer server) {
+        Cached current = cached;
+        return current != null && current.generation().equals(server.settingsGeneration()) ? current : null;
     }
 
     private static void read(PgSession session, MetricSink sink) throws SQLException {

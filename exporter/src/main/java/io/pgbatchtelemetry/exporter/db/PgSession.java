@@ -70,8 +70,9 @@ public final class PgSession implements AutoCloseable {
             planned.prefetch(statements);
             ResultSet probe = planned.prefetched.remove(PgServer.PROBE);
             if (probe == null) {
-                // a statement of the batch failed (a lock, a timeout): sending it again would only wait
-                // again, so probe alone and let every collector query on its own
+                // nothing came back: a statement of the batch failed (a lock, a timeout), and sending it
+                // again would only wait again; or the probe had nothing to travel with. Probe alone, and
+                // every collector queries on its own
                 return new PgSession(connection, PgServer.probe(connection));
             }
             PgServer actual;
@@ -82,12 +83,15 @@ public final class PgSession implements AutoCloseable {
                 return planned.withServer(actual);
             }
             planned.close(); // planned for another version or role: plan again for this one
-            PgSession replanned = new PgSession(connection, actual);
-            replanned.prefetch(statementsFor.apply(actual));
-            return replanned;
+            return plannedFor(connection, actual, statementsFor);
         }
-        PgSession session = new PgSession(connection, PgServer.probe(connection));
-        session.prefetch(statementsFor.apply(session.server()));
+        return plannedFor(connection, PgServer.probe(connection), statementsFor);
+    }
+
+    private static PgSession plannedFor(Connection connection, PgServer server,
+                                        Function<PgServer, Collection<String>> statementsFor) throws SQLException {
+        PgSession session = new PgSession(connection, server);
+        session.prefetch(statementsFor.apply(server));
         return session;
     }
 

@@ -29,7 +29,6 @@ final class ScrapeRun {
     private final long deadlineNanos;
     private final long startedNanos = System.nanoTime();
     private final Map<String, CollectorOutcome> finished = new ConcurrentHashMap<>();
-    private volatile PgServer server;
     private volatile boolean abandoned;
     private volatile PgSession session;
     private volatile String connectError;
@@ -92,9 +91,7 @@ final class ScrapeRun {
             Connection connection = null;
             try {
                 connection = pool.borrow();
-                PgSession opened = PgSession.open(connection, assumed, this::announcedStatements);
-                server = opened.server();
-                session = opened;
+                session = PgSession.open(connection, assumed, this::announcedStatements);
                 return connection;
             } catch (SQLException e) {
                 connectError = describe(innermost(e));
@@ -119,7 +116,7 @@ final class ScrapeRun {
 
     /** What is known now: used by a waiter whose deadline passed before the run finished. */
     ScrapeResult partial() {
-        return result(server != null);
+        return result(session != null);
     }
 
     /** The waiter gave up: stop starting collectors and cancel the query in flight. */
@@ -154,7 +151,8 @@ final class ScrapeRun {
             outcomes.add(outcome != null ? outcome
                     : CollectorOutcome.failed(collector.name(), Duration.ZERO, up ? "not run: scrape deadline passed" : "server down"));
         }
-        return new ScrapeResult(up, server, outcomes, Duration.ofNanos(System.nanoTime() - startedNanos),
+        PgSession opened = session;
+        return new ScrapeResult(up, opened == null ? null : opened.server(), outcomes, Duration.ofNanos(System.nanoTime() - startedNanos),
                 up ? null : (connectError != null ? connectError : "no connection within the scrape deadline"));
     }
 
