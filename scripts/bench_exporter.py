@@ -8,7 +8,9 @@ scenarios, hold the client sessions open and read pg_stat_statements / pg_stat_a
 
 For each scenario and each exporter it measures:
   - scrape latency (time to the last byte of GET /metrics), p50/p90/p99 over N scrapes, the two
-    exporters interleaved round by round (order alternating) so machine load hits both alike;
+    exporters interleaved round by round (order alternating) so machine load hits both alike:
+    once on a new TCP connection per scrape asking for the text format, once as a running
+    Prometheus scrapes (one kept-alive connection, OpenMetrics preferred, gzip);
   - queries per scrape: pg_stat_statements calls by the monitoring role during M scrapes of that
     exporter alone, divided by M;
   - connections per scrape: "connection authorized: user=<role>" lines that log_connections wrote
@@ -17,6 +19,7 @@ For each scenario and each exporter it measures:
   - series (non-comment lines) and metric families (# TYPE lines) of one scrape.
 """
 import argparse
+import gzip
 import http.client
 import json
 import math
@@ -120,6 +123,10 @@ class PgSocket:
 
 # ---------------------------------------------------------------- exporters
 
+# The Accept header of Prometheus 2.x scrapes (scrape_protocols' default order)
+PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,"
+                     "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+
 class Exporter:
     def __init__(self, name, label, port, pid, application_like):
         self.name = name
@@ -127,6 +134,7 @@ class Exporter:
         self.port = port
         self.pid = pid
         self.application_like = application_like  # SQL LIKE pattern for its sessions' application_name
+        self.kept_alive = None  # the connection scrape_as_prometheus keeps open
 
     def scrape(self, path="/metrics"):
         """(seconds to the last byte, body). A fresh TCP connection per scrape, as after a Prometheus restart."""
@@ -141,6 +149,26 @@ class Exporter:
         finally:
             conn.close()
         return time.perf_counter() - start, body.decode()
+
+    def scrape_as_prometheus(self):
+        """(seconds to the last byte, bytes on the wire, body) over one kept-alive connection, with the
+        headers Prometheus 2.x sends (OpenMetrics preferred, gzip): what a running Prometheus sees."""
+        if self.kept_alive is None:
+            self.kept_alive = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        start = time.perf_counter()
+        try:
+            self.kept_alive.request("GET", "/metrics", headers={"Accept": PROMETHEUS_ACCEPT, "Accept-Encoding": "gzip"})
+            response = self.kept_alive.getresponse()
+            wire = response.read()
+        except (OSError, http.client.HTTPException):
+            self.kept_alive.close()
+            self.kept_alive = None
+            raise
+        seconds = time.perf_counter() - start
+        if response.status != 200:
+            raise RuntimeError("%s answered %d" % (self.name, response.status))
+        body = gzip.decompress(wire) if response.getheader("Content-Encoding") == "gzip" else wire
+        return seconds, len(wire), body.decode()
 
     def memory_kb(self):
         values = {}
@@ -381,6 +409,19 @@ class Bench:
             ours_failures += sum(1 for v in samples(body, "pg_scrape_collector_success").values() if v != 1.0)
         load_after = os.getloadavg()
 
+        log("scenario %s: latency as Prometheus scrapes (kept-alive connection, gzip, OpenMetrics), %d rounds"
+            % (name, args.scrapes))
+        as_prometheus = {e.label: [] for e in self.exporters}
+        wire_bytes = {}
+        for e in self.exporters:
+            e.scrape_as_prometheus()  # opens the connection
+        for round_no in range(args.scrapes):
+            order = self.exporters if round_no % 2 == 0 else list(reversed(self.exporters))
+            for e in order:
+                seconds, wire_bytes[e.label], _ = e.scrape_as_prometheus()
+                as_prometheus[e.label].append(seconds)
+                time.sleep(args.pause)
+
         scenario = {"name": name, "scrapes": args.scrapes, "loadavg_before": load_before, "loadavg_after": load_after,
                     "exporters": {}}
         for e in self.exporters:
@@ -402,15 +443,25 @@ class Bench:
                 "diagnostic_families": len(diagnostic_families(body)),
                 "diagnostic_family_names": diagnostic_families(body),
                 "bytes": len(body.encode()),
+                "prometheus_p50_ms": percentile(as_prometheus[e.label], 50) * 1000,
+                "prometheus_p90_ms": percentile(as_prometheus[e.label], 90) * 1000,
+                "prometheus_p99_ms": percentile(as_prometheus[e.label], 99) * 1000,
+                "prometheus_wire_bytes": wire_bytes[e.label],
                 "pg_up": samples(body, "pg_up").get("", None),
             }
         scenario["ours_collector_failures"] = ours_failures
         # Where our wall time goes: HTTP alone (the health endpoint, same server and threads), the
         # scrape of PostgreSQL as the coordinator timed it, and within it the collectors' own time.
-        health = [self.ours.scrape("/-/healthy")[0] for _ in range(50)]
+        # The same scrape with the exposition cut to one family (the client's name[] filter): all the
+        # PostgreSQL work and snapshot building, almost none of the writing.
+        health, one_family = [], []
+        for _ in range(50):
+            health.append(self.ours.scrape("/-/healthy")[0])
+            one_family.append(self.ours.scrape("/metrics?name[]=pg_up")[0])
         scenario["ours_breakdown_ms"] = {
             "http_total_p50": percentile(latencies["ours"], 50) * 1000,
             "health_endpoint_p50": percentile(health, 50) * 1000,
+            "one_family_scrape_p50": percentile(one_family, 50) * 1000,
             "coordinator_scrape_p50": percentile(ours_scrape_seconds, 50) * 1000,
             "collectors_sum_p50": percentile(ours_collectors_sum, 50) * 1000,
         }
@@ -583,6 +634,10 @@ def print_scenario(s):
     o, t = s["exporters"]["ours"], s["exporters"]["postgres_exporter"]
     rows = [
         ("scrape p50 (ms)", "p50_ms", "%.1f"), ("scrape p90 (ms)", "p90_ms", "%.1f"), ("scrape p99 (ms)", "p99_ms", "%.1f"),
+        ("as Prometheus scrapes: p50 (ms)", "prometheus_p50_ms", "%.1f"),
+        ("as Prometheus scrapes: p90 (ms)", "prometheus_p90_ms", "%.1f"),
+        ("as Prometheus scrapes: p99 (ms)", "prometheus_p99_ms", "%.1f"),
+        ("as Prometheus scrapes: bytes on the wire (gzip)", "prometheus_wire_bytes", "%d"),
         ("queries / scrape", "queries_per_scrape", "%.1f"), ("new connections / scrape", "connections_per_scrape", "%.2f"),
         ("backends held (max)", "most_backends_held", "%d"),
         ("exporter CPU ms / scrape", "exporter_cpu_ms_per_scrape", "%.1f"),

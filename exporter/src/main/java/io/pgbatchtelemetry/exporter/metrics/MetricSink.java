@@ -29,11 +29,13 @@ public final class MetricSink {
         if (value == null) {
             return; // the family is still declared (HELP/TYPE stay stable), the sample is absent
         }
-        List<String> labels = new ArrayList<>(labelValues.length);
-        for (String v : labelValues) {
-            labels.add(v == null ? "" : v);
+        String[] values = labelValues.clone(); // the caller may reuse its array
+        for (int i = 0; i < values.length; i++) {
+            if (values[i] == null) {
+                values[i] = "";
+            }
         }
-        list.add(new Sample(List.copyOf(labels), value));
+        list.add(new Sample(List.of(values), value));
     }
 
     public void add(MetricFamily family, long value, String... labelValues) {

@@ -4,10 +4,12 @@ import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.InfoSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
+import io.prometheus.metrics.model.snapshots.MetricMetadata;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
 import java.util.ArrayList;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -21,73 +23,97 @@ import java.util.concurrent.ConcurrentHashMap;
  * labels (two replicas connecting from one address under one application_name) would make the
  * exposition invalid; the first row wins, which keeps the scrape valid instead of failing it.
  *
- * <p>{@code Labels.of} sorts and validates every name, allocating a UTF-8 encoder per name in
- * client 1.8 (a fifth of all the exporter allocated per scrape). The same label sets come back on
- * every scrape, and the 16 {@code pg_stat_io} families share theirs, so each assembler keeps the
- * {@code Labels} it built, up to {@value #MAX_CACHED} of them (then it starts over: label values
- * are bounded, but a strange workload must not grow memory without end).
+ * <p>A family's metadata and label sets are the same from one scrape to the next, and the client
+ * validates a name, and sorts and validates label names, each time it builds one ({@code Labels.of}
+ * also allocates a UTF-8 encoder per name in client 1.8). So each assembler keeps, per family, the
+ * {@code MetricMetadata} and the {@code Labels} of every list of label values it has seen, up to
+ * {@value #MAX_LABEL_SETS_PER_FAMILY} (then that family starts over: label values are bounded, but
+ * a strange workload must not grow memory without end), and builds data points with the client's
+ * constructors rather than a builder per point. Scrapes that overlap may assemble at the same time.
  */
 public final class SnapshotAssembler {
 
-    private static final int MAX_CACHED = 10_000;
+    private static final int MAX_LABEL_SETS_PER_FAMILY = 2_000;
 
-    private record LabelKey(List<String> names, List<String> values) {}
+    /** What stays the same for a family from one scrape to the next. */
+    private record FamilyParts(MetricMetadata metadata, Map<List<String>, Labels> labels) {}
 
-    private final Map<LabelKey, Labels> cache = new ConcurrentHashMap<>();
+    private final Map<MetricFamily, FamilyParts> families = new ConcurrentHashMap<>();
 
-    public MetricSnapshots assemble(MetricSink sink) {
-        if (cache.size() > MAX_CACHED) {
-            cache.clear();
+    /** The samples of all {@code sinks} (one per collector); a family written to several sinks is one family. */
+    public MetricSnapshots assemble(List<MetricSink> sinks) {
+        Map<MetricFamily, List<MetricSink.Sample>> byFamily = new LinkedHashMap<>();
+        for (MetricSink sink : sinks) {
+            sink.samples().forEach((family, samples) -> byFamily.merge(family, samples, SnapshotAssembler::concat));
         }
-        List<MetricSnapshot> snapshots = new ArrayList<>();
-        for (Map.Entry<MetricFamily, List<MetricSink.Sample>> entry : sink.samples().entrySet()) {
-            snapshots.add(snapshot(entry.getKey(), entry.getValue()));
-        }
+        List<MetricSnapshot> snapshots = new ArrayList<>(byFamily.size());
+        byFamily.forEach((family, samples) -> snapshots.add(snapshot(family, samples)));
         return new MetricSnapshots(snapshots);
     }
 
-    private Labels labels(MetricFamily family, MetricSink.Sample sample) {
-        return cache.computeIfAbsent(new LabelKey(family.labelNames(), sample.labelValues()),
-                key -> Labels.of(key.names(), key.values()));
+    private static List<MetricSink.Sample> concat(List<MetricSink.Sample> first, List<MetricSink.Sample> second) {
+        List<MetricSink.Sample> both = new ArrayList<>(first.size() + second.size());
+        both.addAll(first);
+        both.addAll(second);
+        return both;
     }
 
     private MetricSnapshot snapshot(MetricFamily family, List<MetricSink.Sample> samples) {
+        FamilyParts parts = families.computeIfAbsent(family, SnapshotAssembler::partsOf);
+        if (parts.labels().size() > MAX_LABEL_SETS_PER_FAMILY) {
+            parts.labels().clear();
+        }
         // label names are fixed per family, so equal values mean equal label sets
         Set<List<String>> seen = new HashSet<>();
         switch (family.type()) {
             case COUNTER -> {
-                CounterSnapshot.Builder builder = CounterSnapshot.builder()
-                        .name(stripSuffix(family.name(), "_total")).help(family.help());
+                List<CounterSnapshot.CounterDataPointSnapshot> points = new ArrayList<>(samples.size());
                 for (MetricSink.Sample sample : samples) {
                     if (seen.add(sample.labelValues())) {
-                        builder.dataPoint(CounterSnapshot.CounterDataPointSnapshot.builder()
-                                .labels(labels(family, sample)).value(sample.value()).build());
+                        points.add(new CounterSnapshot.CounterDataPointSnapshot(sample.value(), labels(family, parts, sample), null, 0L));
                     }
                 }
-                return builder.build();
+                return new CounterSnapshot(parts.metadata(), points);
             }
             case GAUGE -> {
-                GaugeSnapshot.Builder builder = GaugeSnapshot.builder().name(family.name()).help(family.help());
+                List<GaugeSnapshot.GaugeDataPointSnapshot> points = new ArrayList<>(samples.size());
                 for (MetricSink.Sample sample : samples) {
                     if (seen.add(sample.labelValues())) {
-                        builder.dataPoint(GaugeSnapshot.GaugeDataPointSnapshot.builder()
-                                .labels(labels(family, sample)).value(sample.value()).build());
+                        points.add(new GaugeSnapshot.GaugeDataPointSnapshot(sample.value(), labels(family, parts, sample), null));
                     }
                 }
-                return builder.build();
+                return new GaugeSnapshot(parts.metadata(), points);
             }
             case INFO -> {
-                InfoSnapshot.Builder builder = InfoSnapshot.builder()
-                        .name(stripSuffix(family.name(), "_info")).help(family.help());
+                List<InfoSnapshot.InfoDataPointSnapshot> points = new ArrayList<>(samples.size());
                 for (MetricSink.Sample sample : samples) {
                     if (seen.add(sample.labelValues())) {
-                        builder.dataPoint(InfoSnapshot.InfoDataPointSnapshot.builder().labels(labels(family, sample)).build());
+                        points.add(new InfoSnapshot.InfoDataPointSnapshot(labels(family, parts, sample)));
                     }
                 }
-                return builder.build();
+                return new InfoSnapshot(parts.metadata(), points);
             }
             default -> throw new IllegalStateException("unknown type " + family.type());
         }
+    }
+
+    private static Labels labels(MetricFamily family, FamilyParts parts, MetricSink.Sample sample) {
+        // get, then put: computeIfAbsent with a lambda capturing the family would allocate it per sample
+        Labels labels = parts.labels().get(sample.labelValues());
+        if (labels == null) {
+            labels = Labels.of(family.labelNames(), sample.labelValues());
+            parts.labels().put(sample.labelValues(), labels);
+        }
+        return labels;
+    }
+
+    private static FamilyParts partsOf(MetricFamily family) {
+        String name = switch (family.type()) {
+            case COUNTER -> stripSuffix(family.name(), "_total");
+            case INFO -> stripSuffix(family.name(), "_info");
+            case GAUGE -> family.name();
+        };
+        return new FamilyParts(new MetricMetadata(name, family.help()), new ConcurrentHashMap<>());
     }
 
     private static String stripSuffix(String name, String suffix) {

@@ -4,6 +4,7 @@ import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import io.pgbatchtelemetry.exporter.metrics.SnapshotAssembler;
 import io.prometheus.metrics.model.registry.MultiCollector;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+import java.util.List;
 
 /**
  * The sampler's counters as a MultiCollector of its own, next to the one that scrapes PostgreSQL:
@@ -26,6 +27,6 @@ final class SamplerMetrics implements MultiCollector {
         MetricSink sink = new MetricSink();
         accumulator.writeTo(sink);
         health.writeTo(sink);
-        return assembler.assemble(sink);
+        return assembler.assemble(List.of(sink));
     }
 }

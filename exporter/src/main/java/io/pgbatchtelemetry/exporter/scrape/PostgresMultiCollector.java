@@ -4,6 +4,8 @@ import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import io.pgbatchtelemetry.exporter.metrics.SnapshotAssembler;
 import io.prometheus.metrics.model.registry.MultiCollector;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The bridge to the Prometheus client: each HTTP scrape asks the coordinator for one scrape of
@@ -23,11 +25,13 @@ public final class PostgresMultiCollector implements MultiCollector {
     @Override
     public MetricSnapshots collect() {
         ScrapeResult result = coordinator.scrape();
-        MetricSink sink = new MetricSink();
-        selfMetrics.write(result, sink);
+        List<MetricSink> sinks = new ArrayList<>(result.outcomes().size() + 1);
+        MetricSink self = new MetricSink();
+        selfMetrics.write(result, self);
+        sinks.add(self);
         for (CollectorOutcome outcome : result.outcomes()) {
-            sink.addAll(outcome.sink());
+            sinks.add(outcome.sink());
         }
-        return assembler.assemble(sink);
+        return assembler.assemble(sinks);
     }
 }
