@@ -44,10 +44,11 @@ public final class MetricsHttpServer implements AutoCloseable {
 
     static {
         // The JDK server writes a response's headers and its body separately, with Nagle's algorithm on:
-        // on a kept-alive connection (Prometheus keeps its scrape connections open) the body then waits
-        // for the client's delayed ACK of the headers, ~40 ms on Linux, on every request. TCP_NODELAY
-        // sends it at once (Go's servers, postgres_exporter's included, set it by default). The JDK reads
-        // this property once, when its first server is created; a value the user set with -D wins.
+        // when a request follows the previous one on the same kept-alive connection within the client's
+        // delayed-ACK window (~40 ms on Linux: a client polling in a loop, not Prometheus' intervals),
+        // the body waits for the ACK of the headers, ~40 ms per request. TCP_NODELAY sends it at once
+        // (Go's servers, postgres_exporter's included, set it by default). The JDK reads this property
+        // once, when its first server is created; a value the user set with -D wins.
         if (System.getProperty(NO_DELAY_PROPERTY) == null) {
             System.setProperty(NO_DELAY_PROPERTY, "true");
         }
