@@ -27,7 +27,8 @@ import javax.net.ssl.SSLParameters;
 
 /**
  * Serves the telemetry path (Prometheus text or OpenMetrics, chosen by the Accept header, by the
- * client library's {@link MetricsHandler}), a liveness endpoint and a landing page.
+ * client library's {@link MetricsHandler}, gzip-compressed by {@link FastGzipHandler}), a liveness
+ * endpoint and a landing page.
  *
  * <p>The JDK server is used directly rather than the client's {@code HTTPServer} so that the
  * telemetry path is configurable like postgres_exporter's {@code --web.telemetry-path}.
@@ -91,7 +92,7 @@ public final class MetricsHttpServer implements AutoCloseable {
         Authenticator authenticator = web.basicAuth().enabled() ? new BasicAuthCheck(web.basicAuth()) : null;
         List<String> targetNames = List.copyOf(probes.keySet());
         if (registry != null) {
-            contexts.add(server.createContext(web.telemetryPath(), new MetricsHandler(registry)));
+            contexts.add(server.createContext(web.telemetryPath(), FastGzipHandler.metricsHandler(registry)));
         } else {
             contexts.add(server.createContext(web.telemetryPath(), exchange -> respond(exchange, 404, TEXT,
                     "No data-source.url is configured, so " + web.telemetryPath() + " scrapes no server.\n"

@@ -2,7 +2,6 @@ package io.pgbatchtelemetry.exporter.http;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpHandler;
-import io.prometheus.metrics.exporter.httpserver.MetricsHandler;
 import io.prometheus.metrics.model.registry.PrometheusRegistry;
 import java.io.IOException;
 import java.net.URLDecoder;
@@ -25,10 +24,10 @@ final class ProbeHandler implements HttpHandler {
 
     static final String PATH = "/probe";
 
-    private final Map<String, MetricsHandler> handlers = new TreeMap<>();
+    private final Map<String, HttpHandler> handlers = new TreeMap<>();
 
     ProbeHandler(Map<String, PrometheusRegistry> registries) {
-        registries.forEach((name, registry) -> handlers.put(name, new MetricsHandler(registry)));
+        registries.forEach((name, registry) -> handlers.put(name, FastGzipHandler.metricsHandler(registry)));
     }
 
     @Override
@@ -49,7 +48,7 @@ final class ProbeHandler implements HttpHandler {
                     "Missing parameter: " + PATH + "?target=NAME with NAME one of " + known + ".\n");
             return;
         }
-        MetricsHandler handler = handlers.get(target);
+        HttpHandler handler = handlers.get(target);
         if (handler == null) {
             MetricsHttpServer.respond(exchange, 404, MetricsHttpServer.TEXT, "Unknown target. Configured targets: " + known
                     + ". A target is a name from the exporter's configuration, never a connection string.\n");
