@@ -159,6 +159,9 @@ public final class SettingsLoader {
     }
 
     private String suggestion(String path) {
+        if (!path.startsWith(ROOT + ".") && reference.hasPath(ROOT + "." + path)) {
+            return "; the exporter's settings go inside " + ROOT + " { ... } (this one as " + ROOT + "." + path + ")";
+        }
         String collectorsPrefix = ROOT + ".collectors.";
         if (path.startsWith(collectorsPrefix)) {
             return "; unknown collector '" + path.substring(collectorsPrefix.length()) + "', known: " + CollectorCatalog.names();

@@ -53,7 +53,7 @@ final class FastGzipHandler implements HttpHandler {
     }
 
     /** Whether an {@code Accept-Encoding} header lists gzip without {@code q=0}. */
-    static boolean acceptsGzip(List<String> acceptEncoding) {
+    private static boolean acceptsGzip(List<String> acceptEncoding) {
         if (acceptEncoding == null) {
             return false;
         }

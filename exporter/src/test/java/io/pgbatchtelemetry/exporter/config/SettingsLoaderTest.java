@@ -88,6 +88,15 @@ class SettingsLoaderTest {
     }
 
     @Test
+    void aKnownKeyOutsideTheRootSaysWhereItBelongs() throws IOException {
+        Path file = write("web {\n  tls {\n    cert-file = \"/etc/x.pem\"\n  }\n}\n");
+        ConfigException e = assertThrows(ConfigException.class, () -> loader.load(file, DSN, Map.of()));
+        assertTrue(e.getMessage().startsWith("web.tls.cert-file: unknown key"), e.getMessage());
+        assertTrue(e.getMessage().contains("inside pg-batch-exporter { ... } (this one as pg-batch-exporter.web.tls.cert-file)"),
+                e.getMessage());
+    }
+
+    @Test
     void unknownCollectorIsRejected() throws IOException {
         Path file = write("pg-batch-exporter.collectors.walz = true\n");
         ConfigException e = assertThrows(ConfigException.class, () -> loader.load(file, DSN, Map.of()));
