@@ -87,11 +87,9 @@ public final class ActivityCollector implements Collector {
 
     @Override
     public void collect(PgSession session, MetricSink sink) throws SQLException {
-        boolean[] first = {true};
         session.query(ACTIVITY.forServer(session.server()), row -> {
             sink.add(SESSIONS, row.number("sessions"), row.text("backend_type"), row.text("state"));
-            if (first[0]) {
-                first[0] = false;
+            if (row.first()) {
                 sink.add(OLDEST_TRANSACTION_AGE, row.number("oldest_transaction_age"));
                 sink.add(LOCK_WAITING_SESSIONS, row.number("lock_waiting_sessions"));
                 sink.add(LOCK_WAIT_MAX, row.number("lock_wait_max"));

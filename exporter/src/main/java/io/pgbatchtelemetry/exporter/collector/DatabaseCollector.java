@@ -160,7 +160,7 @@ public final class DatabaseCollector implements Collector {
             sink.add(BLK_READ_TIME, row.millisAsSeconds("blk_read_time"), datname);
             sink.add(BLK_WRITE_TIME, row.millisAsSeconds("blk_write_time"), datname);
             sink.add(STATS_RESET, row.number("stats_reset"), datname);
-            if (databases.size() == 1) { // the same on every row: taken from the first
+            if (row.first()) { // the same on every row
                 sink.add(TEMP_FILES_IN_USE, row.number("temp_files_in_use"));
                 sink.add(TEMP_SPACE_IN_USE, row.number("temp_space_in_use"));
             }

@@ -29,9 +29,7 @@ public final class ConnectionPool implements AutoCloseable {
         // more than 500 ms, would add a round trip to every scrape at any usual scrape interval.
         // HikariCP reads this system property when it creates a pool (ours, and the sampler's after it);
         // a value the user set with -D wins.
-        if (System.getProperty(ALIVE_BYPASS_PROPERTY) == null) {
-            System.setProperty(ALIVE_BYPASS_PROPERTY, String.valueOf(Duration.ofMinutes(10).toMillis()));
-        }
+        System.getProperties().putIfAbsent(ALIVE_BYPASS_PROPERTY, String.valueOf(Duration.ofMinutes(10).toMillis()));
     }
 
     /** Pool gauges for the self metrics. */

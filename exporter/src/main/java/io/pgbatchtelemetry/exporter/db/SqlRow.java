@@ -17,6 +17,14 @@ public final class SqlRow {
         this.resultSet = resultSet;
     }
 
+    /**
+     * Whether this is the first row: a value the statement repeats on every row (a total, a
+     * server-wide figure joined to each row) is read from it once.
+     */
+    public boolean first() throws SQLException {
+        return resultSet.getRow() == 1;
+    }
+
     /** A numeric column, or {@code null} when the value is NULL. */
     public Double number(String column) throws SQLException {
         double value = resultSet.getDouble(column);

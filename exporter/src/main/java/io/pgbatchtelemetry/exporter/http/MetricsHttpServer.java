@@ -50,9 +50,7 @@ public final class MetricsHttpServer implements AutoCloseable {
         // the body waits for the ACK of the headers, ~40 ms per request. TCP_NODELAY sends it at once
         // (Go's servers, postgres_exporter's included, set it by default). The JDK reads this property
         // once, when its first server is created; a value the user set with -D wins.
-        if (System.getProperty(NO_DELAY_PROPERTY) == null) {
-            System.setProperty(NO_DELAY_PROPERTY, "true");
-        }
+        System.getProperties().putIfAbsent(NO_DELAY_PROPERTY, "true");
     }
     private static final int HTTP_THREADS = 8;
     private static final int THREADS_PER_TARGET = 4;

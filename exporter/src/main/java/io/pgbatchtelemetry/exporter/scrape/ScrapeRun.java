@@ -143,7 +143,6 @@ final class ScrapeRun {
         }
     }
 
-
     private ScrapeResult result(boolean up) {
         List<CollectorOutcome> outcomes = new ArrayList<>(collectors.size());
         for (Collector collector : collectors) {

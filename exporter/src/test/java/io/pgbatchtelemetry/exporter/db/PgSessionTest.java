@@ -55,10 +55,7 @@ class PgSessionTest {
             createSequence(connection);
             PgServer facts = PgServer.probe(connection);
             List<PgServer> plannedFor = new ArrayList<>();
-            try (PgSession session = PgSession.open(connection, facts, server -> {
-                plannedFor.add(server);
-                return List.of(NEXT, "SELECT 2 AS n");
-            })) {
+            try (PgSession session = open(connection, facts, plannedFor, NEXT, "SELECT 2 AS n")) {
                 assertEquals(List.of(facts), plannedFor, "planned once, for the facts of the last scrape");
                 assertEquals(facts.versionNum(), session.server().versionNum());
                 assertEquals(1.0, number(session, NEXT), "prefetched with the probe");
@@ -75,12 +72,10 @@ class PgSessionTest {
             PgServer actual = PgServer.probe(connection);
             PgServer upgradedSince = new PgServer(actual.versionNum() - 10000, actual.inRecovery(), actual.version(),
                     actual.telemetrySchemaSeen(), actual.settingsGeneration());
-            List<Integer> plannedFor = new ArrayList<>();
-            try (PgSession session = PgSession.open(connection, upgradedSince, server -> {
-                plannedFor.add(server.versionNum());
-                return List.of(NEXT, "SELECT 2 AS n");
-            })) {
-                assertEquals(List.of(upgradedSince.versionNum(), actual.versionNum()), plannedFor,
+            List<PgServer> plannedFor = new ArrayList<>();
+            try (PgSession session = open(connection, upgradedSince, plannedFor, NEXT, "SELECT 2 AS n")) {
+                assertEquals(List.of(upgradedSince.versionNum(), actual.versionNum()),
+                        plannedFor.stream().map(PgServer::versionNum).toList(),
                         "planned for the old facts, then again for what the probe found");
                 assertEquals(actual.versionNum(), session.server().versionNum());
                 assertEquals(2.0, number(session, NEXT), "served from the second batch (the first used up 1)");
@@ -94,16 +89,22 @@ class PgSessionTest {
         try (Connection connection = SharedClusters.get(major).connect()) {
             createSequence(connection);
             PgServer facts = PgServer.probe(connection);
-            int[] planned = {0};
-            try (PgSession session = PgSession.open(connection, facts, server -> {
-                planned[0]++;
-                return List.of(NEXT, "SELECT 1/0 AS n");
-            })) {
-                assertEquals(1, planned[0], "after a failed batch the probe runs alone, nothing is sent again");
+            List<PgServer> plannedFor = new ArrayList<>();
+            try (PgSession session = open(connection, facts, plannedFor, NEXT, "SELECT 1/0 AS n")) {
+                assertEquals(1, plannedFor.size(), "after a failed batch the probe runs alone, nothing is sent again");
                 assertEquals(facts.versionNum(), session.server().versionNum());
                 assertEquals(2.0, number(session, NEXT), "run on its own (the failed batch used up 1)");
             }
         }
+    }
+
+    /** {@link PgSession#open} with {@code statements} announced, recording each server they were planned for. */
+    private static PgSession open(Connection connection, PgServer assumed, List<PgServer> plannedFor, String... statements)
+            throws SQLException {
+        return PgSession.open(connection, assumed, server -> {
+            plannedFor.add(server);
+            return List.of(statements);
+        });
     }
 
     private static PgSession session(Connection connection) throws SQLException {
