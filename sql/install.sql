@@ -6,6 +6,8 @@
 -- created only if missing (new columns are added with ADD COLUMN IF NOT EXISTS), while all
 -- code (functions, views, types) is dropped and recreated, so the code always matches this file.
 -- See docs/telemetry-schema.md for the API, the privileges and the diagnose() thresholds.
+--
+-- Built from sql/src/*.sql (in file-name order) by sql/build.sh: edit those files, then run it.
 
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
@@ -342,6 +344,38 @@ AS $$ SELECT round(CASE WHEN a IS NULL OR b IS NULL THEN NULL
                         WHEN was_reset OR b < a THEN b
                         ELSE b - a END::numeric, 3) $$;
 
+-- Sessions that are load: active client/background work, not idle sessions and not background
+-- processes idling in their main loop (wait type Activity, e.g. CheckpointerMain).
+CREATE FUNCTION telemetry._is_load(p_state text, p_wait_event_type text)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT (p_state IS NULL OR p_state IN ('active', 'fastpath function call'))
+             AND p_wait_event_type IS DISTINCT FROM 'Activity' $$;
+
+CREATE FUNCTION telemetry._preview(p_query text)
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT CASE WHEN n > 0 THEN left(p_query, n) END
+        FROM (SELECT telemetry._setting('query_preview_chars', '200')::int AS n) s $$;
+
+-- Leaf relations of a tracked table, read from pg_inherits without taking locks.
+CREATE FUNCTION telemetry._leaves(p_relid oid)
+RETURNS TABLE (relid oid) LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  WITH RECURSIVE tree(relid) AS (
+    SELECT p_relid
+    UNION ALL
+    SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
+  )
+  SELECT t.relid FROM tree t JOIN pg_class c ON c.oid = t.relid WHERE c.relkind IN ('r', 'm', 'p', 't')
+    AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = t.relid)
+$$;
+
+----------------------------------------------------------------------------------------------
+-- Version-specific reads
+----------------------------------------------------------------------------------------------
+
 -- The one place that knows which PostgreSQL version names what. Every part returns the same
 -- columns on every version; snapshot()/sample() run the text with EXECUTE.
 CREATE FUNCTION telemetry.version_sql(p_part text, p_version int DEFAULT current_setting('server_version_num')::int)
@@ -443,34 +477,6 @@ BEGIN
   END CASE;
 END
 $fn$;
-
--- Sessions that are load: active client/background work, not idle sessions and not background
--- processes idling in their main loop (wait type Activity, e.g. CheckpointerMain).
-CREATE FUNCTION telemetry._is_load(p_state text, p_wait_event_type text)
-RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT (p_state IS NULL OR p_state IN ('active', 'fastpath function call'))
-             AND p_wait_event_type IS DISTINCT FROM 'Activity' $$;
-
-CREATE FUNCTION telemetry._preview(p_query text)
-RETURNS text LANGUAGE sql STABLE
-SET search_path = pg_catalog, telemetry, pg_temp
-AS $$ SELECT CASE WHEN n > 0 THEN left(p_query, n) END
-        FROM (SELECT telemetry._setting('query_preview_chars', '200')::int AS n) s $$;
-
--- Leaf relations of a tracked table, read from pg_inherits without taking locks.
-CREATE FUNCTION telemetry._leaves(p_relid oid)
-RETURNS TABLE (relid oid) LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-  WITH RECURSIVE tree(relid) AS (
-    SELECT p_relid
-    UNION ALL
-    SELECT i.inhrelid FROM pg_inherits i JOIN tree t ON i.inhparent = t.relid
-  )
-  SELECT t.relid FROM tree t JOIN pg_class c ON c.oid = t.relid WHERE c.relkind IN ('r', 'm', 'p', 't')
-    AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhparent = t.relid)
-$$;
 
 ----------------------------------------------------------------------------------------------
 -- Tracking tables (by OID: renames keep tracking)

@@ -1,0 +1,142 @@
+----------------------------------------------------------------------------------------------
+-- Batch runs
+----------------------------------------------------------------------------------------------
+
+CREATE FUNCTION telemetry.batch_start(run_name text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_id bigint;
+BEGIN
+  IF run_name IS NULL OR run_name = '' THEN
+    RAISE EXCEPTION 'telemetry.batch_start: a run name is required';
+  END IF;
+  -- exact boundaries: a snapshot and a sample at the start of the run
+  PERFORM telemetry.snapshot();
+  PERFORM telemetry.sample();
+  INSERT INTO telemetry.runs (name, started_by) VALUES (run_name, session_user) RETURNING run_id INTO v_id;
+  RETURN v_id;
+END
+$fn$;
+
+CREATE FUNCTION telemetry.batch_end(run_id bigint, state text DEFAULT 'succeeded')
+RETURNS interval LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+  v_duration interval;
+BEGIN
+  IF state NOT IN ('succeeded', 'failed') THEN
+    RAISE EXCEPTION 'telemetry.batch_end: state must be ''succeeded'' or ''failed'', not %', state;
+  END IF;
+  UPDATE telemetry.runs r SET state = batch_end.state, ended_at = clock_timestamp()
+   WHERE r.run_id = batch_end.run_id AND r.state = 'running'
+  RETURNING r.ended_at - r.started_at INTO v_duration;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'telemetry.batch_end: run % does not exist or has already ended', run_id;
+  END IF;
+  PERFORM telemetry.sample();
+  PERFORM telemetry.snapshot();
+  RETURN v_duration;
+END
+$fn$;
+
+CREATE VIEW telemetry.batch_runs AS
+SELECT r.run_id, r.name, r.state, r.started_at, r.ended_at,
+       coalesce(r.ended_at, now()) - r.started_at AS duration,
+       avg(coalesce(r.ended_at, now()) - r.started_at) FILTER (WHERE r.state = 'succeeded')
+         OVER (PARTITION BY r.name) AS avg_succeeded_duration,
+       round((extract(epoch FROM coalesce(r.ended_at, now()) - r.started_at)
+              / nullif(extract(epoch FROM avg(coalesce(r.ended_at, now()) - r.started_at) FILTER (WHERE r.state = 'succeeded')
+                                          OVER (PARTITION BY r.name)), 0))::numeric, 2) AS duration_vs_avg,
+       r.started_by, r.pid, r.source
+  FROM telemetry.runs r;
+
+-- Keeps telemetry.run_totals: a run counts as started when inserted and as succeeded/failed when
+-- its state leaves 'running' (or when it is inserted already finished). Every path that writes runs
+-- (batch_start/batch_end, sample()'s application_name rules, a DBA's own INSERT) goes through here.
+CREATE FUNCTION telemetry._count_run()
+RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' OR (OLD.state = 'running' AND NEW.state <> 'running') THEN
+    INSERT INTO telemetry.run_totals AS t (name, started, succeeded, failed)
+    VALUES (NEW.name, CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE 0 END,
+            (NEW.state = 'succeeded')::int, (NEW.state = 'failed')::int)
+    ON CONFLICT (name) DO UPDATE SET started = t.started + excluded.started,
+                                     succeeded = t.succeeded + excluded.succeeded,
+                                     failed = t.failed + excluded.failed;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+
+DROP TRIGGER IF EXISTS runs_count ON telemetry.runs;
+CREATE TRIGGER runs_count AFTER INSERT OR UPDATE OF state ON telemetry.runs
+  FOR EACH ROW EXECUTE FUNCTION telemetry._count_run();
+
+-- First install of the totals over existing history (an upgrade, or a restored dump): start from
+-- the runs kept so far. Later installs find the totals filled and leave them alone.
+INSERT INTO telemetry.run_totals (name, started, succeeded, failed)
+SELECT r.name, count(*), count(*) FILTER (WHERE r.state = 'succeeded'), count(*) FILTER (WHERE r.state = 'failed')
+  FROM telemetry.runs r
+ WHERE NOT EXISTS (SELECT 1 FROM telemetry.run_totals)
+ GROUP BY r.name;
+
+CREATE FUNCTION telemetry._run_window(p_run_id bigint, OUT start_time timestamptz, OUT end_time timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  SELECT r.started_at, coalesce(r.ended_at, now()) INTO start_time, end_time FROM telemetry.runs r WHERE r.run_id = p_run_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'telemetry: run % does not exist (see telemetry.batch_runs)', p_run_id;
+  END IF;
+END
+$fn$;
+
+-- Every numeric compare() metric of two windows side by side, the biggest relative change first.
+CREATE FUNCTION telemetry.compare_windows(baseline_start timestamptz, baseline_end timestamptz,
+                                          slow_start timestamptz, slow_end timestamptz)
+RETURNS TABLE (metric text, baseline numeric, slow numeric, ratio numeric, change numeric)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+  a jsonb;
+  b jsonb;
+BEGIN
+  a := (SELECT to_jsonb(c) FROM telemetry.compare(baseline_start, baseline_end) c);
+  b := (SELECT to_jsonb(c) FROM telemetry.compare(slow_start, slow_end) c);
+  a := a || jsonb_build_object('window_seconds', extract(epoch FROM baseline_end - baseline_start));
+  b := b || jsonb_build_object('window_seconds', extract(epoch FROM slow_end - slow_start));
+  RETURN QUERY
+  SELECT k.key, (a ->> k.key)::numeric, (b ->> k.key)::numeric,
+         round((b ->> k.key)::numeric / nullif((a ->> k.key)::numeric, 0), 2),
+         (b ->> k.key)::numeric - (a ->> k.key)::numeric
+    FROM jsonb_each(b) k
+   WHERE jsonb_typeof(k.value) = 'number' AND coalesce(jsonb_typeof(a -> k.key), 'null') IN ('number', 'null')
+     AND k.key NOT IN ('start_snapshot_id', 'end_snapshot_id', 'slot_count')
+   ORDER BY abs((b ->> k.key)::numeric - coalesce((a ->> k.key)::numeric, 0))
+              / greatest(abs(coalesce((a ->> k.key)::numeric, 0)), 1) DESC,
+            k.key;
+END
+$fn$;
+
+CREATE FUNCTION telemetry.compare_runs(baseline_run bigint, slow_run bigint)
+RETURNS TABLE (metric text, baseline numeric, slow numeric, ratio numeric, change numeric)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  a record := telemetry._run_window(baseline_run);
+  b record := telemetry._run_window(slow_run);
+BEGIN
+  RETURN QUERY SELECT * FROM telemetry.compare_windows(a.start_time, a.end_time, b.start_time, b.end_time);
+END
+$fn$;
+
