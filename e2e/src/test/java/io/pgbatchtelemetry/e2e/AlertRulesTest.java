@@ -62,13 +62,13 @@ class AlertRulesTest {
 
     @Test
     void amtoolChecksTheAlertmanagerConfigAndRoutesBySeverity() {
-        Command check = Command.run(Repo.root(), TOOL_TIMEOUT, "amtool", "check-config", "alerts/alertmanager.yml");
+        Command check = Command.run(Repo.root(), TOOL_TIMEOUT, "amtool", "check-config", "prometheus/alertmanager.yml");
         assertTrue(check.succeeded(), check.report());
         Map<String, String> expectedReceiver = Map.of(
                 "critical", "on-call-webhook", "warning", "batch-team-webhook", "info", "batch-team-webhook");
         expectedReceiver.forEach((severity, receiver) -> {
             Command route = Command.run(Repo.root(), TOOL_TIMEOUT, "amtool", "config", "routes", "test",
-                    "--config.file=alerts/alertmanager.yml", "alertname=PostgresRequestedCheckpoints", "severity=" + severity);
+                    "--config.file=prometheus/alertmanager.yml", "alertname=PostgresRequestedCheckpoints", "severity=" + severity);
             assertTrue(route.succeeded(), route.report());
             // amtool prints a warning about --alertmanager.url before the answer; the receiver is the last line
             String[] lines = route.output().strip().split("\n");
