@@ -69,6 +69,30 @@ class AbandonedRunsTest {
                 + "FROM telemetry.run_totals WHERE name = '" + name + "'"));
     }
 
+    /** install.sql over a schema from before abandoned runs: the state, the columns and the totals arrive; history stays. */
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void reinstallingOverAnOlderSchemaAddsTheAbandonedState(int major) throws Exception {
+        TelemetryDb db = TelemetryDb.installed(SharedClusters.get(major), "tel_abandoned_upgrade");
+        db.exec("DELETE FROM telemetry.runs", "DELETE FROM telemetry.run_totals",
+                "INSERT INTO telemetry.runs (name, pid) VALUES ('old_run', 1)",
+                // the schema as the previous install.sql left it
+                "ALTER TABLE telemetry.runs DROP CONSTRAINT runs_state_check",
+                "ALTER TABLE telemetry.runs ADD CONSTRAINT runs_state_check CHECK (state IN ('running', 'succeeded', 'failed'))",
+                "ALTER TABLE telemetry.runs DROP COLUMN backend_start",
+                "ALTER TABLE telemetry.run_totals DROP COLUMN abandoned");
+        db.install();
+        assertEquals("running", db.value("SELECT state FROM telemetry.runs WHERE name = 'old_run'"),
+                "a run from before: its session was never recorded, so it is not judged");
+        assertEquals("0", db.value("SELECT abandoned FROM telemetry.run_totals WHERE name = 'old_run'"));
+        db.install(); // and again: the constraint is left alone once it knows 'abandoned'
+        assertEquals("1", db.value("SELECT count(*) FROM pg_constraint WHERE conname = 'runs_state_check' "
+                + "AND pg_get_constraintdef(oid) LIKE '%abandoned%'"));
+        String run = db.value("INSERT INTO telemetry.runs (name, pid, backend_start) VALUES ('old_run', 1, now()) RETURNING run_id");
+        db.value("SELECT telemetry.sample()");
+        assertEquals("abandoned", db.value("SELECT state FROM telemetry.runs WHERE run_id = " + run), "pid 1 is no session of ours");
+    }
+
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void aReusedPidIsNotMistakenForTheRunsSession(int major) throws Exception {
