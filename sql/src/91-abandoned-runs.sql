@@ -26,6 +26,8 @@ BEGIN
 END
 $abandoned_state$;
 ALTER TABLE telemetry.run_totals ADD COLUMN IF NOT EXISTS abandoned bigint NOT NULL DEFAULT 0;
+-- open runs are few among many finished ones: sample() and every scrape look them up by this
+CREATE INDEX IF NOT EXISTS runs_running_idx ON telemetry.runs (run_id) WHERE state = 'running';
 
 -- True when the run is open, was started by a session batch_start() recorded, and that session is
 -- gone. On a standby the sessions are the standby's own, not the primary's: never true there. A

@@ -62,16 +62,20 @@ public final class TelemetryBatchesCollector implements Collector {
     /*
      * %1$s is "the open run's session has gone" (telemetry.run_session_gone(), or false for a schema
      * without it): such a run is not running any more but abandoned, even before sample() closes it.
-     * CASE keeps the function to open runs, which are few.
+     * It is asked once per open run (open runs are few; each call reads pg_stat_activity).
      */
     private static final String RUNS_QUERY = """
-            WITH batches AS (
+            WITH open_runs AS MATERIALIZED (
+              SELECT r.run_id, %1$s AS gone FROM telemetry.runs r WHERE r.state = 'running'
+            ),
+            batches AS (
               SELECT r.name,
-                     bool_or(CASE WHEN r.state = 'running' THEN NOT %1$s ELSE false END) AS running,
-                     min(r.started_at) FILTER (WHERE CASE WHEN r.state = 'running' THEN NOT %1$s ELSE false END) AS open_since,
-                     count(*) FILTER (WHERE CASE WHEN r.state = 'running' THEN %1$s ELSE false END) AS abandoned_unclosed,
+                     bool_or(o.gone IS FALSE) AS running,
+                     min(r.started_at) FILTER (WHERE o.gone IS FALSE) AS open_since,
+                     count(*) FILTER (WHERE o.gone) AS abandoned_unclosed,
                      count(*) OVER () AS batches
                 FROM telemetry.batch_runs r
+                LEFT JOIN open_runs o ON o.run_id = r.run_id AND r.state = 'running'
                GROUP BY r.name
                ORDER BY bool_or(r.state = 'running') DESC, max(coalesce(r.ended_at, r.started_at)) DESC, r.name
                LIMIT %2$d
@@ -85,7 +89,8 @@ public final class TelemetryBatchesCollector implements Collector {
               FROM batches b
               LEFT JOIN LATERAL (SELECT r.state, extract(epoch FROM r.ended_at - r.started_at) AS seconds
                                    FROM telemetry.batch_runs r
-                                  WHERE r.name = b.name AND CASE WHEN r.state = 'running' THEN %1$s ELSE true END
+                                  WHERE r.name = b.name
+                                    AND (r.state <> 'running' OR (SELECT o.gone FROM open_runs o WHERE o.run_id = r.run_id))
                                   ORDER BY r.ended_at DESC, r.run_id DESC LIMIT 1) last ON true
               LEFT JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds) AS seconds
                                    FROM (SELECT extract(epoch FROM r.ended_at - r.started_at) AS seconds
