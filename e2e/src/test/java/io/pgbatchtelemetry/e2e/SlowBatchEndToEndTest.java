@@ -128,7 +128,7 @@ class SlowBatchEndToEndTest {
     }
 
     /** sql/install.sql with psql, as a DBA installs it (pg_monitor, and so the monitoring role, may read it). */
-    private void installTelemetry() throws SQLException {
+    private void installTelemetry() throws SQLException, IOException {
         Command install = Command.run(work, Duration.ofSeconds(120), Map.of("PGPASSWORD", primary.superuserPassword()),
                 PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", primary.host(), "-p", Integer.toString(primary.port()),
                 "-U", primary.superuser(), "-d", "postgres", "-f", Repo.path("sql/install.sql").toString());
@@ -137,6 +137,7 @@ class SlowBatchEndToEndTest {
             s.execute("CREATE TABLE " + TRACKED_TABLE + " (id int PRIMARY KEY, segment text)");
             s.execute("INSERT INTO " + TRACKED_TABLE + " SELECT g, 'segment ' || (g % 10) FROM generate_series(1, 1000) g");
             s.execute("SELECT telemetry.track_table('" + TRACKED_TABLE + "')");
+            BaselineRunsFixture.ensure(c);
         }
     }
 
@@ -257,21 +258,25 @@ class SlowBatchEndToEndTest {
     void everyDashboardQueryReturnsDataFromThisPrometheus() throws Exception {
         sleep(Duration.ofSeconds(3)); // series born in the last scrape get a second point, so rate() has two
         Instant end = Instant.now();
-        Map<String, String> variables = new LinkedHashMap<>();
-        variables.put("__rate_interval", "1m");
-        variables.put("__range", Duration.between(scenarioStart, end).toSeconds() + 60 + "s");
-        variables.put("instance", ".*");
-        variables.put("batch", ".*");
-        variables.put("wait_event_type", ".*");
+        Duration range = Duration.between(scenarioStart, end).plusSeconds(60);
+        GrafanaTemplate.Value all = GrafanaTemplate.Value.all(".*");
+        Map<String, GrafanaTemplate.Value> variables = new LinkedHashMap<>();
+        for (String name : List.of("job", "instance", "batch", "run", "baseline", "wait_event_type")) {
+            variables.put(name, all);
+        }
+        variables.put("lookback", GrafanaTemplate.Value.single(range.toSeconds() + "s"));
+        // the test's Prometheus scrapes every second; Grafana's $__interval is at least that
+        GrafanaTemplate template = GrafanaTemplate.of(variables, range, Duration.ofSeconds(1), Duration.ofSeconds(1));
         List<String> empty = new ArrayList<>();
         List<String> awaitedButPresent = new ArrayList<>();
         List<String> awaited = new ArrayList<>();
         int checked = 0;
         for (Path file : Repo.dashboards()) {
             for (Dashboards.Query query : Dashboards.queries(file)) {
-                String promql = query.resolved(variables);
+                String promql = query.resolved(template);
                 boolean hasData = query.where().startsWith("variable")
                         ? !api.series(promql, scenarioStart, end).isEmpty()
+                        : query.instant() ? hasAnyValue(api.query(promql))
                         : hasAnyValue(api.queryRange(promql, scenarioStart.minusSeconds(5), end, Duration.ofSeconds(2)));
                 String reason = awaitingReason(promql);
                 checked++;
