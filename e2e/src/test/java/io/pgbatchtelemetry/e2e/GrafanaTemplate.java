@@ -56,9 +56,7 @@ final class GrafanaTemplate {
      */
     static GrafanaTemplate of(Map<String, Value> variables, Duration range, Duration interval, Duration scrapeInterval) {
         Map<String, String> builtIns = new LinkedHashMap<>();
-        builtIns.put("__range", range.toSeconds() + "s");
-        builtIns.put("__range_s", Long.toString(range.toSeconds()));
-        builtIns.put("__range_ms", Long.toString(range.toMillis()));
+        putRange(builtIns, range);
         builtIns.put("__interval", promDuration(interval));
         builtIns.put("__interval_ms", Long.toString(interval.toMillis()));
         // Grafana: max($__interval + scrape interval, 4 x scrape interval)
@@ -71,10 +69,16 @@ final class GrafanaTemplate {
     /** The same variables over another time range (a panel with its own relative time). */
     GrafanaTemplate withRange(Duration range) {
         Map<String, String> builtIns = new LinkedHashMap<>(this.builtIns);
-        builtIns.put("__range", range.toSeconds() + "s");
-        builtIns.put("__range_s", Long.toString(range.toSeconds()));
-        builtIns.put("__range_ms", Long.toString(range.toMillis()));
+        putRange(builtIns, range);
         return new GrafanaTemplate(variables, builtIns);
+    }
+
+    /** Grafana rounds the range to whole seconds for $__range and $__range_s. */
+    private static void putRange(Map<String, String> builtIns, Duration range) {
+        long seconds = Math.round(range.toMillis() / 1000.0);
+        builtIns.put("__range", seconds + "s");
+        builtIns.put("__range_s", Long.toString(seconds));
+        builtIns.put("__range_ms", Long.toString(range.toMillis()));
     }
 
     /** The value of a custom or query variable, as Grafana would interpolate {@code $name} (for a panel's relative time). */
