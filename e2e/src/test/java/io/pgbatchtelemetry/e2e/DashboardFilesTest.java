@@ -168,8 +168,13 @@ class DashboardFilesTest {
         JsonNode runs = top.stream().filter(p -> "table".equals(p.path("type").asText()) && p.path("title").asText().startsWith("Runs of"))
                 .findFirst().orElseThrow(() -> new AssertionError("no run picker table in the top row"));
         String runLink = runs.toString();
-        assertTrue(runLink.contains("var-run=${__data.fields.run_id}") && runLink.contains("from=${__data.fields.started}")
-                && runLink.contains("to=${__data.fields.ended}"), "a run links to its window: " + runLink);
+        assertTrue(runLink.contains("var-run=${__data.fields.run_id.numeric}") && runLink.contains("from=${__data.fields.started.numeric}")
+                && runLink.contains("to=${__data.fields.ended.numeric}"), "a run links to its window: " + runLink);
+        JsonNode renames = runs.path("transformations").findValue("renameByName");
+        assertEquals("started", renames.path("Value #A").asText(), "the link's from= reads the column named started");
+        assertEquals("ended", renames.path("Value #B").asText(), "the link's to= reads the column named ended");
+        assertTrue(runs.path("targets").path(0).path("expr").asText().contains("pg_telemetry_run_start_timestamp_seconds")
+                && runs.path("targets").path(1).path("expr").asText().contains("pg_telemetry_run_end_timestamp_seconds"), "started/ended in ms");
         for (JsonNode panel : top) {
             if (panel.path("title").asText().contains("average active sessions by wait class")) {
                 assertTrue(panel.toString().contains("/d/pgbt-wait-events/wait-events?") && panel.toString().contains("var-wait_event_type=${__field.labels.wait_event_type}"),

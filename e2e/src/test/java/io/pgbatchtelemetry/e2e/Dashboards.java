@@ -16,12 +16,13 @@ final class Dashboards {
 
     /**
      * A query of a dashboard: where it sits (for messages), its PromQL, whether Grafana runs it as an instant query,
-     * and the panel's own relative time ({@code timeFrom}, e.g. {@code $lookback}; null: the dashboard's range).
+     * the panel's own relative time ({@code timeFrom}, e.g. {@code $lookback}; null: the dashboard's range) and its
+     * minimum interval ({@code interval}, e.g. {@code 1m}; null: none).
      */
-    record Query(String dashboard, String where, String expr, boolean instant, String timeFrom) {
+    record Query(String dashboard, String where, String expr, boolean instant, String timeFrom, String minInterval) {
 
         Query(String dashboard, String where, String expr) {
-            this(dashboard, where, expr, false, null);
+            this(dashboard, where, expr, false, null, null);
         }
 
         /** The query as Grafana would send it, with the dashboard's variables interpolated by {@code template}. */
@@ -68,7 +69,8 @@ final class Dashboards {
             for (JsonNode target : panel.path("targets")) {
                 queries.add(new Query(name, "panel " + panel.path("id").asInt() + " \"" + panel.path("title").asText() + "\" "
                         + target.path("refId").asText(), target.path("expr").asText(), target.path("instant").asBoolean(false),
-                        panel.hasNonNull("timeFrom") ? panel.path("timeFrom").asText() : null));
+                        panel.hasNonNull("timeFrom") ? panel.path("timeFrom").asText() : null,
+                        panel.hasNonNull("interval") ? panel.path("interval").asText() : null));
             }
         }
         for (JsonNode annotation : dashboard.path("annotations").path("list")) {

@@ -75,8 +75,13 @@ final class E2eTelemetry {
     }
 
     static void batchEnd(PostgresCluster cluster, long run) throws SQLException {
+        batchEnd(cluster, run, "succeeded");
+    }
+
+    /** Ends the run as succeeded or failed. */
+    static void batchEnd(PostgresCluster cluster, long run, String state) throws SQLException {
         try (Connection c = cluster.connect(); Statement s = c.createStatement()) {
-            s.execute("SELECT telemetry.batch_end(" + run + ")");
+            s.execute("SELECT telemetry.batch_end(" + run + ", '" + state + "')");
         }
     }
 }

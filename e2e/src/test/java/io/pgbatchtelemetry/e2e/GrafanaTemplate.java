@@ -43,10 +43,14 @@ final class GrafanaTemplate {
 
     private final Map<String, Value> variables;
     private final Map<String, String> builtIns;
+    private final Duration interval;
+    private final Duration scrapeInterval;
 
-    private GrafanaTemplate(Map<String, Value> variables, Map<String, String> builtIns) {
+    private GrafanaTemplate(Map<String, Value> variables, Map<String, String> builtIns, Duration interval, Duration scrapeInterval) {
         this.variables = Map.copyOf(variables);
         this.builtIns = Map.copyOf(builtIns);
+        this.interval = interval;
+        this.scrapeInterval = scrapeInterval;
     }
 
     /**
@@ -57,20 +61,34 @@ final class GrafanaTemplate {
     static GrafanaTemplate of(Map<String, Value> variables, Duration range, Duration interval, Duration scrapeInterval) {
         Map<String, String> builtIns = new LinkedHashMap<>();
         putRange(builtIns, range);
+        putInterval(builtIns, interval, scrapeInterval);
+        return new GrafanaTemplate(variables, builtIns, interval, scrapeInterval);
+    }
+
+    /** The same over a panel whose minimum interval ("interval" in its JSON, e.g. 1m) raises $__interval. */
+    GrafanaTemplate withMinInterval(Duration minInterval) {
+        if (minInterval.compareTo(interval) <= 0) {
+            return this;
+        }
+        Map<String, String> builtIns = new LinkedHashMap<>(this.builtIns);
+        putInterval(builtIns, minInterval, scrapeInterval);
+        return new GrafanaTemplate(variables, builtIns, minInterval, scrapeInterval);
+    }
+
+    private static void putInterval(Map<String, String> builtIns, Duration interval, Duration scrapeInterval) {
         builtIns.put("__interval", promDuration(interval));
         builtIns.put("__interval_ms", Long.toString(interval.toMillis()));
         // Grafana: max($__interval + scrape interval, 4 x scrape interval)
         Duration rate = interval.plus(scrapeInterval);
         Duration fourScrapes = scrapeInterval.multipliedBy(4);
         builtIns.put("__rate_interval", promDuration(rate.compareTo(fourScrapes) > 0 ? rate : fourScrapes));
-        return new GrafanaTemplate(variables, builtIns);
     }
 
     /** The same variables over another time range (a panel with its own relative time). */
     GrafanaTemplate withRange(Duration range) {
         Map<String, String> builtIns = new LinkedHashMap<>(this.builtIns);
         putRange(builtIns, range);
-        return new GrafanaTemplate(variables, builtIns);
+        return new GrafanaTemplate(variables, builtIns, interval, scrapeInterval);
     }
 
     /** Grafana rounds the range to whole seconds for $__range and $__range_s. */
@@ -130,6 +148,21 @@ final class GrafanaTemplate {
         List<String> escaped = value.values().stream()
                 .map(v -> regexEscape(v).replace("\\", "\\\\")).toList();
         return escaped.size() == 1 ? escaped.get(0) : "(" + String.join("|", escaped) + ")";
+    }
+
+    /** A Grafana duration as dashboards write them (15s, 1m, 7d). */
+    static Duration parseDuration(String value) {
+        Matcher m = Pattern.compile("(\\d+)([smhd])").matcher(value.strip());
+        if (!m.matches()) {
+            throw new IllegalArgumentException("not a duration: " + value);
+        }
+        long amount = Long.parseLong(m.group(1));
+        return switch (m.group(2)) {
+            case "s" -> Duration.ofSeconds(amount);
+            case "m" -> Duration.ofMinutes(amount);
+            case "h" -> Duration.ofHours(amount);
+            default -> Duration.ofDays(amount);
+        };
     }
 
     static String regexEscape(String value) {

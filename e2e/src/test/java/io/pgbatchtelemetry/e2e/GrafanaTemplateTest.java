@@ -53,6 +53,10 @@ class GrafanaTemplateTest {
         GrafanaTemplate wide = GrafanaTemplate.of(Map.of(), Duration.ofHours(1), Duration.ofSeconds(60), Duration.ofSeconds(15));
         assertEquals("75s", wide.interpolate("$__rate_interval"), "interval + scrape when that exceeds 4 scrapes");
         assertEquals("7200s", wide.withRange(Duration.ofHours(2)).interpolate("$__range"));
+        assertEquals("[60s] 60000 75s", t.withMinInterval(Duration.ofMinutes(1)).interpolate("[$__interval] $__interval_ms $__rate_interval"),
+                "a panel's minimum interval raises $__interval");
+        assertEquals(Duration.ofDays(7), GrafanaTemplate.parseDuration("7d"));
+        assertEquals("15s", t.withMinInterval(Duration.ofSeconds(5)).interpolate("$__interval"), "but never lowers it");
     }
 
     @Test

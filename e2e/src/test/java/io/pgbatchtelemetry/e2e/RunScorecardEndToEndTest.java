@@ -130,7 +130,7 @@ class RunScorecardEndToEndTest {
         expectedRuns.add(Long.toString(slowRun));
         assertTrue(listed.containsAll(expectedRuns), "the run variable lists " + listed + ", expected " + expectedRuns);
         JsonNode picker = panel(dashboard, 53);
-        GrafanaTemplate pickerTemplate = opening.withRange(parseDuration(opening.plain(picker.path("timeFrom").asText().substring(1))));
+        GrafanaTemplate pickerTemplate = opening.withRange(GrafanaTemplate.parseDuration(opening.plain(picker.path("timeFrom").asText().substring(1))));
         Map<String, Double> started = byRun(api.query(pickerTemplate.interpolate(expr(picker, "A")), now));
         Map<String, Double> ended = byRun(api.query(pickerTemplate.interpolate(expr(picker, "B")), now));
         assertTrue(started.keySet().containsAll(expectedRuns) && ended.keySet().containsAll(expectedRuns),
@@ -241,16 +241,6 @@ class RunScorecardEndToEndTest {
 
     private static double value(JsonNode series) {
         return Double.parseDouble(series.path("value").get(1).asText());
-    }
-
-    /** A custom variable's duration such as 1h or 7d. */
-    private static Duration parseDuration(String value) {
-        long amount = Long.parseLong(value.substring(0, value.length() - 1));
-        return switch (value.charAt(value.length() - 1)) {
-            case 'h' -> Duration.ofHours(amount);
-            case 'd' -> Duration.ofDays(amount);
-            default -> throw new IllegalArgumentException("expected a duration in hours or days: " + value);
-        };
     }
 
     private interface Check {
