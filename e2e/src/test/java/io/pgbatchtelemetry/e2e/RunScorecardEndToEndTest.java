@@ -75,15 +75,7 @@ class RunScorecardEndToEndTest {
 
     @AfterAll
     void stopStack() {
-        for (AutoCloseable closeable : new AutoCloseable[] {prometheus, exporter, primary}) {
-            if (closeable != null) {
-                try {
-                    closeable.close();
-                } catch (Exception e) {
-                    System.err.println("e2e teardown: " + e);
-                }
-            }
-        }
+        Teardown.closeAll(prometheus, exporter, primary);
     }
 
     @Test

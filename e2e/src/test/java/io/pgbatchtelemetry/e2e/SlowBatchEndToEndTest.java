@@ -142,15 +142,7 @@ class SlowBatchEndToEndTest {
 
     @AfterAll
     void stopStack() {
-        for (AutoCloseable closeable : new AutoCloseable[] {prometheus, alertmanager, webhook, primaryExporter, replicaExporter, primary, replica}) {
-            if (closeable != null) {
-                try {
-                    closeable.close();
-                } catch (Exception e) {
-                    System.err.println("e2e teardown: " + e);
-                }
-            }
-        }
+        Teardown.closeAll(prometheus, alertmanager, webhook, primaryExporter, replicaExporter, primary, replica);
     }
 
     @Test
