@@ -19,7 +19,10 @@ import java.util.List;
  *
  * <p>Labels are bounded: the {@value #MAX_BATCHES} batches with an open run or the most recent activity (as
  * {@link TelemetryBatchesCollector} chooses them), the last {@value #RECENT_RUNS} runs of each, and at most
- * {@code baseline_runs} (config of the schema, default 5) baseline runs per run. A baseline is exported only when
+ * {@code baseline_runs} (config of the schema, default 5) baseline runs per run. The baseline is exported for the
+ * open runs and the newest finished run of each batch only: a run's series then exist from its start until the next
+ * run of the batch ends, which covers the run's own window (where the board looks for them), and a scrape asks
+ * {@code baseline_runs()} at most twice per batch rather than for every recent run. A baseline is exported only when
  * it counts as usual: at least {@code baseline_min_runs} (default 3) runs. A schema without
  * {@code baseline_runs()} (installed before it existed) gets the runs without baselines.
  *
@@ -43,8 +46,8 @@ public final class TelemetryRunsCollector implements Collector {
     static final MetricFamily SUCCEEDED = MetricFamily.gauge("pg_telemetry_run_succeeded",
             "1 when the run succeeded, 0 when it failed; absent while it is open.", "batch", "run_id");
     static final MetricFamily BASELINE = MetricFamily.gauge("pg_telemetry_run_baseline",
-            "1 for each run of telemetry.baseline_runs(run_id), the usual runs the run is compared with; "
-                    + "absent while there are fewer than baseline_min_runs of them.", "batch", "run_id", "baseline_run_id");
+            "1 for each run of telemetry.baseline_runs(run_id), the usual runs the run is compared with, for the open runs "
+                    + "and the newest finished run of each batch; absent while there are fewer than baseline_min_runs of them.", "batch", "run_id", "baseline_run_id");
 
     private static final String RUNS_QUERY = """
             WITH batches AS (
@@ -54,7 +57,9 @@ public final class TelemetryRunsCollector implements Collector {
                ORDER BY bool_or(r.state = 'running') DESC, max(coalesce(r.ended_at, r.started_at)) DESC, r.name
                LIMIT %d
             ), recent AS (
-              SELECT x.*
+              SELECT x.*,
+                     row_number() OVER (PARTITION BY x.name, x.state = 'running'
+                                        ORDER BY x.started_at DESC, x.run_id DESC) AS newest
                 FROM batches b
                CROSS JOIN LATERAL (SELECT r.run_id, r.name, r.state, r.started_at, r.ended_at
                                      FROM telemetry.runs r
@@ -63,7 +68,7 @@ public final class TelemetryRunsCollector implements Collector {
             )
             SELECT rr.run_id, rr.name, rr.state,
                    extract(epoch FROM rr.started_at) AS started, extract(epoch FROM rr.ended_at) AS ended,
-                   %s AS baseline
+                   CASE WHEN rr.state = 'running' OR rr.newest = 1 THEN %s END AS baseline
               FROM recent rr
              ORDER BY rr.name, rr.run_id""";
 

@@ -80,7 +80,10 @@ class TelemetryRunsCollectorTest {
         long third = run(cluster, batch, "succeeded", 18);
         long fourth = run(cluster, batch, "succeeded", 14);
         long open = run(cluster, batch, "running", 1);
-        run(cluster, "other", "succeeded", 2);
+        String young = "young";   // two succeeded runs only: fewer than baseline_min_runs
+        run(cluster, young, "succeeded", 6);
+        run(cluster, young, "succeeded", 4);
+        long youngOpen = run(cluster, young, "running", 2);
 
         try (Connection monitor = monitor(cluster)) {
             MetricSink sink = collect(monitor, collector);
@@ -99,10 +102,16 @@ class TelemetryRunsCollectorTest {
             assertEquals(Set.of(first, second, third, fourth).stream().map(String::valueOf).collect(Collectors.toCollection(TreeSet::new)), usual,
                     "the schema's usual runs of the open run: the four previous succeeded ones");
             assertEquals(usual, exportedBaseline(sink, open), "exported exactly as telemetry.baseline_runs() returns them");
-            assertEquals(Set.of(), exportedBaseline(sink, third),
+            assertEquals(baselineOf(cluster, fourth), exportedBaseline(sink, fourth),
+                    "the newest finished run keeps its usual runs (three previous succeeded ones count as usual)");
+            assertEquals(3, exportedBaseline(sink, fourth).size());
+            assertEquals(2, baselineOf(cluster, youngOpen).size());
+            assertEquals(Set.of(), exportedBaseline(sink, youngOpen),
                     "two previous succeeded runs are fewer than baseline_min_runs (3): no usual runs yet, not a baseline of two");
-            assertEquals(3, exportedBaseline(sink, fourth).size(), "three previous succeeded runs count as usual");
-            assertTrue(exportedBaseline(sink, first).isEmpty());
+            for (long older : new long[] {first, second, failed, third}) {
+                assertEquals(Set.of(), exportedBaseline(sink, older),
+                        "run " + older + ": baselines only for open runs and the newest finished one (their series covered its own window)");
+            }
         }
     }
 
