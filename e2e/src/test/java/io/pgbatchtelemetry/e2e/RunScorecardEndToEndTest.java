@@ -116,6 +116,12 @@ class RunScorecardEndToEndTest {
         // the run picker, as the board opens (the last hour): its variable and its table list every run
         Instant hourAgo = now.minus(Duration.ofHours(1));
         GrafanaTemplate opening = GrafanaTemplate.of(variables, Duration.ofHours(1), Duration.ofSeconds(4), Duration.ofSeconds(1));
+        Set<String> batches = labelValues(dashboard, "batch", opening, hourAgo, now);
+        assertTrue(batches.contains(SlowBatchScenario.BATCH), "the batch variable lists " + batches);
+        for (String metric : List.of("pg_batch_sessions", "pg_batch_wait_event_seconds_total", "pg_telemetry_batch_running", "pg_telemetry_run_running")) {
+            assertTrue(!api.series(metric + "{batch=\"" + SlowBatchScenario.BATCH + "\"}", hourAgo, now).isEmpty(),
+                    "one name for the batch: the sampler's rule and the telemetry runs both say " + SlowBatchScenario.BATCH + " (" + metric + ")");
+        }
         Set<String> listed = labelValues(dashboard, "run", opening, hourAgo, now);
         Set<String> expectedRuns = new TreeSet<>();
         normalRuns.forEach(r -> expectedRuns.add(Long.toString(r)));
