@@ -122,7 +122,7 @@ class StartCommandsTest {
     private static List<Path> documentedFiles() throws IOException {
         List<Path> files = new ArrayList<>(List.of(REPO.resolve("README.md"), REPO.resolve("exporter/Dockerfile"),
                 REPO.resolve("docker-compose.yml"), REPO.launcher()));
-        for (String dir : List.of("docs", "scripts", "demo", "exporter/image")) {
+        for (String dir : List.of("docs", "scripts", "demo", "exporter/image", "exporter/src/main")) {
             Path root = REPO.resolve(dir);
             if (Files.isDirectory(root)) {
                 try (Stream<Path> walk = Files.walk(root)) {
