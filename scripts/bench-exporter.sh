@@ -21,9 +21,7 @@ cd "$(dirname "$0")/.."
 source scripts/bench-lib.sh
 case "${1:-}" in -h|--help) sed -n '2,17p' "$0"; exit 0 ;; esac
 bench_prepare
-out=target/bench-exporter
-for ((i = 1; i <= $#; i++)); do [[ ${!i} == --out ]] && { j=$((i + 1)); out=${!j}; }; [[ ${!i} == --out=* ]] && out=${!i#--out=}; done
-# Bounded: a stuck scrape or server can't keep the bench (and its servers) alive for ever; the
+# Writes results.md (also printed), results.json, environment.txt and both exporters' logs into --out
+# (default target/bench-exporter). Bounded: a stuck scrape or server can't keep the bench (and its servers) alive for ever; the
 # harness stops its servers when the JVM exits, and the exporters are children of it.
-timeout 40m "${bench_java[@]}" io.pgbatchtelemetry.bench.ExporterBenchmark "$@"
-echo "[bench-exporter] done: $out/results.md, $out/results.json" >&2
+exec timeout 40m "${bench_java[@]}" io.pgbatchtelemetry.bench.ExporterBenchmark "$@"
