@@ -43,6 +43,16 @@ public final class Args {
         }
     }
 
+    /**
+     * Fails now, with the option's name, when one of these options was given a value that is not a number
+     * (before any server starts), rather than when the benchmark first reads it.
+     */
+    public Args requireNumbers(List<String> wholeNumbers, List<String> decimals) {
+        wholeNumbers.forEach(name -> integer(name, 0));
+        decimals.forEach(name -> decimal(name, 0));
+        return this;
+    }
+
     public String string(String name, String fallback) {
         return values.getOrDefault(name, fallback);
     }

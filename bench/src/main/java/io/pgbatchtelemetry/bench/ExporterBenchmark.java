@@ -64,7 +64,7 @@ public final class ExporterBenchmark {
     public static void main(String[] argv) throws Exception {
         Args args;
         try {
-            args = new Args(argv, OPTIONS, FLAGS);
+            args = new Args(argv, OPTIONS, FLAGS).requireNumbers(OPTIONS.stream().filter(o -> !List.of("out", "ours-args", "pause").contains(o)).toList(), List.of("pause"));
         } catch (IllegalArgumentException e) {
             System.err.println("bench-exporter: " + e.getMessage());
             System.exit(2);

@@ -40,6 +40,8 @@ import java.util.stream.Stream;
 public final class SamplerBenchmark {
     static final List<String> OPTIONS = List.of("pg", "rounds", "duration", "clients", "scale", "query-runs-seconds",
             "exporter-warmup", "parts", "java-opts", "out", "sessions");
+    private static final List<String> NUMBERS = List.of("pg", "rounds", "duration", "clients", "scale", "query-runs-seconds",
+            "exporter-warmup");
     private static final String SAMPLER_SQL = "exporter/src/main/resources/io/pgbatchtelemetry/exporter/sampler/activity-sample.sql";
     private static final String MONITOR = "pgbt_bench_monitor";
     private static final String MONITOR_PASSWORD = "sampler-bench";
@@ -61,7 +63,7 @@ public final class SamplerBenchmark {
     public static void main(String[] argv) throws Exception {
         Args args;
         try {
-            args = new Args(argv, OPTIONS, List.of());
+            args = new Args(argv, OPTIONS, List.of()).requireNumbers(NUMBERS, List.of());
         } catch (IllegalArgumentException e) {
             System.err.println("sampler-benchmark: " + e.getMessage());
             System.exit(2);

@@ -37,7 +37,7 @@ public final class Soak {
     public static void main(String[] argv) throws Exception {
         Args args;
         try {
-            args = new Args(argv, OPTIONS, List.of());
+            args = new Args(argv, OPTIONS, List.of()).requireNumbers(OPTIONS.stream().filter(o -> !List.of("out", "java-opts").contains(o)).toList(), List.of());
         } catch (IllegalArgumentException e) {
             System.err.println("soak: " + e.getMessage());
             System.exit(2);

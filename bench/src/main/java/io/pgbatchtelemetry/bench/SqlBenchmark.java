@@ -51,7 +51,7 @@ public final class SqlBenchmark {
     public static void main(String[] argv) throws Exception {
         Args args;
         try {
-            args = new Args(argv, OPTIONS, List.of());
+            args = new Args(argv, OPTIONS, List.of()).requireNumbers(List.of("pg", "sessions"), List.of());
         } catch (IllegalArgumentException e) {
             System.err.println("bench-sql: " + e.getMessage());
             System.exit(2);
