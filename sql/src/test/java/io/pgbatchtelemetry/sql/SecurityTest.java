@@ -137,7 +137,7 @@ class SecurityTest {
             // the superuser holds a lock the victim's query waits for: the victim's text is in activity and locks
             holder.setAutoCommit(false);
             try (Statement s = holder.createStatement()) {
-                s.execute("LOCK TABLE sec_accounts IN ACCESS EXCLUSIVE MODE");
+                s.execute("LOCK TABLE sec_accounts IN ACCESS EXCLUSIVE MODE /* holder " + SECRET + " */");
             }
             CompletableFuture<Void> waiting = CompletableFuture.runAsync(() -> {
                 try (Statement s = victim.createStatement()) {
@@ -148,6 +148,7 @@ class SecurityTest {
             }, pool);
             assertTrue(TelemetryDb.await(10, () -> db.count("SELECT count(*) FROM pg_stat_activity WHERE pid = " + victimPid
                     + " AND wait_event_type = 'Lock'") == 1));
+            Thread.sleep(1_100); // a wait diagnose() reports (diagnose.lock_wait_seconds = 1)
             sample = db.count("SELECT telemetry.sample()");
             holder.rollback();
             waiting.join();
@@ -162,14 +163,17 @@ class SecurityTest {
                 assertNull(value(reader, "SELECT query_preview FROM telemetry.recent_activity WHERE pid = " + victimPid
                         + " AND captured_at = (SELECT captured_at FROM telemetry.samples WHERE id = " + sample + ")"));
                 assertNull(value(reader, "SELECT blocked_query FROM telemetry.recent_locks WHERE blocked_pid = " + victimPid));
-                assertFalse(value(reader, "SELECT string_agg(evidence, ' ') FROM telemetry.diagnose(now() - interval '1 minute', now())")
-                        .contains(SECRET), "diagnose() runs as its caller: no text from row-level-security-hidden rows");
+                String evidence = value(reader, "SELECT evidence FROM telemetry.diagnose(now() - interval '1 minute', now()) WHERE pattern = 'lock_contention'");
+                assertTrue(evidence.contains("no query text"), evidence);
+                assertFalse(evidence.contains(SECRET), "diagnose() runs as its caller: " + evidence);
             }
             try (Connection stats = db.connect("sec_stats", "pw")) {
                 assertTrue(value(stats, "SELECT query_preview FROM telemetry.recent_activity WHERE pid = " + victimPid
                         + " AND captured_at = (SELECT captured_at FROM telemetry.samples WHERE id = " + sample + ")").contains(SECRET),
                         "pg_read_all_stats sees every text");
                 assertTrue(value(stats, "SELECT blocked_query FROM telemetry.recent_locks WHERE blocked_pid = " + victimPid).contains(SECRET));
+                assertTrue(value(stats, "SELECT evidence FROM telemetry.diagnose(now() - interval '1 minute', now()) WHERE pattern = 'lock_contention'")
+                        .contains("holder " + SECRET));
             }
             try (Connection own = db.connect("sec_victim", "pw")) {
                 assertTrue(value(own, "SELECT query_preview FROM telemetry.recent_activity WHERE pid = " + victimPid
