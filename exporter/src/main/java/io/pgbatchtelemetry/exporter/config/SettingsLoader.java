@@ -198,8 +198,9 @@ public final class SettingsLoader {
         }
         ExporterSettings.Scrape scrape = new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize);
         CollectorOptions collectorOptions = new CollectorOptions(nonNegativeDuration(c, "scrape.database-size-interval"));
-        return new ExporterSettings(dataSource, web, scrape, collectors, collectorOptions, bindSampler(c), bindBatches(c),
-                TargetsBinder.bind(c, scrape));
+        Map<String, ExporterSettings.Target> targets = TargetsBinder.bind(c, scrape);
+        checkResponseTimeout(web, scrape, targets);
+        return new ExporterSettings(dataSource, web, scrape, collectors, collectorOptions, bindSampler(c), bindBatches(c), targets);
     }
 
     private static ExporterSettings.Sampler bindSampler(Config c) {
@@ -360,7 +361,38 @@ public final class SettingsLoader {
         if (path.equals("/probe") || path.equals("/-/healthy")) {
             throw ConfigException.forKey(ROOT + ".web.telemetry-path", path + " is taken by the exporter itself; use e.g. /metrics");
         }
-        return new ExporterSettings.Web(host, port, path, WebSecurityBinder.tls(c), WebSecurityBinder.basicAuth(c));
+        return new ExporterSettings.Web(host, port, path, WebSecurityBinder.tls(c), WebSecurityBinder.basicAuth(c), bindHttpLimits(c));
+    }
+
+    private static ExporterSettings.HttpLimits bindHttpLimits(Config c) {
+        int maxIdle = integer(c, "web.max-idle-connections");
+        if (maxIdle < 0 || maxIdle > 1000) {
+            throw ConfigException.forKey(ROOT + ".web.max-idle-connections", "must be between 0 and 1000, got " + maxIdle);
+        }
+        return new ExporterSettings.HttpLimits(wholeSeconds(c, "web.request-timeout"), wholeSeconds(c, "web.response-timeout"),
+                wholeSeconds(c, "web.idle-timeout"), maxIdle);
+    }
+
+    /** The JDK HTTP server counts these in whole seconds: at least 1s, a fraction is rounded up. */
+    private static Duration wholeSeconds(Config c, String key) {
+        Duration duration = positiveDuration(c, key);
+        long seconds = duration.getSeconds() + (duration.getNano() > 0 ? 1 : 0);
+        return Duration.ofSeconds(seconds);
+    }
+
+    /** A response may take as long as the slowest scrape behind it, and then some to be written. */
+    private static void checkResponseTimeout(ExporterSettings.Web web, ExporterSettings.Scrape scrape,
+                                             Map<String, ExporterSettings.Target> targets) {
+        Duration longest = scrape.timeout();
+        for (ExporterSettings.Target target : targets.values()) {
+            if (target.scrape().timeout().compareTo(longest) > 0) {
+                longest = target.scrape().timeout();
+            }
+        }
+        if (web.limits().responseTimeout().compareTo(longest) <= 0) {
+            throw ConfigException.forKey(ROOT + ".web.response-timeout", "must be longer than the longest scrape timeout ("
+                    + longest + "): the answer to a scrape is written after the scrape");
+        }
     }
 
     static String string(Config c, String key) {
