@@ -104,8 +104,11 @@ q "INSERT INTO telemetry.samples (captured_at, active_sessions, idle_in_xact, bl
 q "INSERT INTO telemetry.sample_waits SELECT s.id, 'client backend', w.t, w.e, 1 FROM telemetry.samples s,
      (VALUES ('CPU', 'CPU'), ('IO', 'DataFileRead'), ('LWLock', 'WALWrite'), ('Lock', 'transactionid')) w(t, e)
     WHERE s.captured_at < now() - interval '1 minute'"
-q "INSERT INTO telemetry.sample_activity (sample_id, pid, usename, application_name, backend_type, state, query_start, query_preview)
-     SELECT s.id, 1000 + k, 'app', 'batch', 'client backend', 'active', s.captured_at - interval '1 minute', 'UPDATE orders SET ...'
+q "INSERT INTO telemetry.sample_activity (sample_id, pid, usename, application_name, backend_type, state, query_start)
+     SELECT s.id, 1000 + k, 'app', 'batch', 'client backend', 'active', s.captured_at - interval '1 minute'
+       FROM telemetry.samples s, generate_series(1, 5) k WHERE s.captured_at < now() - interval '1 minute'"
+q "INSERT INTO telemetry.sample_queries (sample_id, pid, role_oid, query)
+     SELECT s.id, 1000 + k, NULL, 'UPDATE orders SET ...'
        FROM telemetry.samples s, generate_series(1, 5) k WHERE s.captured_at < now() - interval '1 minute'"
 q "ANALYZE" >/dev/null
 echo "history_snapshots $(q 'SELECT count(*) FROM telemetry.snapshots') history_samples $(q 'SELECT count(*) FROM telemetry.samples')"
