@@ -187,6 +187,24 @@ class SecurityTest {
         }
     }
 
+    /**
+     * A SECURITY DEFINER function runs as the schema owner, which bypasses row-level security: one
+     * that read a text table could hand any caller any text. Only the writers and the retention
+     * functions (which return row counts) may name such a table; a new one must be reviewed and added here.
+     */
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void noSecurityDefinerFunctionReadsATextTable(int major) throws Exception {
+        TelemetryDb db = db(major);
+        assertEquals("sample_queries", db.value("SELECT string_agg(c.relname, ',' ORDER BY c.relname) FROM pg_policy p "
+                + "JOIN pg_class c ON c.oid = p.polrelid WHERE c.relnamespace = 'telemetry'::regnamespace "
+                + "AND pg_get_expr(p.polqual, p.polrelid) LIKE '%_may_read_text%' AND c.relrowsecurity"));
+        assertEquals("_cleanup_batch,cleanup,sample", db.value("SELECT string_agg(DISTINCT f.proname, ',' ORDER BY f.proname) "
+                + "FROM pg_proc f, pg_policy p JOIN pg_class c ON c.oid = p.polrelid "
+                + "WHERE f.pronamespace = 'telemetry'::regnamespace AND f.prosecdef "
+                + "AND pg_get_expr(p.polqual, p.polrelid) LIKE '%_may_read_text%' AND f.prosrc LIKE '%' || c.relname || '%'"));
+    }
+
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void anUpgradeMovesStoredTextBehindRowLevelSecurity(int major) throws Exception {
