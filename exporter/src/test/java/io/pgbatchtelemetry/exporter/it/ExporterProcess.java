@@ -39,18 +39,20 @@ public final class ExporterProcess implements AutoCloseable {
     }
 
     /**
-     * The heap flags of bin/pg-batch-exporter (-Xms, -Xmx, -XX:+ExitOnOutOfMemoryError), read from the
-     * launcher so that a test of memory bounds runs with what operators run; fails if they moved.
+     * The heap flags of exporter/bin/jvm.options (-Xms, -Xmx, -XX:+ExitOnOutOfMemoryError), which the
+     * launcher and the image start the exporter with, so that a test of memory bounds runs with what
+     * operators run; fails if they moved.
      */
     public static List<String> launcherHeapFlags() throws IOException {
-        String launcher = Files.readString(Path.of("bin", "pg-batch-exporter"));
         List<String> flags = new ArrayList<>();
-        Matcher m = Pattern.compile("(-Xm[sx]\\d+[kmg]|-XX:\\+ExitOnOutOfMemoryError)").matcher(launcher);
-        while (m.find()) {
-            flags.add(m.group(1));
+        for (String line : Files.readAllLines(Path.of("bin", "jvm.options"))) {
+            String option = line.strip();
+            if (option.matches("-Xm[sx]\\d+[kmgKMG]") || option.equals("-XX:+ExitOnOutOfMemoryError")) {
+                flags.add(option);
+            }
         }
         if (flags.stream().noneMatch(f -> f.startsWith("-Xmx"))) {
-            throw new AssertionError("no -Xmx found in exporter/bin/pg-batch-exporter: update launcherHeapFlags() to where the flags are now");
+            throw new AssertionError("no -Xmx in exporter/bin/jvm.options: update launcherHeapFlags() to where the heap flags are now");
         }
         return flags;
     }
