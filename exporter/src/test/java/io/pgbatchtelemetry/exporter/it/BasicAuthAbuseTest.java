@@ -38,8 +38,12 @@ class BasicAuthAbuseTest {
     private static final String PASSWORD = "good-Horse-77";
     private static final int FLOODERS = 16;     // twice the server's threads
     private static final int SCRAPES = 15;
-    /** Without the bound, good scrapes queued behind bcrypt took many times longer (0.45 s to 1.0 s in the report). */
-    private static final double MAX_SLOWDOWN = 4.0;
+    /**
+     * The bound still gives one core to bcrypt and the flooding clients run in this JVM, so good
+     * scrapes slow down somewhat (x1.9 and x4.1 measured on a loaded 2-core machine); without the
+     * bound they queued behind the verifications (x41.9 measured, 54 ms to 2255 ms).
+     */
+    private static final double MAX_SLOWDOWN = 8.0;
 
     @Test
     void malformedHeadersGet401AndAFloodOfWrongPasswordsDoesNotStarveScrapes() throws Exception {
