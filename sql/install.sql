@@ -2630,18 +2630,33 @@ BEGIN
 END
 $fn$;
 
+-- The search_path a new session of role p_role in database p_db starts with: its role-and-database,
+-- role, or database setting, else the server's. Statement texts name tables as the batch did.
+CREATE FUNCTION telemetry._role_search_path(p_role oid, p_db oid)
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce(
+    (SELECT substr(c, length('search_path=') + 1)
+       FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) WITH ORDINALITY AS u(c, o)
+      WHERE c LIKE 'search\_path=%' AND (s.setrole, s.setdatabase) IN ((p_role, p_db), (p_role, 0), (0, p_db))
+      ORDER BY (s.setrole = p_role) DESC, (s.setdatabase = p_db) DESC LIMIT 1),
+    (SELECT reset_val FROM pg_settings WHERE name = 'search_path'))
+$$;
+
 -- Captures the generic plans of a run's top statements (by total time), each planned as the
--- statement's own role: SECURITY INVOKER and no pinned search_path, because it must run in the
+-- statement's own role: SECURITY INVOKER, because it must run in the
 -- caller's session (the batch's own session, or a role allowed to become the statement's role,
 -- e.g. the pg_cron job's owner): PostgreSQL refuses SET ROLE inside a SECURITY DEFINER function,
 -- and planning can execute functions, so it never plans with more rights than the statement's
 -- role. Never ANALYZE; short lock_timeout/statement_timeout so a lock held by the batch makes
 -- a plan fail fast instead of waiting. PG16+: EXPLAIN (GENERIC_PLAN); PG15 only plans statements
--- without parameters and lists the others as skipped. Statement names resolve in the caller's
--- search_path, as they did in the batch's session.
+-- without parameters and lists the others as skipped. Statement names resolve in the search_path
+-- a session of the statement's role starts with (_role_search_path).
 CREATE FUNCTION telemetry.capture_plans(run_id bigint, top_n int DEFAULT NULL)
 RETURNS TABLE (queryid bigint, username text, status text, reason text, plan text)
 LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 #variable_conflict use_variable
 DECLARE
@@ -2707,6 +2722,7 @@ BEGIN
         BEGIN
           PERFORM pg_catalog.set_config('lock_timeout', telemetry._setting('plan_lock_timeout', '100ms'), true);
           PERFORM pg_catalog.set_config('statement_timeout', telemetry._setting('plan_statement_timeout', '2s'), true);
+          PERFORM pg_catalog.set_config('search_path', telemetry._role_search_path(st.userid, st.dbid), true);
           IF st.rolname <> v_me THEN
             EXECUTE pg_catalog.format('SET LOCAL ROLE %I', st.rolname);
           END IF;
@@ -2716,6 +2732,7 @@ BEGIN
           IF st.rolname <> v_me THEN
             EXECUTE pg_catalog.format('SET LOCAL ROLE %I', v_me);
           END IF;
+          PERFORM pg_catalog.set_config('search_path', 'pg_catalog, telemetry, pg_temp', true);
           v_status := 'captured';
         EXCEPTION WHEN OTHERS THEN   -- the subtransaction's rollback also restores role and timeouts
           v_status := 'failed';
