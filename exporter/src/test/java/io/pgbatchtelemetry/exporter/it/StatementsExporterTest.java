@@ -47,6 +47,10 @@ class StatementsExporterTest {
                     + "EXECUTE 'SELECT (1' || repeat('+1', a) || ') * (1' || repeat('*1', b) || ') AS x WHERE ''secret'' <> ''x''' INTO r; "
                     + "END LOOP; END LOOP; END $$");
             cluster.execute("SELECT pg_sleep(0.3)");
+            // 25 statements of 60 ms each: the top 20 among them, clearly ahead of the exporter's own queries
+            for (int k = 1; k <= 25; k++) {
+                cluster.execute("SELECT pg_sleep(0.06)" + ", 1".repeat(k));
+            }
             cluster.execute("CREATE TABLE hot (id int PRIMARY KEY, n int); INSERT INTO hot VALUES (1, 0)");
             String app = "stmt_batch_" + version;
             Map<String, String> flags = Map.of("sampler.interval", "100ms", "statements.top", "20",
@@ -55,6 +59,7 @@ class StatementsExporterTest {
             try (Exporter exporter = Exporter.start(ExporterTestSupport.settings(cluster, flags));
                  Connection holder = SamplerTestSupport.session(cluster, "stmt_holder");
                  Connection batch = SamplerTestSupport.session(cluster, app)) {
+                ExporterTestSupport.scrape(exporter.port());
                 Exposition first = ExporterTestSupport.scrape(exporter.port());
                 Exposition second = ExporterTestSupport.scrape(exporter.port());
                 assertEquals(1.0, first.value("pg_stat_statements_available"));
@@ -66,6 +71,8 @@ class StatementsExporterTest {
                 assertTrue(series > 0 && series <= 20, "bounded: " + series);
                 assertEquals(labelSets(first, "pg_stat_statements_calls_total"), labelSets(second, "pg_stat_statements_calls_total"),
                         "the same statements on consecutive scrapes");
+                assertFalse(labelSets(first, "pg_stat_statements_calls_total").toString().contains(ExporterTestSupport.MONITOR_USER),
+                        "the heavy statements, not the exporter's few-millisecond queries");
                 assertEquals(series, first.count("pg_stat_statements_query_info"));
                 String sleepId = cluster.queryValue("SELECT queryid FROM pg_stat_statements WHERE query = 'SELECT pg_sleep($1)'");
                 Double sleepCalls = first.value("pg_stat_statements_calls_total", "queryid", sleepId, "datname", "postgres", "user", cluster.superuser());
