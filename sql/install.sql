@@ -385,17 +385,18 @@ CREATE TABLE IF NOT EXISTS telemetry.snapshot_statements (
 );
 CREATE INDEX IF NOT EXISTS snapshot_statements_snapshot_idx ON telemetry.snapshot_statements (snapshot_id);
 
--- The cumulative counters of every entry at the last capture: the base of the next delta.
--- Replaced on every capture (rows of one snapshot_id); not history.
+-- The cumulative counters of every entry as of the last capture: the base of the next delta. Only
+-- entries whose counters moved are rewritten (snapshot_id: the capture that last wrote the row),
+-- entries gone from pg_stat_statements are removed; not history.
 CREATE TABLE IF NOT EXISTS telemetry.statement_last (
-  snapshot_id bigint NOT NULL, userid oid NOT NULL, dbid oid NOT NULL, toplevel boolean NOT NULL, queryid bigint NOT NULL,
+  userid oid NOT NULL, dbid oid NOT NULL, toplevel boolean NOT NULL, queryid bigint NOT NULL,
   calls bigint, plans bigint, total_exec_time double precision, total_plan_time double precision, rows bigint,
   shared_blks_hit bigint, shared_blks_read bigint, shared_blks_dirtied bigint, shared_blks_written bigint,
   local_blks_hit bigint, local_blks_read bigint, local_blks_dirtied bigint, local_blks_written bigint,
   temp_blks_read bigint, temp_blks_written bigint, blk_read_time double precision, blk_write_time double precision,
   temp_blk_read_time double precision, temp_blk_write_time double precision, wal_records bigint, wal_fpi bigint,
-  wal_bytes numeric, jit_time double precision, stats_since timestamptz,
-  PRIMARY KEY (snapshot_id, userid, dbid, toplevel, queryid)
+  wal_bytes numeric, jit_time double precision, stats_since timestamptz, snapshot_id bigint NOT NULL,
+  PRIMARY KEY (userid, dbid, toplevel, queryid)
 );
 
 -- Query text, once per statement, capped at statement_text_bytes. userid is the role that ran it:
@@ -1052,8 +1053,13 @@ BEGIN
     RETURN;
   END IF;
   BEGIN
-    SELECT * INTO v_prev FROM telemetry.statement_captures
-     WHERE status IN ('ok', 'baseline') ORDER BY captured_at DESC, snapshot_id DESC LIMIT 1;
+    -- the base is the last capture's; after a capture that failed or found no extension it may be
+    -- old, so this one starts afresh instead of counting the whole gap as one delta
+    SELECT * INTO v_prev FROM telemetry.statement_captures ORDER BY captured_at DESC, snapshot_id DESC LIMIT 1;
+    IF v_prev.status IS DISTINCT FROM 'ok' AND v_prev.status IS DISTINCT FROM 'baseline' THEN
+      v_prev := NULL;
+      DELETE FROM telemetry.statement_last;
+    END IF;
     SELECT postmaster_start_time INTO v_prev_start FROM telemetry.snapshots WHERE id = v_prev.snapshot_id;
     EXECUTE format('SELECT dealloc, stats_reset FROM %I.pg_stat_statements_info', v_pgss.schema_name)
        INTO v_dealloc, v_reset;
@@ -1063,10 +1069,6 @@ BEGIN
     -- one statement: read every entry, store the new base, and the kept deltas of this capture
     EXECUTE format($q$
       WITH cur AS MATERIALIZED (%s),
-      base AS (
-        INSERT INTO telemetry.statement_last
-        SELECT $1, c.* FROM cur c WHERE c.queryid IS NOT NULL
-      ),
       d AS MATERIALIZED (
         SELECT c.userid, c.dbid, c.toplevel, c.queryid, f.fresh AND l.queryid IS NOT NULL AS recreated,
                c.calls - CASE WHEN f.fresh THEN 0 ELSE l.calls END AS calls,
@@ -1094,22 +1096,44 @@ BEGIN
                c.jit_time - CASE WHEN f.fresh THEN 0 ELSE l.jit_time END AS jit_time
           FROM cur c
           LEFT JOIN telemetry.statement_last l
-            ON l.snapshot_id = $2 AND l.userid = c.userid AND l.dbid = c.dbid AND l.toplevel = c.toplevel AND l.queryid = c.queryid
+            ON l.userid = c.userid AND l.dbid = c.dbid AND l.toplevel = c.toplevel AND l.queryid = c.queryid
          CROSS JOIN LATERAL (SELECT l.queryid IS NULL OR $3 OR c.calls < l.calls OR c.plans < l.plans
                                     OR c.total_exec_time < l.total_exec_time OR c.rows < l.rows
                                     OR c.shared_blks_hit < l.shared_blks_hit OR c.shared_blks_read < l.shared_blks_read
                                     OR c.temp_blks_written < l.temp_blks_written OR c.wal_bytes < l.wal_bytes
                                     OR c.stats_since IS DISTINCT FROM l.stats_since AS fresh) f
-         WHERE $2 IS NOT NULL   -- the first capture only records the base
+         WHERE c.queryid IS NOT NULL
+           AND (f.fresh OR c.calls <> l.calls OR c.plans <> l.plans)   -- only entries that moved
+      ),
+      base AS (   -- the new base: rows of the entries that moved, and no rows for entries gone
+        INSERT INTO telemetry.statement_last AS l
+        SELECT c.*, $1 FROM cur c JOIN d USING (userid, dbid, toplevel, queryid)
+        ON CONFLICT (userid, dbid, toplevel, queryid) DO UPDATE
+          SET calls = excluded.calls, plans = excluded.plans, total_exec_time = excluded.total_exec_time,
+              total_plan_time = excluded.total_plan_time, rows = excluded.rows, shared_blks_hit = excluded.shared_blks_hit,
+              shared_blks_read = excluded.shared_blks_read, shared_blks_dirtied = excluded.shared_blks_dirtied,
+              shared_blks_written = excluded.shared_blks_written, local_blks_hit = excluded.local_blks_hit,
+              local_blks_read = excluded.local_blks_read, local_blks_dirtied = excluded.local_blks_dirtied,
+              local_blks_written = excluded.local_blks_written, temp_blks_read = excluded.temp_blks_read,
+              temp_blks_written = excluded.temp_blks_written, blk_read_time = excluded.blk_read_time,
+              blk_write_time = excluded.blk_write_time, temp_blk_read_time = excluded.temp_blk_read_time,
+              temp_blk_write_time = excluded.temp_blk_write_time, wal_records = excluded.wal_records,
+              wal_fpi = excluded.wal_fpi, wal_bytes = excluded.wal_bytes, jit_time = excluded.jit_time,
+              stats_since = excluded.stats_since, snapshot_id = excluded.snapshot_id
+      ),
+      gone AS (
+        DELETE FROM telemetry.statement_last l
+         WHERE NOT EXISTS (SELECT 1 FROM cur c WHERE c.userid = l.userid AND c.dbid = l.dbid
+                              AND c.toplevel = l.toplevel AND c.queryid = l.queryid)
       ),
       ranked AS (
         SELECT d.*, (d.queryid IS NOT NULL AND (
-                 rank() OVER (ORDER BY d.total_exec_time + d.total_plan_time DESC) <= $4
-              OR rank() OVER (ORDER BY d.calls DESC) <= $4
-              OR rank() OVER (ORDER BY d.shared_blks_read DESC) <= $4 AND d.shared_blks_read > 0
-              OR rank() OVER (ORDER BY d.temp_blks_written DESC) <= $4 AND d.temp_blks_written > 0
-              OR rank() OVER (ORDER BY d.wal_bytes DESC) <= $4 AND d.wal_bytes > 0)) AS keep
-          FROM d WHERE d.calls > 0 OR d.plans > 0
+                 row_number() OVER (ORDER BY d.total_exec_time + d.total_plan_time DESC) <= $4
+              OR row_number() OVER (ORDER BY d.calls DESC) <= $4
+              OR row_number() OVER (ORDER BY d.shared_blks_read DESC) <= $4 AND d.shared_blks_read > 0
+              OR row_number() OVER (ORDER BY d.temp_blks_written DESC) <= $4 AND d.temp_blks_written > 0
+              OR row_number() OVER (ORDER BY d.wal_bytes DESC) <= $4 AND d.wal_bytes > 0)) AS keep
+          FROM d WHERE $2 IS NOT NULL AND (d.calls > 0 OR d.plans > 0)   -- the first capture only records the base
       ),
       kept AS (
         INSERT INTO telemetry.snapshot_statements
@@ -1131,13 +1155,12 @@ BEGIN
       )
       SELECT (SELECT count(*) FROM cur)::int, (SELECT count(*) FROM kept)::int,
              (SELECT count(*) FROM cur WHERE queryid IS NULL)::int,
-             (SELECT count(*) FROM d WHERE recreated AND NOT $3)::int,
+             (SELECT count(*) FROM d WHERE recreated AND NOT $3 AND $2 IS NOT NULL)::int,
              EXISTS (SELECT 1 FROM kept k WHERE NOT EXISTS (SELECT 1 FROM telemetry.statement_texts t
                       WHERE t.userid = k.userid AND t.dbid = k.dbid AND t.queryid = k.queryid)) $q$,
       format(telemetry.version_sql('statements'), v_pgss.schema_name))
     INTO v_entries, v_kept, v_hidden, v_recreated, v_missing_texts
     USING p_snapshot_id, v_prev.snapshot_id, v_all_reset OR v_restarted, v_top;
-    DELETE FROM telemetry.statement_last WHERE snapshot_id <> p_snapshot_id;
 
     -- texts of kept statements, once each: pg_stat_statements(true) reads the whole text file,
     -- so only when a kept statement has none stored yet

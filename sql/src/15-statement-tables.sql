@@ -64,17 +64,18 @@ CREATE TABLE IF NOT EXISTS telemetry.snapshot_statements (
 );
 CREATE INDEX IF NOT EXISTS snapshot_statements_snapshot_idx ON telemetry.snapshot_statements (snapshot_id);
 
--- The cumulative counters of every entry at the last capture: the base of the next delta.
--- Replaced on every capture (rows of one snapshot_id); not history.
+-- The cumulative counters of every entry as of the last capture: the base of the next delta. Only
+-- entries whose counters moved are rewritten (snapshot_id: the capture that last wrote the row),
+-- entries gone from pg_stat_statements are removed; not history.
 CREATE TABLE IF NOT EXISTS telemetry.statement_last (
-  snapshot_id bigint NOT NULL, userid oid NOT NULL, dbid oid NOT NULL, toplevel boolean NOT NULL, queryid bigint NOT NULL,
+  userid oid NOT NULL, dbid oid NOT NULL, toplevel boolean NOT NULL, queryid bigint NOT NULL,
   calls bigint, plans bigint, total_exec_time double precision, total_plan_time double precision, rows bigint,
   shared_blks_hit bigint, shared_blks_read bigint, shared_blks_dirtied bigint, shared_blks_written bigint,
   local_blks_hit bigint, local_blks_read bigint, local_blks_dirtied bigint, local_blks_written bigint,
   temp_blks_read bigint, temp_blks_written bigint, blk_read_time double precision, blk_write_time double precision,
   temp_blk_read_time double precision, temp_blk_write_time double precision, wal_records bigint, wal_fpi bigint,
-  wal_bytes numeric, jit_time double precision, stats_since timestamptz,
-  PRIMARY KEY (snapshot_id, userid, dbid, toplevel, queryid)
+  wal_bytes numeric, jit_time double precision, stats_since timestamptz, snapshot_id bigint NOT NULL,
+  PRIMARY KEY (userid, dbid, toplevel, queryid)
 );
 
 -- Query text, once per statement, capped at statement_text_bytes. userid is the role that ran it:

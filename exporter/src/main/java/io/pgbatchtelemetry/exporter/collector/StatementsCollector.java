@@ -29,7 +29,11 @@ import org.slf4j.LoggerFactory;
  * texts are read ({@code pg_stat_statements(true)} reads the whole text file) only for statements
  * new to the top, and kept while they stay there.
  *
- * <p>One statement per scrape, planned with the server's facts: the probe tells whether the
+ * <p>Reading {@code pg_stat_statements} costs time in proportion to its entries (every entry is
+ * visited, whatever the LIMIT), so the statement runs at most once per {@code statements.interval}
+ * (default 30 s; 0 = every scrape) and scrapes in between serve the counters last read, as the
+ * database collector does with sizes; Prometheus' rates over minutes do not notice. It is one
+ * statement, planned with the server's facts: the probe tells whether the
  * extension exists in this database with its library loaded ({@link PgServer#statementsSchema}).
  * Where it does not, the collector runs nothing, serves {@code pg_stat_statements_available 0}
  * and logs once. Versions: the columns read here are the same on PostgreSQL 15–18 (the
@@ -127,14 +131,27 @@ public final class StatementsCollector implements Collector {
     private volatile Set<Key> members = Set.of();
     private final Map<Key, String> previews = new ConcurrentHashMap<>();
     private final AtomicBoolean absenceLogged = new AtomicBoolean();
+    private final long intervalNanos;
+    /** What the last read wrote, served until it is older than the interval. */
+    private volatile Cached cached;
+
+    private record Cached(MetricSink sink, long readAtNanos, String server) {}
 
     /**
      * @param top          the most statements with series
      * @param previewChars length of the opt-in query preview; 0 exports no preview (the default)
+     * @param interval     how old the served counters may be; zero reads them on every scrape
      */
-    public StatementsCollector(int top, int previewChars) {
+    public StatementsCollector(int top, int previewChars, java.time.Duration interval) {
         this.topK = new StatementTopK(top, 0.1);
         this.previewChars = previewChars;
+        this.intervalNanos = interval.toNanos();
+    }
+
+    private boolean fresh(PgServer server) {
+        Cached last = cached;
+        return last != null && last.server().equals(server.settingsGeneration() + server.statementsSchema())
+                && System.nanoTime() - last.readAtNanos() < intervalNanos;
     }
 
     @Override
@@ -151,7 +168,7 @@ public final class StatementsCollector implements Collector {
 
     @Override
     public List<String> statements(PgServer server) {
-        return server.statementsSchema() == null ? List.of() : List.of(read(server));
+        return server.statementsSchema() == null || fresh(server) ? List.of() : List.of(read(server));
     }
 
     private String read(PgServer server) {
@@ -174,6 +191,18 @@ public final class StatementsCollector implements Collector {
             return;
         }
         absenceLogged.set(false);
+        Cached last = cached;
+        if (fresh(server)) {
+            sink.addAll(last.sink());
+            return;
+        }
+        MetricSink read = new MetricSink();
+        readInto(session, server, read);
+        cached = new Cached(read, System.nanoTime(), server.settingsGeneration() + server.statementsSchema());
+        sink.addAll(read);
+    }
+
+    private void readInto(PgSession session, PgServer server, MetricSink sink) throws SQLException {
         sink.add(AVAILABLE, true);
         List<StatementTopK.Ranked<Key>> ranked = new ArrayList<>();
         Map<Key, Double[]> counters = new HashMap<>();

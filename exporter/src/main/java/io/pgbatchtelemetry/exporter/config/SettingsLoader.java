@@ -198,7 +198,8 @@ public final class SettingsLoader {
         }
         ExporterSettings.Scrape scrape = new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize);
         CollectorOptions collectorOptions = new CollectorOptions(nonNegativeDuration(c, "scrape.database-size-interval"),
-                between(c, "statements.top", 1, 200), between(c, "statements.query-preview-chars", 0, 200));
+                between(c, "statements.top", 1, 200), between(c, "statements.query-preview-chars", 0, 200),
+                nonNegativeDuration(c, "statements.interval"));
         return new ExporterSettings(dataSource, web, scrape, collectors, collectorOptions, bindSampler(c), bindBatches(c),
                 TargetsBinder.bind(c, scrape));
     }
