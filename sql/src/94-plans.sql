@@ -134,11 +134,17 @@ BEGIN
     RETURN;
   END IF;
   b := telemetry._bracket(w.start_time, w.end_time, false);
-  FOR st IN SELECT s.userid, s.dbid, s.queryid, r.rolname::text AS rolname
-              FROM telemetry._statement_sums(b.s1, b.s2) s LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
-             WHERE s.queryid IS NOT NULL AND s.calls > 0
-             ORDER BY s.total_ms DESC, s.queryid
-             LIMIT coalesce(top_n, telemetry._setting('plan_top_n', '10')::int) LOOP
+  -- the texts of all of them in one read: pg_stat_statements(true) reads the whole text file each time
+  FOR st IN EXECUTE pg_catalog.format($q$
+      WITH t AS MATERIALIZED (SELECT p.userid, p.dbid, p.queryid, p.query FROM %I.pg_stat_statements(true) p)
+      SELECT s.userid, s.dbid, s.queryid, r.rolname::text AS rolname,
+             (SELECT t.query FROM t WHERE t.userid = s.userid AND t.dbid = s.dbid AND t.queryid = s.queryid LIMIT 1) AS query
+        FROM (SELECT x.* FROM telemetry._statement_sums($1, $2) x
+               WHERE x.queryid IS NOT NULL AND x.calls > 0
+               ORDER BY x.total_ms DESC, x.queryid LIMIT $3) s
+        LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
+       ORDER BY s.total_ms DESC, s.queryid $q$, v_pgss.schema_name)
+    USING b.s1, b.s2, coalesce(top_n, telemetry._setting('plan_top_n', '10')::int) LOOP
     v_status := 'skipped';
     v_reason := NULL;
     v_plan := NULL;
@@ -152,9 +158,7 @@ BEGIN
       v_reason := pg_catalog.format('planning runs as the statement''s role %I, which %I may not become: call capture_plans in the batch''s own session, or as a role granted %I',
                                     st.rolname, session_user, st.rolname);
     ELSE
-      EXECUTE pg_catalog.format('SELECT p.query FROM %I.pg_stat_statements(true) p WHERE p.userid = $1 AND p.dbid = $2 AND p.queryid = $3 LIMIT 1',
-                                v_pgss.schema_name)
-         INTO v_text USING st.userid, st.dbid, st.queryid;
+      v_text := st.query;
       v_cmd := telemetry._statement_command(v_text);
       IF v_text IS NULL THEN
         v_reason := 'no longer in pg_stat_statements (evicted or reset)';
@@ -166,6 +170,8 @@ BEGIN
         v_reason := 'the text holds more than one statement';
       ELSIF NOT v_generic AND v_text ~ '\$[0-9]' THEN
         v_reason := 'it has parameters ($1, ...): PostgreSQL 15 cannot plan it without values (16+ plans it with GENERIC_PLAN)';
+      ELSIF v_text ~* '\mtelemetry\.' THEN
+        v_reason := 'a statement of the telemetry schema itself';
       ELSE
         BEGIN
           PERFORM pg_catalog.set_config('lock_timeout', telemetry._setting('plan_lock_timeout', '100ms'), true);
