@@ -2231,8 +2231,10 @@ AS $$
                      WHERE t.userid = p_userid AND t.dbid = p_dbid AND t.queryid = p_queryid) END
 $$;
 
--- What changed for one statement between two windows. The extra time splits into the part that
--- the extra calls explain at the baseline's mean time, and the part the slower calls explain.
+-- What changed for one statement between two windows. The extra time splits exactly into a part
+-- the change in calls explains and a part the change in mean time per call explains, each taken at
+-- the average of the two sides (the symmetric, Shapley split: (cb - ca) * (ma + mb) / 2 and
+-- (mb - ma) * (ca + cb) / 2 add up to cb * mb - ca * ma); the larger part names the verdict.
 CREATE FUNCTION telemetry._statement_verdict(calls_a numeric, total_a numeric, calls_b numeric, total_b numeric,
                                              plan_a text, plan_b text)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -2243,12 +2245,11 @@ AS $$
     WHEN coalesce(calls_b, 0) = 0 AND coalesce(calls_a, 0) > 0 THEN 'gone'
     WHEN plan_a IS NOT NULL AND plan_b IS NOT NULL AND plan_a <> plan_b THEN 'plan changed'
     WHEN abs(total_b - total_a) < greatest(0.1 * total_a, 1) THEN 'unchanged'
-    WHEN total_b > total_a THEN
-      CASE WHEN (calls_b - calls_a) * (total_a / calls_a) >= calls_b * (total_b / calls_b - total_a / calls_a)
-           THEN 'more calls' ELSE 'slower per call' END
+    WHEN abs((calls_b - calls_a) * (total_a / calls_a + total_b / calls_b))
+         >= abs((total_b / calls_b - total_a / calls_a) * (calls_a + calls_b)) THEN
+      CASE WHEN calls_b > calls_a THEN 'more calls' ELSE 'fewer calls' END
     ELSE
-      CASE WHEN (calls_a - calls_b) * (total_a / calls_a) >= calls_b * (total_a / calls_a - total_b / calls_b)
-           THEN 'fewer calls' ELSE 'faster per call' END
+      CASE WHEN total_b / calls_b > total_a / calls_a THEN 'slower per call' ELSE 'faster per call' END
   END
 $$;
 
