@@ -136,14 +136,17 @@ BEGIN
   b := telemetry._bracket(w.start_time, w.end_time, false);
   -- the texts of all of them in one read: pg_stat_statements(true) reads the whole text file each time
   FOR st IN EXECUTE pg_catalog.format($q$
-      WITH t AS MATERIALIZED (SELECT p.userid, p.dbid, p.queryid, p.query FROM %I.pg_stat_statements(true) p)
-      SELECT s.userid, s.dbid, s.queryid, r.rolname::text AS rolname,
-             (SELECT t.query FROM t WHERE t.userid = s.userid AND t.dbid = s.dbid AND t.queryid = s.queryid LIMIT 1) AS query
-        FROM (SELECT x.* FROM telemetry._statement_sums($1, $2) x
-               WHERE x.queryid IS NOT NULL AND x.calls > 0
-               ORDER BY x.total_ms DESC, x.queryid LIMIT $3) s
+      -- the telemetry schema's own statements (nested ones too, with track = all) are not the batch's
+      WITH t AS MATERIALIZED (SELECT DISTINCT ON (p.userid, p.dbid, p.queryid) p.userid, p.dbid, p.queryid, p.query
+                                FROM %I.pg_stat_statements(true) p)
+      SELECT s.userid, s.dbid, s.queryid, r.rolname::text AS rolname, s.query
+        FROM (SELECT x.*, t.query
+                FROM telemetry._statement_sums($1, $2) x
+                LEFT JOIN t ON t.userid = x.userid AND t.dbid = x.dbid AND t.queryid = x.queryid
+               WHERE x.queryid IS NOT NULL AND x.calls > 0) s
         LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
-       ORDER BY s.total_ms DESC, s.queryid $q$, v_pgss.schema_name)
+       WHERE coalesce(s.query, '') !~* '\mtelemetry\.'
+       ORDER BY s.total_ms DESC, s.queryid LIMIT $3 $q$, v_pgss.schema_name)
     USING b.s1, b.s2, coalesce(top_n, telemetry._setting('plan_top_n', '10')::int) LOOP
     v_status := 'skipped';
     v_reason := NULL;
@@ -170,8 +173,6 @@ BEGIN
         v_reason := 'the text holds more than one statement';
       ELSIF NOT v_generic AND v_text ~ '\$[0-9]' THEN
         v_reason := 'it has parameters ($1, ...): PostgreSQL 15 cannot plan it without values (16+ plans it with GENERIC_PLAN)';
-      ELSIF v_text ~* '\mtelemetry\.' THEN
-        v_reason := 'a statement of the telemetry schema itself';
       ELSE
         BEGIN
           PERFORM pg_catalog.set_config('lock_timeout', telemetry._setting('plan_lock_timeout', '100ms'), true);
