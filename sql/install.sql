@@ -1238,6 +1238,25 @@ DROP POLICY IF EXISTS statement_texts_visible ON telemetry.statement_texts;
 CREATE POLICY statement_texts_visible ON telemetry.statement_texts FOR SELECT USING (telemetry._statement_text_visible(userid));
 DROP POLICY IF EXISTS statement_plans_visible ON telemetry.statement_plans;
 CREATE POLICY statement_plans_visible ON telemetry.statement_plans FOR SELECT USING (telemetry._statement_text_visible(userid));
+
+-- Retention: texts of statements no kept delta or stored plan refers to any more (cleanup() deletes
+-- old snapshots, and their statement rows with them).
+CREATE FUNCTION telemetry._cleanup_statement_texts()
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_n bigint;
+BEGIN
+  DELETE FROM telemetry.statement_texts t
+   WHERE NOT EXISTS (SELECT 1 FROM telemetry.snapshot_statements s
+                      WHERE s.queryid = t.queryid AND s.userid = t.userid AND s.dbid = t.dbid)
+     AND NOT EXISTS (SELECT 1 FROM telemetry.statement_plans p
+                      WHERE p.queryid = t.queryid AND p.userid = t.userid AND p.dbid = t.dbid);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN jsonb_build_object('statement_texts', v_n);
+END
+$fn$;
 ----------------------------------------------------------------------------------------------
 -- Deltas between two snapshots: the one definition of the delta arithmetic
 ----------------------------------------------------------------------------------------------
@@ -1745,6 +1764,7 @@ BEGIN
   DELETE FROM telemetry.runs WHERE coalesce(ended_at, started_at) < p_cutoff AND state <> 'running';
   GET DIAGNOSTICS v_n = ROW_COUNT;
   v_counts := jsonb_build_object('runs', v_n);
+  v_counts := v_counts || telemetry._cleanup_statement_texts();   -- 55-statement-capture.sql
   IF to_regclass('cron.job_run_details') IS NOT NULL THEN
     BEGIN
       EXECUTE $q$DELETE FROM cron.job_run_details
@@ -2814,7 +2834,8 @@ REVOKE EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.c
 GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text),
   telemetry.batch_end(bigint, text) TO telemetry_writer;
 -- plans are stored by writers only (capture_plans() itself plans as the statement's role)
-REVOKE EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb) FROM telemetry_reader;
+REVOKE EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb),
+  telemetry._cleanup_statement_texts() FROM telemetry_reader;
 GRANT EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb) TO telemetry_writer;
 
 COMMIT;

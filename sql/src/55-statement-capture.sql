@@ -250,3 +250,22 @@ DROP POLICY IF EXISTS statement_texts_visible ON telemetry.statement_texts;
 CREATE POLICY statement_texts_visible ON telemetry.statement_texts FOR SELECT USING (telemetry._statement_text_visible(userid));
 DROP POLICY IF EXISTS statement_plans_visible ON telemetry.statement_plans;
 CREATE POLICY statement_plans_visible ON telemetry.statement_plans FOR SELECT USING (telemetry._statement_text_visible(userid));
+
+-- Retention: texts of statements no kept delta or stored plan refers to any more (cleanup() deletes
+-- old snapshots, and their statement rows with them).
+CREATE FUNCTION telemetry._cleanup_statement_texts()
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_n bigint;
+BEGIN
+  DELETE FROM telemetry.statement_texts t
+   WHERE NOT EXISTS (SELECT 1 FROM telemetry.snapshot_statements s
+                      WHERE s.queryid = t.queryid AND s.userid = t.userid AND s.dbid = t.dbid)
+     AND NOT EXISTS (SELECT 1 FROM telemetry.statement_plans p
+                      WHERE p.queryid = t.queryid AND p.userid = t.userid AND p.dbid = t.dbid);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN jsonb_build_object('statement_texts', v_n);
+END
+$fn$;

@@ -65,6 +65,7 @@ BEGIN
   DELETE FROM telemetry.runs WHERE coalesce(ended_at, started_at) < p_cutoff AND state <> 'running';
   GET DIAGNOSTICS v_n = ROW_COUNT;
   v_counts := jsonb_build_object('runs', v_n);
+  v_counts := v_counts || telemetry._cleanup_statement_texts();   -- 55-statement-capture.sql
   IF to_regclass('cron.job_run_details') IS NOT NULL THEN
     BEGIN
       EXECUTE $q$DELETE FROM cron.job_run_details

@@ -293,11 +293,16 @@ class StatementsTest {
             assertTrue(waitedMs < 20_000, "did not wait for the batch's lock: " + waitedMs + " ms");
             batch.rollback();
         }
+        assertTrue(db.count("SELECT count(*) FROM telemetry.statement_texts") > 0);
         if (major == 15) {
             String withParameter = rows(db, "SELECT reason FROM telemetry.statement_plans WHERE run_id = " + run
                     + " AND status = 'skipped' AND reason LIKE '%parameters%'").toString();
             assertTrue(withParameter.contains("PostgreSQL 15 cannot plan it"), "INSERT ... generate_series($1, $2) is skipped on 15: " + withParameter);
         }
+        // retention: with the snapshots and runs gone, no kept delta or plan refers to the texts any more
+        db.value("SELECT count(*) FROM telemetry.cleanup('0 seconds')");
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.statement_plans WHERE run_id = " + run));
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.statement_texts"), "orphaned texts are deleted");
     }
 
     private static long countAs(TelemetryDb db, String user, String password, String sql) throws SQLException {
