@@ -150,8 +150,13 @@ public final class StatementsCollector implements Collector {
 
     private boolean fresh(PgServer server) {
         Cached last = cached;
-        return last != null && last.server().equals(server.settingsGeneration() + server.statementsSchema())
+        return last != null && last.server().equals(identity(server))
                 && System.nanoTime() - last.readAtNanos() < intervalNanos;
+    }
+
+    /** What must not change for the last read to be served: not the pooled connection, the server. */
+    private static String identity(PgServer server) {
+        return server.versionNum() + "/" + server.inRecovery() + "/" + server.statementsSchema();
     }
 
     @Override
@@ -198,7 +203,7 @@ public final class StatementsCollector implements Collector {
         }
         MetricSink read = new MetricSink();
         readInto(session, server, read);
-        cached = new Cached(read, System.nanoTime(), server.settingsGeneration() + server.statementsSchema());
+        cached = new Cached(read, System.nanoTime(), identity(server));
         sink.addAll(read);
     }
 
