@@ -585,8 +585,8 @@ BEGIN
     -- Columns: userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
     -- shared hit/read/dirtied/written, local hit/read/dirtied/written, temp read/written,
     -- blk_read_time, blk_write_time (shared + local), temp read/write time, wal records/fpi/bytes,
-    -- jit_time, stats_since. PG17 split blk_*_time into shared_/local_ and added stats_since;
-    -- PG16 added jit_deform_time; PG18's parallel worker and wal_buffers_full counts are not read.
+    -- jit_time, stats_since. PG17 split blk_*_time into shared_/local_ and added stats_since and
+    -- jit_deform_time; PG18's parallel worker and wal_buffers_full counts are not read.
     RETURN format($q$
       SELECT userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
              shared_blks_hit, shared_blks_read, shared_blks_dirtied, shared_blks_written,
@@ -599,7 +599,7 @@ BEGIN
       CASE WHEN p_version >= 170000
            THEN 'shared_blk_read_time + local_blk_read_time AS blk_read_time, shared_blk_write_time + local_blk_write_time AS blk_write_time'
            ELSE 'blk_read_time, blk_write_time' END,
-      CASE WHEN p_version >= 160000 THEN ' + jit_deform_time' ELSE '' END,
+      CASE WHEN p_version >= 170000 THEN ' + jit_deform_time' ELSE '' END,
       CASE WHEN p_version >= 170000 THEN 'stats_since' ELSE 'NULL::timestamptz' END);
   ELSE
     RAISE EXCEPTION 'unknown part %', p_part;
@@ -2227,8 +2227,10 @@ BEGIN
   available := coalesce(available, false);
   complete := coalesce(complete, false);
   IF NOT available THEN
-    v_why := coalesce((SELECT c.note FROM telemetry.statement_captures c WHERE c.status = 'unavailable'
-                        ORDER BY c.snapshot_id DESC LIMIT 1), (telemetry._pgss_schema()).why);
+    v_why := coalesce((SELECT c.note FROM telemetry.statement_captures c
+                        WHERE c.status IN ('unavailable', 'failed') AND c.snapshot_id > p_s1 AND c.snapshot_id <= p_s2
+                        ORDER BY c.snapshot_id DESC LIMIT 1),
+                      (telemetry._pgss_schema()).why);
     note := 'statement evidence is unavailable for this window'
             || coalesce(': ' || v_why, ': no statement captures in it (they start with the first snapshot after install)');
   ELSIF NOT complete THEN

@@ -37,8 +37,10 @@ BEGIN
   available := coalesce(available, false);
   complete := coalesce(complete, false);
   IF NOT available THEN
-    v_why := coalesce((SELECT c.note FROM telemetry.statement_captures c WHERE c.status = 'unavailable'
-                        ORDER BY c.snapshot_id DESC LIMIT 1), (telemetry._pgss_schema()).why);
+    v_why := coalesce((SELECT c.note FROM telemetry.statement_captures c
+                        WHERE c.status IN ('unavailable', 'failed') AND c.snapshot_id > p_s1 AND c.snapshot_id <= p_s2
+                        ORDER BY c.snapshot_id DESC LIMIT 1),
+                      (telemetry._pgss_schema()).why);
     note := 'statement evidence is unavailable for this window'
             || coalesce(': ' || v_why, ': no statement captures in it (they start with the first snapshot after install)');
   ELSIF NOT complete THEN
