@@ -39,6 +39,7 @@ public final class CollectorCatalog {
             new Entry("statements", options -> new StatementsCollector(options.statementsTop(), options.statementsPreviewChars(),
                     options.statementsInterval())),
             new Entry("telemetry_batches", options -> new TelemetryBatchesCollector()),
+            new Entry("telemetry_runs", options -> new TelemetryRunsCollector()),
             new Entry("telemetry_tables", options -> new TelemetryTablesCollector()),
             new Entry("telemetry_health", options -> new TelemetryHealthCollector())
     );
