@@ -1172,6 +1172,7 @@ BEGIN
           FROM %I.pg_stat_statements(true) p
           JOIN telemetry.snapshot_statements s
             ON s.snapshot_id = $1 AND s.userid = p.userid AND s.dbid = p.dbid AND s.queryid = p.queryid
+         ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC   -- not an EXPLAIN of it
         ON CONFLICT DO NOTHING $q$, v_pgss.schema_name)
       USING p_snapshot_id, v_text_bytes;
     END IF;
@@ -2734,16 +2735,20 @@ BEGIN
   b := telemetry._bracket(w.start_time, w.end_time, false);
   -- the texts of all of them in one read: pg_stat_statements(true) reads the whole text file each time
   FOR st IN EXECUTE pg_catalog.format($q$
-      -- the telemetry schema's own statements (nested ones too, with track = all) are not the batch's
+      -- the run's top plannable statements; the telemetry schema's own (nested ones too, with
+      -- track = all) are not the batch's
+      -- one text per statement: the top-level entry's (an EXPLAIN of it, tracked nested, shares its queryid)
       WITH t AS MATERIALIZED (SELECT DISTINCT ON (p.userid, p.dbid, p.queryid) p.userid, p.dbid, p.queryid, p.query
-                                FROM %I.pg_stat_statements(true) p)
+                                FROM %I.pg_stat_statements(true) p
+                               ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC)
       SELECT s.userid, s.dbid, s.queryid, r.rolname::text AS rolname, s.query
         FROM (SELECT x.*, t.query
                 FROM telemetry._statement_sums($1, $2) x
                 LEFT JOIN t ON t.userid = x.userid AND t.dbid = x.dbid AND t.queryid = x.queryid
                WHERE x.queryid IS NOT NULL AND x.calls > 0) s
         LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
-       WHERE coalesce(s.query, '') !~* '\mtelemetry\.'
+       WHERE coalesce(s.query, '') !~* '\m"?telemetry"?\.'
+         AND (s.query IS NULL OR telemetry._statement_command(s.query) IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'WITH'))
        ORDER BY s.total_ms DESC, s.queryid LIMIT $3 $q$, v_pgss.schema_name)
     USING b.s1, b.s2, coalesce(top_n, telemetry._setting('plan_top_n', '10')::int) LOOP
     v_status := 'skipped';

@@ -184,6 +184,7 @@ BEGIN
           FROM %I.pg_stat_statements(true) p
           JOIN telemetry.snapshot_statements s
             ON s.snapshot_id = $1 AND s.userid = p.userid AND s.dbid = p.dbid AND s.queryid = p.queryid
+         ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC   -- not an EXPLAIN of it
         ON CONFLICT DO NOTHING $q$, v_pgss.schema_name)
       USING p_snapshot_id, v_text_bytes;
     END IF;
