@@ -1,7 +1,8 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -90,13 +91,13 @@ public final class CheckpointCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
-        return List.of(STATS.forServer(server));
+    public List<VersionedSql> statements(PgServer server) {
+        return List.of(STATS);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        session.queryOne(STATS.forServer(session.server()), row -> {
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        results.one(STATS, row -> {
             sink.add(TIMED, row.number("checkpoints_timed"));
             sink.add(REQUESTED, row.number("checkpoints_req"));
             sink.add(WRITE_TIME, row.millisAsSeconds("write_time"));

@@ -1,7 +1,8 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -133,14 +134,14 @@ public final class DatabaseCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
-        return List.of(DATABASES.forServer(server)); // the sizes only now and then: not announced
+    public List<VersionedSql> statements(PgServer server) {
+        return List.of(DATABASES); // the sizes only now and then: not announced
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
         List<String> databases = new ArrayList<>();
-        session.query(DATABASES.forServer(session.server()), row -> {
+        results.rows(DATABASES, row -> {
             String datname = row.text("datname");
             databases.add(datname);
             sink.add(NUMBACKENDS, row.number("numbackends"), datname);
@@ -165,14 +166,14 @@ public final class DatabaseCollector implements Collector {
                 sink.add(TEMP_SPACE_IN_USE, row.number("temp_space_in_use"));
             }
         });
-        Sizes current = currentSizes(session, databases);
+        Sizes current = currentSizes(results, databases);
         for (String datname : databases) {
             sink.add(SIZE, current.bytes().get(datname), datname); // a dropped database's size is not served
         }
     }
 
     /** The cached sizes, read again when older than the interval or when a database is new to them. */
-    private Sizes currentSizes(PgSession session, List<String> databases) throws SQLException {
+    private Sizes currentSizes(StatementResults results, List<String> databases) throws SQLException {
         Sizes cached = sizes;
         long now = System.nanoTime();
         if (cached != null && now - cached.readAtNanos() < sizeInterval.toNanos()
@@ -180,7 +181,7 @@ public final class DatabaseCollector implements Collector {
             return cached;
         }
         Map<String, Double> bytes = new HashMap<>();
-        session.query(SIZES.forServer(session.server()), row -> bytes.put(row.text("datname"), row.number("size_bytes")));
+        results.followUp(SIZES, row -> bytes.put(row.text("datname"), row.number("size_bytes")));
         Sizes fresh = new Sizes(bytes, now);
         sizes = fresh;
         return fresh;

@@ -1,7 +1,8 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -101,14 +102,14 @@ public final class IoCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
-        return List.of(ROWS.forServer(server));
+    public List<VersionedSql> statements(PgServer server) {
+        return List.of(ROWS);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
         Double[] statsReset = {null}; // the same on every row: the latest reset over the view
-        session.query(ROWS.forServer(session.server()), row -> {
+        results.rows(ROWS, row -> {
             statsReset[0] = row.number("stats_reset");
             String[] labels = {row.text("backend_type"), row.text("object"), row.text("context")};
             sink.add(READS, row.number("reads"), labels);

@@ -1,7 +1,8 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -118,15 +119,15 @@ public final class ReplicationCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
+    public List<VersionedSql> statements(PgServer server) {
         return server.inRecovery()
-                ? List.of(REPLICAS.forServer(server), SLOTS.forServer(server), STANDBY.forServer(server))
-                : List.of(REPLICAS.forServer(server), SLOTS.forServer(server));
+                ? List.of(REPLICAS, SLOTS, STANDBY)
+                : List.of(REPLICAS, SLOTS);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        session.query(REPLICAS.forServer(session.server()), row -> {
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        results.rows(REPLICAS, row -> {
             String[] replica = {row.text("application_name"), row.text("client_addr")};
             sink.add(WRITE_LAG_SECONDS, row.number("write_lag"), replica);
             sink.add(FLUSH_LAG_SECONDS, row.number("flush_lag"), replica);
@@ -137,17 +138,17 @@ public final class ReplicationCollector implements Collector {
             sink.add(REPLAY_LAG_BYTES, row.number("replay_lag_bytes"), replica);
             sink.add(WAL_LSN_DIFF, row.number("replay_lag_bytes"), replica);
         });
-        session.query(SLOTS.forServer(session.server()), row -> {
+        results.rows(SLOTS, row -> {
             String[] slot = {row.text("slot_name"), row.text("slot_type")};
             sink.add(SLOT_RETAINED_WAL_BYTES, row.number("retained_bytes"), slot);
             sink.add(SLOT_IS_ACTIVE, row.boolAsNumber("active"), slot);
             sink.add(SLOT_SAFE_WAL_SIZE, row.number("safe_wal_size"), slot);
         });
-        sink.add(IS_REPLICA, session.server().inRecovery());
-        if (!session.server().inRecovery()) {
+        sink.add(IS_REPLICA, results.server().inRecovery());
+        if (!results.server().inRecovery()) {
             return;
         }
-        session.queryOne(STANDBY.forServer(session.server()), row -> {
+        results.one(STANDBY, row -> {
             sink.add(STANDBY_LAG_SECONDS, row.number("lag"));
             sink.add(WAL_RECEIVER_UP, row.boolAsNumber("receiver_up"));
             sink.add(WAL_RECEIVER_LAST_MSG, row.number("last_msg_receipt"));
