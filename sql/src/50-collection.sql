@@ -140,11 +140,9 @@ BEGIN
   EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('bgwriter: ' || SQLERRM);
   END;
   BEGIN
-    SELECT sum(d.temp_files), sum(d.temp_bytes), sum(d.xact_commit), sum(d.xact_rollback),
-           sum(d.blks_read), sum(d.blks_hit), sum(d.deadlocks), max(d.stats_reset)
-      INTO s.temp_files, s.temp_bytes, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
-           s.deadlocks, s.db_stats_reset
-      FROM pg_stat_database d;
+    EXECUTE telemetry.version_sql('database')
+       INTO s.temp_files, s.temp_bytes, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
+            s.deadlocks, s.db_stats_reset;
   EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('database: ' || SQLERRM);
   END;
   BEGIN

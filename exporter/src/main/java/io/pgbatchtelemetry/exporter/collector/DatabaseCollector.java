@@ -1,6 +1,7 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
+import io.pgbatchtelemetry.exporter.db.SharedReads;
 import io.pgbatchtelemetry.exporter.db.StatementResults;
 import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
@@ -31,9 +32,9 @@ import java.util.Map;
  * its own statement at most once per {@code scrape.database-size-interval} (default 60 s; 0 = every
  * scrape), or sooner when a database appears; scrapes in between serve the last sizes read.
  *
- * <p>Versions: the columns read here are the same on PostgreSQL 15–18. Rows come from joining
- * {@code pg_database}, which drops the NULL-datid row for shared catalogs, and templates are
- * skipped ({@code datistemplate}: template0, template1 and any database made a template), since
+ * <p>Versions: the columns read here are the same on PostgreSQL 15–18. The rows are the telemetry
+ * schema's too ({@code sql/src/reads/database.15.sql}, see {@link SharedReads}): joining
+ * {@code pg_database} drops the NULL-datid row for shared catalogs, and templates are skipped ({@code datistemplate}: template0, template1 and any database made a template), since
  * no batch runs there. The size is left NULL (absent) rather than failing the whole collector
  * where the user may neither connect to the database nor read all stats; with pg_monitor it is
  * always there.
@@ -85,17 +86,11 @@ public final class DatabaseCollector implements Collector {
             "Bytes of temporary files that exist now in the default tablespace (pg_ls_tmpdir()).");
 
     // The temp files in use ride along on every row: one round trip for the whole collector.
-    private static final VersionedSql DATABASES = VersionedSql.of(15, """
-            SELECT d.datname, s.numbackends, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
-                   s.tup_returned, s.tup_fetched, s.tup_inserted, s.tup_updated, s.tup_deleted,
-                   s.conflicts, s.temp_files, s.temp_bytes, s.deadlocks,
-                   s.blk_read_time, s.blk_write_time,
-                   extract(epoch FROM s.stats_reset) AS stats_reset,
-                   tmp.files AS temp_files_in_use, tmp.bytes AS temp_space_in_use
-              FROM pg_database d
-              JOIN pg_stat_database s ON s.datid = d.oid
-             CROSS JOIN (SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM pg_ls_tmpdir()) tmp
-             WHERE NOT d.datistemplate""");
+    private static final VersionedSql DATABASES = SharedReads.load("database").map(read -> """
+            SELECT r.*, tmp.files AS temp_files_in_use, tmp.bytes AS temp_space_in_use
+              FROM (%s) r
+             CROSS JOIN (SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM pg_ls_tmpdir()) tmp"""
+            .formatted(read));
 
     private static final VersionedSql SIZES = VersionedSql.of(15, """
             SELECT d.datname,
@@ -160,7 +155,7 @@ public final class DatabaseCollector implements Collector {
             sink.add(DEADLOCKS, row.number("deadlocks"), datname);
             sink.add(BLK_READ_TIME, row.millisAsSeconds("blk_read_time"), datname);
             sink.add(BLK_WRITE_TIME, row.millisAsSeconds("blk_write_time"), datname);
-            sink.add(STATS_RESET, row.number("stats_reset"), datname);
+            sink.add(STATS_RESET, row.epochSeconds("stats_reset"), datname);
             if (row.first()) { // the same on every row
                 sink.add(TEMP_FILES_IN_USE, row.number("temp_files_in_use"));
                 sink.add(TEMP_SPACE_IN_USE, row.number("temp_space_in_use"));

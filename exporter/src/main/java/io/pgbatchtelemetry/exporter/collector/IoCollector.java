@@ -1,6 +1,7 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
+import io.pgbatchtelemetry.exporter.db.SharedReads;
 import io.pgbatchtelemetry.exporter.db.StatementResults;
 import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
@@ -63,22 +64,7 @@ public final class IoCollector implements Collector {
     static final MetricFamily STATS_RESET = MetricFamily.gauge("pg_stat_io_stats_reset_timestamp_seconds",
             "When pg_stat_io was last reset (Unix time, latest over its rows).");
 
-    private static final VersionedSql ROWS = VersionedSql.of(
-            16, """
-                SELECT backend_type, object, context,
-                       reads, writes, writebacks, extends, hits, evictions, reuses, fsyncs,
-                       read_time, write_time, writeback_time, extend_time, fsync_time,
-                       reads * op_bytes AS read_bytes, writes * op_bytes AS write_bytes,
-                       extends * op_bytes AS extend_bytes,
-                       extract(epoch FROM max(stats_reset) OVER ()) AS stats_reset
-                  FROM pg_stat_io""",
-            18, """
-                SELECT backend_type, object, context,
-                       reads, writes, writebacks, extends, hits, evictions, reuses, fsyncs,
-                       read_time, write_time, writeback_time, extend_time, fsync_time,
-                       read_bytes, write_bytes, extend_bytes,
-                       extract(epoch FROM max(stats_reset) OVER ()) AS stats_reset
-                  FROM pg_stat_io""");
+    private static final VersionedSql ROWS = SharedReads.load("io");
 
     private static MetricFamily counter(String name, String help) {
         return MetricFamily.counter(name, help, LABELS);
@@ -108,9 +94,12 @@ public final class IoCollector implements Collector {
 
     @Override
     public void collect(StatementResults results, MetricSink sink) throws SQLException {
-        Double[] statsReset = {null}; // the same on every row: the latest reset over the view
+        Double[] statsReset = {null}; // the latest reset over the view's rows
         results.rows(ROWS, row -> {
-            statsReset[0] = row.number("stats_reset");
+            Double reset = row.epochSeconds("stats_reset");
+            if (reset != null && (statsReset[0] == null || reset > statsReset[0])) {
+                statsReset[0] = reset;
+            }
             String[] labels = {row.text("backend_type"), row.text("object"), row.text("context")};
             sink.add(READS, row.number("reads"), labels);
             sink.add(WRITES, row.number("writes"), labels);

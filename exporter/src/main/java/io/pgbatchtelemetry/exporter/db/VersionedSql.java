@@ -3,6 +3,7 @@ package io.pgbatchtelemetry.exporter.db;
 import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
+import java.util.function.UnaryOperator;
 
 /**
  * One statement a collector runs, with its SQL for each server version, by the first PostgreSQL
@@ -53,9 +54,21 @@ public final class VersionedSql {
         return new VersionedSql(new TreeMap<>(byFirstMajor));
     }
 
+    /** Another statement: every version's text passed through {@code wrap} (e.g. a shared read as a subquery). */
+    public VersionedSql map(UnaryOperator<String> wrap) {
+        NavigableMap<Integer, String> wrapped = new TreeMap<>();
+        byFirstMajor.forEach((major, sql) -> wrapped.put(major, wrap.apply(sql)));
+        return new VersionedSql(wrapped);
+    }
+
     /** Whether some text applies to this server. */
     public boolean supports(PgServer server) {
-        return byFirstMajor.floorEntry(server.major()) != null;
+        return supportsMajor(server.major());
+    }
+
+    /** Whether some text applies to this PostgreSQL major version. */
+    public boolean supportsMajor(int major) {
+        return byFirstMajor.floorEntry(major) != null;
     }
 
     /** The text for this server; fails if the server is older than every entry. */
