@@ -460,53 +460,23 @@ SELECT backend_type, object, context,
        reads * op_bytes AS read_bytes, writes * op_bytes AS write_bytes, extends * op_bytes AS extend_bytes,
        stats_reset
   FROM pg_stat_io$read$; END IF;
-  IF p_part = 'progress' AND p_version >= 170000 THEN RETURN $read$-- Maintenance commands in progress, PostgreSQL 17+: vacuum's dead-tuple columns became
--- num_dead_item_ids and dead_tuple_bytes/max_dead_tuple_bytes (memory, not a tuple count).
+  IF p_part = 'vacuum_progress' AND p_version >= 170000 THEN RETURN $read$-- VACUUM in progress, PostgreSQL 17+: the dead-tuple columns became num_dead_item_ids and
+-- dead_tuple_bytes/max_dead_tuple_bytes (memory, not a tuple count).
 -- columns: pid, backend_type, datname, command, relid, phase, blocks_total, blocks_done, tuples_done,
 --          dead_items, max_dead_items, dead_tuple_bytes, max_dead_tuple_bytes
 SELECT p.pid, a.backend_type, p.datname, 'VACUUM'::text AS command, p.relid, p.phase,
        p.heap_blks_total AS blocks_total, p.heap_blks_scanned AS blocks_done, NULL::bigint AS tuples_done,
-       p.num_dead_item_ids AS dead_items, NULL::bigint AS max_dead_items, p.dead_tuple_bytes, p.max_dead_tuple_bytes
-  FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a USING (pid)
-UNION ALL
-SELECT p.pid, a.backend_type, p.datname, 'ANALYZE', p.relid, p.phase,
-       p.sample_blks_total, p.sample_blks_scanned, NULL, NULL, NULL, NULL, NULL
-  FROM pg_stat_progress_analyze p LEFT JOIN pg_stat_activity a USING (pid)
-UNION ALL
-SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
-       p.blocks_total, p.blocks_done, p.tuples_done, NULL, NULL, NULL, NULL
-  FROM pg_stat_progress_create_index p LEFT JOIN pg_stat_activity a USING (pid)
-UNION ALL
-SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.type,
-       NULL, NULL, p.tuples_processed, NULL, NULL, NULL, NULL
-  FROM pg_stat_progress_copy p LEFT JOIN pg_stat_activity a USING (pid)
-UNION ALL
-SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
-       p.heap_blks_total, p.heap_blks_scanned, p.heap_tuples_written, NULL, NULL, NULL, NULL
-  FROM pg_stat_progress_cluster p LEFT JOIN pg_stat_activity a USING (pid)$read$; END IF;
-  IF p_part = 'progress' AND p_version >= 150000 THEN RETURN $read$-- Maintenance commands in progress, PostgreSQL 15-16: vacuum counts dead tuples (num/max_dead_tuples).
+       p.num_dead_item_ids AS dead_items, NULL::bigint AS max_dead_items,
+       p.dead_tuple_bytes, p.max_dead_tuple_bytes
+  FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a USING (pid)$read$; END IF;
+  IF p_part = 'vacuum_progress' AND p_version >= 150000 THEN RETURN $read$-- VACUUM in progress, PostgreSQL 15-16: dead tuples counted (num_dead_tuples/max_dead_tuples).
 -- columns: pid, backend_type, datname, command, relid, phase, blocks_total, blocks_done, tuples_done,
 --          dead_items, max_dead_items, dead_tuple_bytes, max_dead_tuple_bytes
 SELECT p.pid, a.backend_type, p.datname, 'VACUUM'::text AS command, p.relid, p.phase,
        p.heap_blks_total AS blocks_total, p.heap_blks_scanned AS blocks_done, NULL::bigint AS tuples_done,
-       p.num_dead_tuples AS dead_items, p.max_dead_tuples AS max_dead_items, NULL::bigint AS dead_tuple_bytes, NULL::bigint AS max_dead_tuple_bytes
-  FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a USING (pid)
-UNION ALL
-SELECT p.pid, a.backend_type, p.datname, 'ANALYZE', p.relid, p.phase,
-       p.sample_blks_total, p.sample_blks_scanned, NULL, NULL, NULL, NULL, NULL
-  FROM pg_stat_progress_analyze p LEFT JOIN pg_stat_activity a USING (pid)
-UNION ALL
-SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
-       p.blocks_total, p.blocks_done, p.tuples_done, NULL, NULL, NULL, NULL
-  FROM pg_stat_progress_create_index p LEFT JOIN pg_stat_activity a USING (pid)
-UNION ALL
-SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.type,
-       NULL, NULL, p.tuples_processed, NULL, NULL, NULL, NULL
-  FROM pg_stat_progress_copy p LEFT JOIN pg_stat_activity a USING (pid)
-UNION ALL
-SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
-       p.heap_blks_total, p.heap_blks_scanned, p.heap_tuples_written, NULL, NULL, NULL, NULL
-  FROM pg_stat_progress_cluster p LEFT JOIN pg_stat_activity a USING (pid)$read$; END IF;
+       p.num_dead_tuples AS dead_items, p.max_dead_tuples AS max_dead_items,
+       NULL::bigint AS dead_tuple_bytes, NULL::bigint AS max_dead_tuple_bytes
+  FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a USING (pid)$read$; END IF;
   IF p_part = 'wal' AND p_version >= 180000 THEN RETURN $read$-- WAL generation and WAL I/O, PostgreSQL 18+: pg_stat_wal lost wal_write/wal_sync and their times;
 -- they are pg_stat_io's object 'wal' rows of context 'normal' (XLogWrite() and issue_xlog_fsync(),
 -- what PG17's columns counted). Context 'init' (zero-filling new WAL segments) was never in them.
@@ -573,10 +543,29 @@ BEGIN
                            THEN coalesce(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn())
                            ELSE pg_current_wal_lsn() END $q$;
   WHEN 'progress' THEN
-    RETURN 'SELECT r.pid, r.backend_type, r.datname, r.command, r.relid, r.phase, r.blocks_total::numeric, '
-        || 'r.blocks_done::numeric, r.tuples_done::numeric, r.dead_items::numeric, r.max_dead_items::numeric, '
-        || 'r.dead_tuple_bytes::numeric, r.max_dead_tuple_bytes::numeric FROM ('
-        || telemetry._read('progress', p_version) || ') r';
+    -- only VACUUM's columns differ by version; the other commands read the same on 15-18
+    RETURN format($q$
+      SELECT r.pid, r.backend_type, r.datname, r.command, r.relid, r.phase, r.blocks_total::numeric,
+             r.blocks_done::numeric, r.tuples_done::numeric, r.dead_items::numeric, r.max_dead_items::numeric,
+             r.dead_tuple_bytes::numeric, r.max_dead_tuple_bytes::numeric
+        FROM (%s) r
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, 'ANALYZE', p.relid, p.phase,
+             p.sample_blks_total, p.sample_blks_scanned, NULL, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_analyze p LEFT JOIN pg_stat_activity a USING (pid)
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
+             p.blocks_total, p.blocks_done, p.tuples_done, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_create_index p LEFT JOIN pg_stat_activity a USING (pid)
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.type,
+             NULL, NULL, p.tuples_processed, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_copy p LEFT JOIN pg_stat_activity a USING (pid)
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
+             p.heap_blks_total, p.heap_blks_scanned, p.heap_tuples_written, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_cluster p LEFT JOIN pg_stat_activity a USING (pid) $q$,
+      telemetry._read('vacuum_progress', p_version));
   ELSE
     RAISE EXCEPTION 'unknown part %', p_part;
   END CASE;

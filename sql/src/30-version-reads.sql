@@ -53,10 +53,29 @@ BEGIN
                            THEN coalesce(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn())
                            ELSE pg_current_wal_lsn() END $q$;
   WHEN 'progress' THEN
-    RETURN 'SELECT r.pid, r.backend_type, r.datname, r.command, r.relid, r.phase, r.blocks_total::numeric, '
-        || 'r.blocks_done::numeric, r.tuples_done::numeric, r.dead_items::numeric, r.max_dead_items::numeric, '
-        || 'r.dead_tuple_bytes::numeric, r.max_dead_tuple_bytes::numeric FROM ('
-        || telemetry._read('progress', p_version) || ') r';
+    -- only VACUUM's columns differ by version; the other commands read the same on 15-18
+    RETURN format($q$
+      SELECT r.pid, r.backend_type, r.datname, r.command, r.relid, r.phase, r.blocks_total::numeric,
+             r.blocks_done::numeric, r.tuples_done::numeric, r.dead_items::numeric, r.max_dead_items::numeric,
+             r.dead_tuple_bytes::numeric, r.max_dead_tuple_bytes::numeric
+        FROM (%s) r
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, 'ANALYZE', p.relid, p.phase,
+             p.sample_blks_total, p.sample_blks_scanned, NULL, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_analyze p LEFT JOIN pg_stat_activity a USING (pid)
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
+             p.blocks_total, p.blocks_done, p.tuples_done, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_create_index p LEFT JOIN pg_stat_activity a USING (pid)
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.type,
+             NULL, NULL, p.tuples_processed, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_copy p LEFT JOIN pg_stat_activity a USING (pid)
+      UNION ALL
+      SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
+             p.heap_blks_total, p.heap_blks_scanned, p.heap_tuples_written, NULL, NULL, NULL, NULL
+        FROM pg_stat_progress_cluster p LEFT JOIN pg_stat_activity a USING (pid) $q$,
+      telemetry._read('vacuum_progress', p_version));
   ELSE
     RAISE EXCEPTION 'unknown part %', p_part;
   END CASE;

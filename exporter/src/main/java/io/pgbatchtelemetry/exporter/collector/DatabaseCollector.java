@@ -27,8 +27,8 @@ import java.util.Map;
  * sets of parallel sorts and hashes live in subdirectories and are not counted, and neither are
  * temp files in {@code temp_tablespaces}.
  *
- * <p>{@code pg_database_size()} stats every file of a database: with 2 000 tables it was 85 % of
- * the exporter's server time (docs/benchmarks.md), while sizes move slowly. It therefore runs in
+ * <p>{@code pg_database_size()} stats every file of a database: with thousands of tables it is most
+ * of the exporter's server time (measured in docs/benchmarks.md), while sizes move slowly. It therefore runs in
  * its own statement at most once per {@code scrape.database-size-interval} (default 60 s; 0 = every
  * scrape), or sooner when a database appears; scrapes in between serve the last sizes read.
  *

@@ -30,8 +30,8 @@ import org.slf4j.LoggerFactory;
  * {@code autovacuum_vacuum_cost_delay}) is exported as -1 unconverted. The enum
  * {@code synchronous_commit} is one series, {@code pg_settings_synchronous_commit{setting="on"} 1}.
  *
- * <p>{@code pg_settings} builds all ~350 settings before any filter applies (about 1 ms of server
- * time, the costliest small statement of a scrape), and what a session sees changes only when the
+ * <p>{@code pg_settings} builds every setting before any filter applies (the costliest small
+ * statement of a scrape, docs/benchmarks.md), and what a session sees changes only when the
  * server reloads its configuration or the session is new. So the rows are read again only when
  * the scrape's probe reports another {@link PgServer#settingsGeneration()} (backend pid and
  * {@code pg_conf_load_time()}); other scrapes serve the samples read last. A reload (SIGHUP,
