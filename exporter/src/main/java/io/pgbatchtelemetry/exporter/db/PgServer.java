@@ -20,11 +20,11 @@ import java.sql.SQLException;
  * @param versionNum          {@code server_version_num}, e.g. 170007
  * @param inRecovery          {@code pg_is_in_recovery()}
  * @param version             {@code version()} text, for pg_static
- * @param telemetry           the telemetry schema as this session sees it
  * @param settingsGeneration  {@code pg_backend_pid()} and {@code pg_conf_load_time()}: changes
  *                            whenever the settings this session sees may have changed (a reload
  *                            re-reads the configuration files, a new connection starts from
  *                            role and database defaults)
+ * @param telemetry           the telemetry schema as this session sees it
  */
 public record PgServer(int versionNum, boolean inRecovery, String version, String settingsGeneration,
                        TelemetrySchema telemetry) {

@@ -29,9 +29,9 @@ public final class VersionedSql {
         this.byFirstMajor = byFirstMajor;
     }
 
-    /** The same text on every supported version. */
+    /** The same text on every version (catalog-only statements, the probe, the telemetry schema's). */
     public static VersionedSql of(String sql) {
-        return of(OLDEST_SUPPORTED, sql);
+        return of(0, sql);
     }
 
     public static VersionedSql of(int major, String sql) {

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.pgbatchtelemetry.exporter.it.TelemetryTestDb;
+import io.pgbatchtelemetry.harness.PostgresCluster;
 import io.pgbatchtelemetry.harness.SharedClusters;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -20,6 +22,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * {@code nextval} moves on every execution, prefetched or not, rolled back or not.
  */
 class PgSessionTest {
+
+    private static final String TELEMETRY_DB = "pgbt_shared_reads"; // SharedReadsTest installs it too
 
     private static final VersionedSql NEXT = VersionedSql.of("SELECT nextval('pgbt_session_test') AS n");
     private static final VersionedSql TWO = VersionedSql.of("SELECT 2 AS n");
@@ -104,6 +108,30 @@ class PgSessionTest {
                 assertEquals(actual.versionNum(), session.server().versionNum());
                 assertEquals(2.0, number(session, NEXT), "served from the second batch (the first used up 1)");
             }
+        }
+    }
+
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void theProbeReadsTheTelemetrySchemaAndOpenPlansAgainWhenItAppeared(int major) throws Exception {
+        PostgresCluster cluster = SharedClusters.get(major);
+        TelemetryTestDb.install(cluster, TELEMETRY_DB);
+        try (Connection connection = cluster.connect(TELEMETRY_DB)) {
+            createSequence(connection);
+            PgServer actual = PgServer.probe(connection);
+            assertTrue(actual.telemetry().readable(), "installed, and the superuser may use it: " + actual.telemetry());
+            assertTrue(actual.telemetry().has("run_totals") && actual.telemetry().has("cron_job_health()"), actual.telemetry().toString());
+            PgServer beforeInstall = new PgServer(actual.versionNum(), actual.inRecovery(), actual.version(),
+                    actual.settingsGeneration(), TelemetrySchema.ABSENT);
+            List<PgServer> plannedFor = new ArrayList<>();
+            try (PgSession session = open(connection, beforeInstall, plannedFor, NEXT, TWO)) {
+                assertEquals(List.of(beforeInstall, actual), plannedFor, "planned without the schema, then again with it");
+                assertEquals(2.0, number(session, NEXT), "served from the second batch (the first used up 1)");
+            }
+        }
+        try (Connection connection = cluster.connect()) {
+            assertEquals(TelemetrySchema.ABSENT.installed(), PgServer.probe(connection).telemetry().installed(),
+                    "no telemetry schema in database postgres");
         }
     }
 
