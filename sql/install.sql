@@ -460,6 +460,26 @@ SELECT backend_type, object, context,
        reads * op_bytes AS read_bytes, writes * op_bytes AS write_bytes, extends * op_bytes AS extend_bytes,
        stats_reset
   FROM pg_stat_io$read$; END IF;
+  IF p_part = 'replication' AND p_version >= 150000 THEN RETURN $read$-- Replicas streaming from this server and how far behind they are, the same on PostgreSQL 15+. The
+-- lag in bytes is measured from the newest WAL this server has: written, on a primary; received or
+-- replayed, on a standby feeding cascading replicas (where pg_current_wal_lsn() fails).
+-- columns: pid, application_name, client_addr, state, sync_state, sent_lsn, write_lsn, flush_lsn, replay_lsn,
+--          write_lag, flush_lag, replay_lag (intervals), sent_lag_bytes, write_lag_bytes, flush_lag_bytes, replay_lag_bytes
+SELECT r.pid, r.application_name, r.client_addr, r.state, r.sync_state,
+       r.sent_lsn, r.write_lsn, r.flush_lsn, r.replay_lsn, r.write_lag, r.flush_lag, r.replay_lag,
+       p.newest - r.sent_lsn AS sent_lag_bytes, p.newest - r.write_lsn AS write_lag_bytes,
+       p.newest - r.flush_lsn AS flush_lag_bytes, p.newest - r.replay_lsn AS replay_lag_bytes
+  FROM pg_stat_replication r,
+       (SELECT CASE WHEN pg_is_in_recovery() THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+                    ELSE pg_current_wal_lsn() END AS newest) p$read$; END IF;
+  IF p_part = 'slots' AND p_version >= 150000 THEN RETURN $read$-- Replication slots and the WAL each keeps, the same on PostgreSQL 15+, measured from the newest WAL
+-- this server has (as for replicas: written on a primary, received or replayed on a standby).
+-- columns: slot_name, slot_type, active, safe_wal_size, restart_lsn, retained_bytes
+SELECT s.slot_name, s.slot_type, s.active, s.safe_wal_size, s.restart_lsn,
+       p.newest - s.restart_lsn AS retained_bytes
+  FROM pg_replication_slots s,
+       (SELECT CASE WHEN pg_is_in_recovery() THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
+                    ELSE pg_current_wal_lsn() END AS newest) p$read$; END IF;
   IF p_part = 'vacuum_progress' AND p_version >= 170000 THEN RETURN $read$-- VACUUM in progress, PostgreSQL 17+: the dead-tuple columns became num_dead_item_ids and
 -- dead_tuple_bytes/max_dead_tuple_bytes (memory, not a tuple count).
 -- columns: pid, backend_type, datname, command, relid, phase, blocks_total, blocks_done, tuples_done,
@@ -804,8 +824,8 @@ BEGIN
   EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('database: ' || SQLERRM);
   END;
   BEGIN
-    SELECT count(*), max(pg_wal_lsn_diff(s.wal_lsn, r.restart_lsn))
-      INTO s.slot_count, s.slot_max_retained_bytes FROM pg_replication_slots r;
+    EXECUTE 'SELECT count(*), max(r.retained_bytes) FROM (' || telemetry._read('slots') || ') r'
+       INTO s.slot_count, s.slot_max_retained_bytes;
   EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('slots: ' || SQLERRM);
   END;
   v_sql := telemetry.version_sql('io');
@@ -843,10 +863,9 @@ BEGIN
   PERFORM set_config('lock_timeout', v_lock_timeout, true);
 
   BEGIN
-    INSERT INTO telemetry.snapshot_replication
-    SELECT v_id, r.pid, r.application_name, r.client_addr, r.state, r.sync_state, r.sent_lsn, r.replay_lsn,
-           r.write_lag, r.flush_lag, r.replay_lag, pg_wal_lsn_diff(s.wal_lsn, r.replay_lsn)
-      FROM pg_stat_replication r;
+    EXECUTE format('INSERT INTO telemetry.snapshot_replication '
+                   'SELECT %s, r.pid, r.application_name, r.client_addr, r.state, r.sync_state, r.sent_lsn, r.replay_lsn, '
+                   'r.write_lag, r.flush_lag, r.replay_lag, r.replay_lag_bytes FROM (%s) r', v_id, telemetry._read('replication'));
   EXCEPTION WHEN OTHERS THEN
     UPDATE telemetry.snapshots SET errors = coalesce(errors, '{}') || ('replication: ' || SQLERRM) WHERE id = v_id;
   END;
@@ -863,7 +882,6 @@ DECLARE
   v_me int := pg_backend_pid();
   v_top int := telemetry._setting('sample_top_sessions', '25')::int;
   v_preview int := telemetry._setting('query_preview_chars', '200')::int;
-  v_lsn pg_lsn;
   v_rule record;
 BEGIN
   IF pg_is_in_recovery() THEN
@@ -924,11 +942,9 @@ BEGIN
     RAISE WARNING 'telemetry.sample(): progress part failed: %', SQLERRM;
   END;
 
-  EXECUTE telemetry.version_sql('current_lsn') INTO v_lsn;
-  INSERT INTO telemetry.sample_replication
-  SELECT v_id, r.pid, r.application_name, r.client_addr, r.state, r.sync_state,
-         r.write_lag, r.flush_lag, r.replay_lag, pg_wal_lsn_diff(v_lsn, r.replay_lsn)
-    FROM pg_stat_replication r;
+  EXECUTE format('INSERT INTO telemetry.sample_replication '
+                 'SELECT %s, r.pid, r.application_name, r.client_addr, r.state, r.sync_state, '
+                 'r.write_lag, r.flush_lag, r.replay_lag, r.replay_lag_bytes FROM (%s) r', v_id, telemetry._read('replication'));
 
   -- batch runs recognised from application_name rules
   FOR v_rule IN SELECT rr.app_pattern, rr.run_name,

@@ -1,6 +1,7 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
+import io.pgbatchtelemetry.exporter.db.SharedReads;
 import io.pgbatchtelemetry.exporter.db.StatementResults;
 import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
@@ -16,7 +17,8 @@ import java.util.List;
  * commit of the batch, and a slot whose consumer stopped keeps WAL on the primary's disk.
  *
  * <p>Versions: the columns read here are the same on PostgreSQL 15–18, so there is one query per
- * concern. Lag in bytes is measured from "the newest WAL this server has": {@code
+ * concern; the replicas and slots are the telemetry schema's reads too
+ * ({@code sql/src/reads/replication.15.sql}, {@code slots.15.sql}, see {@link SharedReads}). Lag in bytes is measured from "the newest WAL this server has": {@code
  * pg_current_wal_lsn()} on a primary; on a standby (where that function fails, and which may
  * itself feed cascading replicas or hold slots) the greater of the received and the replayed
  * position. A physical slot advances with what its standby flushed, not replayed, so a paused
@@ -72,30 +74,19 @@ public final class ReplicationCollector implements Collector {
             "pg_stat_wal_receiver_last_msg_receipt_timestamp_seconds",
             "Standby only: when the WAL receiver last heard from the primary (Unix time).");
 
-    /** The newest WAL this server has; a CASE because pg_current_wal_lsn() raises on a standby. */
-    private static final String NEWEST_WAL = """
-            CASE WHEN pg_is_in_recovery()
-                 THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
-                 ELSE pg_current_wal_lsn() END""";
-
-    private static final VersionedSql REPLICAS = VersionedSql.of(15, """
+    // Walsenders with the same application_name and address are one series with the worst lag.
+    private static final VersionedSql REPLICAS = SharedReads.load("replication").map(read -> """
             SELECT coalesce(r.application_name, '') AS application_name,
                    coalesce(host(r.client_addr), '') AS client_addr,
                    max(extract(epoch FROM r.write_lag)) AS write_lag,
                    max(extract(epoch FROM r.flush_lag)) AS flush_lag,
                    max(extract(epoch FROM r.replay_lag)) AS replay_lag,
-                   max(p.newest - r.sent_lsn) AS sent_lag_bytes,
-                   max(p.newest - r.write_lsn) AS write_lag_bytes,
-                   max(p.newest - r.flush_lsn) AS flush_lag_bytes,
-                   max(p.newest - r.replay_lsn) AS replay_lag_bytes
-              FROM pg_stat_replication r, (SELECT %s AS newest) p
-             GROUP BY 1, 2""".formatted(NEWEST_WAL));
+                   max(r.sent_lag_bytes) AS sent_lag_bytes, max(r.write_lag_bytes) AS write_lag_bytes,
+                   max(r.flush_lag_bytes) AS flush_lag_bytes, max(r.replay_lag_bytes) AS replay_lag_bytes
+              FROM (%s) r
+             GROUP BY 1, 2""".formatted(read));
 
-    private static final VersionedSql SLOTS = VersionedSql.of(15, """
-            SELECT s.slot_name, s.slot_type,
-                   p.newest - s.restart_lsn AS retained_bytes,
-                   s.active, s.safe_wal_size
-              FROM pg_replication_slots s, (SELECT %s AS newest) p""".formatted(NEWEST_WAL));
+    private static final VersionedSql SLOTS = SharedReads.load("slots");
 
     // postgres_exporter's pg_replication_lag: 0 when the standby replayed all it received,
     // because pg_last_xact_replay_timestamp() stands still while the primary is idle.
