@@ -12,7 +12,7 @@ import java.sql.SQLException;
  * that matter), what of the telemetry schema is there, and which settings the session sees.
  *
  * <p>Facts that several collectors would otherwise each ask for travel in this one round trip:
- * the three telemetry collectors share one look at the schema (with the schema absent they run no
+ * the telemetry collectors share one look at the schema (with the schema absent they run no
  * statement at all), and the settings collector reads {@code pg_settings} (its costliest small
  * statement) only when {@link #settingsGeneration} changes. Versions: every function read here
  * exists on 15–18.
