@@ -35,7 +35,7 @@ public record TelemetrySchema(boolean installed, boolean usable, Set<String> obj
 
     private static final Set<String> CORE = Set.of("runs", "batch_runs", "tracked_tables", "snapshots", "samples");
     private static final Set<String> OPTIONAL_RELATIONS = Set.of("run_totals");
-    private static final Set<String> OPTIONAL_FUNCTIONS = Set.of("cron_job_health", "baseline_runs");
+    private static final Set<String> OPTIONAL_FUNCTIONS = Set.of("cron_job_health", "baseline_runs", "run_session_gone");
 
     /** The probe's columns for this record: objects (text[], NULL without the schema), usable, role, database. */
     static final String PROBE_COLUMNS = """
