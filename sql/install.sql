@@ -232,8 +232,7 @@ CREATE TABLE IF NOT EXISTS telemetry.sample_activity (
   xact_start       timestamptz,
   query_start      timestamptz,
   state_change     timestamptz,
-  query_id         bigint,
-  query_preview    text
+  query_id         bigint
 );
 CREATE INDEX IF NOT EXISTS sample_activity_sample_idx ON telemetry.sample_activity (sample_id);
 
@@ -242,20 +241,29 @@ CREATE TABLE IF NOT EXISTS telemetry.sample_locks (
   blocked_pid        int,
   blocked_user       text,
   blocked_application text,
-  blocked_query      text,
   wait_started_at    timestamptz,
   blocked_duration   interval,
   blocking_pid       int,
   blocking_user      text,
   blocking_application text,
   blocking_state     text,
-  blocking_query     text,
   blocking_xact_duration interval,
   lock_type          text,
   lock_mode          text,
   relation           text
 );
 CREATE INDEX IF NOT EXISTS sample_locks_sample_idx ON telemetry.sample_locks (sample_id);
+
+-- Query text of the sessions in a sample (sample_activity, and both sides of sample_locks), apart from
+-- the rows about them: only who PostgreSQL would show it to may read it (row-level security, see
+-- 15-security.sql), while the rest of a sample stays readable to every telemetry_reader.
+CREATE TABLE IF NOT EXISTS telemetry.sample_queries (
+  sample_id        bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,
+  pid              int NOT NULL,
+  role_oid         oid,                  -- the session's role (pg_stat_activity.usesysid)
+  query            text NOT NULL,
+  PRIMARY KEY (sample_id, pid)
+);
 
 CREATE TABLE IF NOT EXISTS telemetry.sample_progress (
   sample_id          bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,
@@ -319,6 +327,98 @@ CREATE TABLE IF NOT EXISTS telemetry.run_rules (
   run_name    text NOT NULL
 );
 
+----------------------------------------------------------------------------------------------
+-- Security: bounded names, who may end a run, and who may read stored SQL text.
+-- The threat model (what each role can do and see) is in docs/operations.md.
+----------------------------------------------------------------------------------------------
+
+-- telemetry_admin may end any run (batch_end), as may members of the schema owner and superusers.
+DO $admin$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'telemetry_admin') THEN
+    CREATE ROLE telemetry_admin NOLOGIN;
+  END IF;
+  GRANT telemetry_writer TO telemetry_admin;
+END
+$admin$;
+
+-- Names users choose become Prometheus label values and report lines: at most 200 characters
+-- (telemetry._name_problem() says so before anything is written). NOT VALID: rows written before the
+-- bound existed stay (the exporter truncates long label values on its own); every new row is checked.
+DO $bounds$
+DECLARE
+  c record;
+BEGIN
+  FOR c IN SELECT * FROM (VALUES ('runs', 'runs_name_length', 'name'),
+                                 ('run_totals', 'run_totals_name_length', 'name'),
+                                 ('run_rules', 'run_rules_run_name_length', 'run_name'),
+                                 ('run_rules', 'run_rules_app_pattern_length', 'app_pattern')) AS v(tab, con, col) LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = c.con AND conrelid = format('telemetry.%I', c.tab)::regclass) THEN
+      EXECUTE format('ALTER TABLE telemetry.%I ADD CONSTRAINT %I CHECK (char_length(%I) BETWEEN 1 AND 200) NOT VALID',
+                     c.tab, c.con, c.col);
+    END IF;
+  END LOOP;
+END
+$bounds$;
+
+-- The roles a rule opens runs for (NULL: sessions of any role; see docs/telemetry-schema.md).
+ALTER TABLE telemetry.run_rules ADD COLUMN IF NOT EXISTS roles regrole[];
+
+CREATE FUNCTION telemetry._name_problem(p_name text)
+RETURNS text LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN p_name IS NULL OR p_name = '' THEN 'a run name is required'
+                  WHEN char_length(p_name) > 200
+                    THEN format('a run name is at most 200 characters (this one has %s)', char_length(p_name)) END $$;
+
+-- Whether the session's login role may end runs that another role started.
+CREATE FUNCTION telemetry._is_admin()
+RETURNS boolean LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_has_role(session_user, 'telemetry_admin', 'MEMBER')
+          OR pg_has_role(session_user, (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'telemetry'), 'MEMBER') $$;
+
+-- Whether the current role may read SQL text of a session or statement of role p_owner: exactly
+-- whom PostgreSQL shows pg_stat_activity.query and pg_stat_statements.query to, i.e. a role with the
+-- privileges of p_owner (itself, or a member that inherits), or of pg_read_all_stats (superusers have
+-- both). Every table that stores SQL text keeps the owning role's OID and gets a row-level security
+-- policy USING (telemetry._may_read_text(<owner column>)). current_user is the role running the query:
+-- inside a SECURITY DEFINER function that is the schema owner, which bypasses row-level security, so
+-- such a function must never return stored text to its caller.
+CREATE FUNCTION telemetry._may_read_text(p_owner oid)
+RETURNS boolean LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') THEN true
+                  WHEN p_owner IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = p_owner) THEN false
+                  ELSE pg_has_role(current_user, p_owner, 'USAGE') END $$;
+
+-- Upgrade from a schema that kept query text in sample_activity / sample_locks: move it to
+-- sample_queries (owner from the stored user name; a role since dropped leaves the text to
+-- pg_read_all_stats only) and drop the old columns, which every reader could see.
+DO $texts$
+DECLARE
+  m record;
+BEGIN
+  FOR m IN SELECT * FROM (VALUES ('sample_activity', 'query_preview', 'pid', 'usename'),
+                                 ('sample_locks', 'blocked_query', 'blocked_pid', 'blocked_user'),
+                                 ('sample_locks', 'blocking_query', 'blocking_pid', 'blocking_user')) AS v(tab, col, pid, usr) LOOP
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = format('telemetry.%I', m.tab)::regclass
+                  AND attname = m.col AND NOT attisdropped) THEN
+      EXECUTE format('INSERT INTO telemetry.sample_queries (sample_id, pid, role_oid, query)
+                      SELECT DISTINCT ON (t.sample_id, t.%2$I) t.sample_id, t.%2$I, r.oid, t.%1$I
+                        FROM telemetry.%4$I t LEFT JOIN pg_roles r ON r.rolname = t.%3$I
+                       WHERE t.%1$I IS NOT NULL AND t.%2$I IS NOT NULL
+                      ON CONFLICT DO NOTHING', m.col, m.pid, m.usr, m.tab);
+      EXECUTE format('ALTER TABLE telemetry.%I DROP COLUMN %I', m.tab, m.col);
+    END IF;
+  END LOOP;
+END
+$texts$;
+
+ALTER TABLE telemetry.sample_queries ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS sample_queries_visible ON telemetry.sample_queries;
+CREATE POLICY sample_queries_visible ON telemetry.sample_queries FOR SELECT
+  USING (telemetry._may_read_text(role_oid));
 ----------------------------------------------------------------------------------------------
 -- Internal helpers
 ----------------------------------------------------------------------------------------------
@@ -907,10 +1007,11 @@ BEGIN
      AND a.wait_event_type IS DISTINCT FROM 'Activity'
    GROUP BY 2, 3, 4;
 
-  INSERT INTO telemetry.sample_activity
+  INSERT INTO telemetry.sample_activity (sample_id, pid, usename, application_name, client_addr, backend_type, state,
+         wait_event_type, wait_event, backend_start, xact_start, query_start, state_change, query_id)
   SELECT v_id, a.pid, a.usename, a.application_name, a.client_addr, a.backend_type, a.state,
          a.wait_event_type, a.wait_event, a.backend_start, a.xact_start, a.query_start, a.state_change,
-         a.query_id, CASE WHEN v_preview > 0 THEN left(a.query, v_preview) END
+         a.query_id
     FROM pg_stat_activity a
    WHERE a.pid <> v_me AND a.state IS NOT NULL AND a.state <> 'idle'
      AND a.backend_type IN ('client backend', 'autovacuum worker', 'background worker', 'parallel worker', 'walsender')
@@ -918,10 +1019,12 @@ BEGIN
    LIMIT v_top;
 
   -- exact blockers from pg_blocking_pids(); the wait is timed from pg_locks.waitstart
-  INSERT INTO telemetry.sample_locks
-  SELECT v_id, w.pid, w.usename, w.application_name, CASE WHEN v_preview > 0 THEN left(w.query, v_preview) END,
+  INSERT INTO telemetry.sample_locks (sample_id, blocked_pid, blocked_user, blocked_application, wait_started_at,
+         blocked_duration, blocking_pid, blocking_user, blocking_application, blocking_state, blocking_xact_duration,
+         lock_type, lock_mode, relation)
+  SELECT v_id, w.pid, w.usename, w.application_name,
          l.waitstart, now() - coalesce(l.waitstart, w.state_change),
-         b.blocking_pid, bl.usename, bl.application_name, bl.state, CASE WHEN v_preview > 0 THEN left(bl.query, v_preview) END,
+         b.blocking_pid, bl.usename, bl.application_name, bl.state,
          now() - bl.xact_start, l.locktype, l.mode, l.relation::regclass::text
     FROM pg_stat_activity w
    CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS b(blocking_pid)
@@ -929,6 +1032,17 @@ BEGIN
     LEFT JOIN LATERAL (SELECT lk.locktype, lk.mode, lk.relation, lk.waitstart FROM pg_locks lk
                         WHERE lk.pid = w.pid AND NOT lk.granted LIMIT 1) l ON true
    WHERE w.wait_event_type = 'Lock' AND w.pid <> v_me;
+
+  -- their query text, apart, with its owner: row-level security shows it as pg_stat_activity would
+  IF v_preview > 0 THEN
+    INSERT INTO telemetry.sample_queries (sample_id, pid, role_oid, query)
+    SELECT v_id, a.pid, a.usesysid, left(a.query, v_preview)
+      FROM pg_stat_activity a
+     WHERE a.query IS NOT NULL
+       AND a.pid IN (SELECT x.pid FROM telemetry.sample_activity x WHERE x.sample_id = v_id
+                     UNION SELECT x.blocked_pid FROM telemetry.sample_locks x WHERE x.sample_id = v_id
+                     UNION SELECT x.blocking_pid FROM telemetry.sample_locks x WHERE x.sample_id = v_id);
+  END IF;
 
   BEGIN
     EXECUTE format('INSERT INTO telemetry.sample_progress '
@@ -949,7 +1063,8 @@ BEGIN
   -- batch runs recognised from application_name rules
   FOR v_rule IN SELECT rr.app_pattern, rr.run_name,
                   EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid <> v_me AND a.state IS NOT NULL
-                             AND a.state <> 'idle' AND a.application_name LIKE rr.app_pattern) AS seen
+                             AND a.state <> 'idle' AND a.application_name LIKE rr.app_pattern
+                             AND (rr.roles IS NULL OR a.usesysid = ANY (rr.roles::oid[]))) AS seen
              FROM telemetry.run_rules rr LOOP
     IF v_rule.seen THEN
       INSERT INTO telemetry.runs (name, source)
@@ -1334,8 +1449,9 @@ RETURNS TABLE (captured_at timestamptz, pid int, usename text, application_name 
 LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
 AS $$ SELECT s.captured_at, a.pid, a.usename, a.application_name, a.client_addr, a.backend_type, a.state,
              a.wait_event_type, a.wait_event, a.xact_start, a.query_start, s.captured_at - a.xact_start,
-             s.captured_at - a.query_start, a.query_id, a.query_preview
+             s.captured_at - a.query_start, a.query_id, q.query
         FROM telemetry.samples s JOIN telemetry.sample_activity a ON a.sample_id = s.id
+        LEFT JOIN telemetry.sample_queries q ON q.sample_id = a.sample_id AND q.pid = a.pid
        WHERE s.captured_at BETWEEN start_time AND end_time
        ORDER BY s.captured_at, a.xact_start $$;
 
@@ -1345,10 +1461,12 @@ RETURNS TABLE (captured_at timestamptz, blocked_pid int, blocked_user text, bloc
                blocking_user text, blocking_application text, blocking_state text, blocking_query text,
                blocking_xact_duration interval, lock_type text, lock_mode text, relation text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
-AS $$ SELECT s.captured_at, l.blocked_pid, l.blocked_user, l.blocked_application, l.blocked_query,
+AS $$ SELECT s.captured_at, l.blocked_pid, l.blocked_user, l.blocked_application, qw.query,
              l.wait_started_at, l.blocked_duration, l.blocking_pid, l.blocking_user, l.blocking_application,
-             l.blocking_state, l.blocking_query, l.blocking_xact_duration, l.lock_type, l.lock_mode, l.relation
+             l.blocking_state, qb.query, l.blocking_xact_duration, l.lock_type, l.lock_mode, l.relation
         FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
+        LEFT JOIN telemetry.sample_queries qw ON qw.sample_id = l.sample_id AND qw.pid = l.blocked_pid
+        LEFT JOIN telemetry.sample_queries qb ON qb.sample_id = l.sample_id AND qb.pid = l.blocking_pid
        WHERE s.captured_at BETWEEN start_time AND end_time
        ORDER BY s.captured_at, l.blocked_duration DESC $$;
 
@@ -1434,7 +1552,7 @@ BEGIN
   SELECT array_agg(id) INTO v_ids
     FROM (SELECT id FROM telemetry.samples WHERE captured_at < p_cutoff ORDER BY captured_at, id LIMIT p_batch) x;
   IF v_ids IS NOT NULL THEN
-    FOREACH v_child IN ARRAY ARRAY['sample_waits', 'sample_activity', 'sample_locks', 'sample_progress', 'sample_replication'] LOOP
+    FOREACH v_child IN ARRAY ARRAY['sample_waits', 'sample_activity', 'sample_locks', 'sample_queries', 'sample_progress', 'sample_replication'] LOOP
       EXECUTE format('DELETE FROM telemetry.%I WHERE sample_id = ANY ($1)', v_child) USING v_ids;
       GET DIAGNOSTICS v_n = ROW_COUNT;
       v_counts := v_counts || jsonb_build_object(v_child, v_n);
@@ -1472,6 +1590,10 @@ BEGIN
   DELETE FROM telemetry.runs WHERE coalesce(ended_at, started_at) < p_cutoff AND state <> 'running';
   GET DIAGNOSTICS v_n = ROW_COUNT;
   v_counts := jsonb_build_object('runs', v_n);
+  -- a name whose last run is gone loses its totals (and its series); a later run starts them at 1 again
+  DELETE FROM telemetry.run_totals t WHERE NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.name = t.name);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_counts := v_counts || jsonb_build_object('run_totals', v_n);
   IF to_regclass('cron.job_run_details') IS NOT NULL THEN
     BEGIN
       EXECUTE $q$DELETE FROM cron.job_run_details
@@ -1518,9 +1640,9 @@ BEGIN
   END LOOP;
   v_counts := v_counts || telemetry._cleanup_rest(v_cutoff);
   RETURN QUERY SELECT k, coalesce((v_counts ->> k)::bigint, 0)
-    FROM unnest(ARRAY['samples', 'sample_waits', 'sample_activity', 'sample_locks', 'sample_progress',
+    FROM unnest(ARRAY['samples', 'sample_waits', 'sample_activity', 'sample_locks', 'sample_queries', 'sample_progress',
                       'sample_replication', 'snapshots', 'snapshot_tables', 'snapshot_replication', 'runs',
-                      'cron.job_run_details']) AS k
+                      'run_totals', 'cron.job_run_details']) AS k
    WHERE k <> 'cron.job_run_details' OR v_counts ? k;
 END
 $fn$;
@@ -1605,8 +1727,8 @@ AS $fn$
 DECLARE
   v_id bigint;
 BEGIN
-  IF run_name IS NULL OR run_name = '' THEN
-    RAISE EXCEPTION 'telemetry.batch_start: a run name is required';
+  IF telemetry._name_problem(run_name) IS NOT NULL THEN
+    RAISE EXCEPTION 'telemetry.batch_start: %', telemetry._name_problem(run_name);
   END IF;
   -- exact boundaries: a snapshot and a sample at the start of the run
   PERFORM telemetry.snapshot();
@@ -1629,6 +1751,12 @@ DECLARE
 BEGIN
   IF state NOT IN ('succeeded', 'failed') THEN
     RAISE EXCEPTION 'telemetry.batch_end: state must be ''succeeded'' or ''failed'', not %', state;
+  END IF;
+  -- only the login role that started the run, or an administrator (telemetry._is_admin), may end it
+  IF NOT telemetry._is_admin() AND EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.run_id = batch_end.run_id
+                                              AND r.started_by IS DISTINCT FROM session_user::text) THEN
+    RAISE EXCEPTION 'telemetry.batch_end: run % was started by another role; only that role or a member of telemetry_admin may end it', run_id
+      USING ERRCODE = 'insufficient_privilege';
   END IF;
   UPDATE telemetry.runs r SET state = batch_end.state, ended_at = clock_timestamp()
    WHERE r.run_id = batch_end.run_id AND r.state = 'running'
@@ -1850,11 +1978,12 @@ BEGIN
   -- 1. lock contention: the longest wait of a blocked session (from pg_locks.waitstart)
   IF v_samples > 0 THEN
     SELECT extract(epoch FROM l.blocked_duration) AS wait_s, l.blocked_pid, l.lock_type, l.lock_mode, l.relation,
-           l.blocking_pid, l.blocking_state, l.blocking_query, l.blocked_query,
+           l.blocking_pid, l.blocking_state, qb.query AS blocking_query,
            (SELECT count(DISTINCT s2.id) FROM telemetry.samples s2 JOIN telemetry.sample_locks l2 ON l2.sample_id = s2.id
              WHERE s2.captured_at BETWEEN start_time AND end_time) AS blocked_samples
       INTO r
       FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
+      LEFT JOIN telemetry.sample_queries qb ON qb.sample_id = l.sample_id AND qb.pid = l.blocking_pid   -- row-level security
      WHERE s.captured_at BETWEEN start_time AND end_time
      ORDER BY l.blocked_duration DESC NULLS LAST LIMIT 1;
     IF FOUND THEN
@@ -1863,7 +1992,7 @@ BEGIN
         v_findings := v_findings || ROW('lock_contention', v_score,
           format('blocked sessions in %s of %s samples; longest wait %s s: pid %s waiting for %s (%s) on %s, blocked by pid %s (%s): %s',
                  r.blocked_samples, v_samples, round(r.wait_s, 1), r.blocked_pid, r.lock_mode, r.lock_type,
-                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(query preview off)')),
+                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(no query text: previews off, or not yours to see without pg_read_all_stats)')),
           'Find the blocker in telemetry.locks_between(start, end): shorten its transaction, keep DDL/TRUNCATE and long transactions out of the batch window, and set lock_timeout in the batch so it fails fast instead of queueing.')::telemetry._finding;
       END IF;
     END IF;

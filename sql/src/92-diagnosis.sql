@@ -42,11 +42,12 @@ BEGIN
   -- 1. lock contention: the longest wait of a blocked session (from pg_locks.waitstart)
   IF v_samples > 0 THEN
     SELECT extract(epoch FROM l.blocked_duration) AS wait_s, l.blocked_pid, l.lock_type, l.lock_mode, l.relation,
-           l.blocking_pid, l.blocking_state, l.blocking_query, l.blocked_query,
+           l.blocking_pid, l.blocking_state, qb.query AS blocking_query,
            (SELECT count(DISTINCT s2.id) FROM telemetry.samples s2 JOIN telemetry.sample_locks l2 ON l2.sample_id = s2.id
              WHERE s2.captured_at BETWEEN start_time AND end_time) AS blocked_samples
       INTO r
       FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
+      LEFT JOIN telemetry.sample_queries qb ON qb.sample_id = l.sample_id AND qb.pid = l.blocking_pid   -- row-level security
      WHERE s.captured_at BETWEEN start_time AND end_time
      ORDER BY l.blocked_duration DESC NULLS LAST LIMIT 1;
     IF FOUND THEN
@@ -55,7 +56,7 @@ BEGIN
         v_findings := v_findings || ROW('lock_contention', v_score,
           format('blocked sessions in %s of %s samples; longest wait %s s: pid %s waiting for %s (%s) on %s, blocked by pid %s (%s): %s',
                  r.blocked_samples, v_samples, round(r.wait_s, 1), r.blocked_pid, r.lock_mode, r.lock_type,
-                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(query preview off)')),
+                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(no query text: previews off, or not yours to see without pg_read_all_stats)')),
           'Find the blocker in telemetry.locks_between(start, end): shorten its transaction, keep DDL/TRUNCATE and long transactions out of the batch window, and set lock_timeout in the batch so it fails fast instead of queueing.')::telemetry._finding;
       END IF;
     END IF;
