@@ -76,6 +76,27 @@ BEGIN
              p.heap_blks_total, p.heap_blks_scanned, p.heap_tuples_written, NULL, NULL, NULL, NULL
         FROM pg_stat_progress_cluster p LEFT JOIN pg_stat_activity a USING (pid) $q$,
       telemetry._read('vacuum_progress', p_version));
+  WHEN 'statements' THEN
+    -- pg_stat_statements(false): counters without texts; %1$I is the extension's schema (format()).
+    -- Columns: userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
+    -- shared hit/read/dirtied/written, local hit/read/dirtied/written, temp read/written,
+    -- blk_read_time, blk_write_time (shared + local), temp read/write time, wal records/fpi/bytes,
+    -- jit_time, stats_since. PG17 split blk_*_time into shared_/local_ and added stats_since and
+    -- jit_deform_time; PG18's parallel worker and wal_buffers_full counts are not read.
+    RETURN format($q$
+      SELECT userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
+             shared_blks_hit, shared_blks_read, shared_blks_dirtied, shared_blks_written,
+             local_blks_hit, local_blks_read, local_blks_dirtied, local_blks_written,
+             temp_blks_read, temp_blks_written, %s, temp_blk_read_time, temp_blk_write_time,
+             wal_records, wal_fpi, wal_bytes,
+             jit_generation_time + jit_inlining_time + jit_optimization_time + jit_emission_time%s AS jit_time,
+             %s AS stats_since
+        FROM %%1$I.pg_stat_statements(false) $q$,
+      CASE WHEN p_version >= 170000
+           THEN 'shared_blk_read_time + local_blk_read_time AS blk_read_time, shared_blk_write_time + local_blk_write_time AS blk_write_time'
+           ELSE 'blk_read_time, blk_write_time' END,
+      CASE WHEN p_version >= 170000 THEN ' + jit_deform_time' ELSE '' END,
+      CASE WHEN p_version >= 170000 THEN 'stats_since' ELSE 'NULL::timestamptz' END);
   ELSE
     RAISE EXCEPTION 'unknown part %', p_part;
   END CASE;

@@ -69,6 +69,7 @@ BEGIN
   DELETE FROM telemetry.run_totals t WHERE NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.name = t.name);
   GET DIAGNOSTICS v_n = ROW_COUNT;
   v_counts := v_counts || jsonb_build_object('run_totals', v_n);
+  v_counts := v_counts || telemetry._cleanup_statement_texts();   -- 55-statement-capture.sql
   IF to_regclass('cron.job_run_details') IS NOT NULL THEN
     BEGIN
       EXECUTE $q$DELETE FROM cron.job_run_details

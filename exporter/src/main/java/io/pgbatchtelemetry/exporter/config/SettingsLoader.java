@@ -198,7 +198,9 @@ public final class SettingsLoader {
             }
         }
         ExporterSettings.Scrape scrape = new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize);
-        CollectorOptions collectorOptions = new CollectorOptions(nonNegativeDuration(c, "scrape.database-size-interval"));
+        CollectorOptions collectorOptions = new CollectorOptions(nonNegativeDuration(c, "scrape.database-size-interval"),
+                between(c, "statements.top", 1, 200), between(c, "statements.query-preview-chars", 0, 200),
+                nonNegativeDuration(c, "statements.interval"));
         Map<String, ExporterSettings.Target> targets = TargetsBinder.bind(c, scrape);
         checkResponseTimeout(web, scrape, targets);
         return new ExporterSettings(dataSource, web, scrape, collectors, collectorOptions, bindSampler(c), bindBatches(c), targets);
@@ -431,6 +433,14 @@ public final class SettingsLoader {
         } catch (com.typesafe.config.ConfigException e) {
             throw ConfigException.forKey(ROOT + "." + key, "expected a string");
         }
+    }
+
+    private static int between(Config c, String key, int min, int max) {
+        int value = integer(c, key);
+        if (value < min || value > max) {
+            throw ConfigException.forKey(ROOT + "." + key, "must be between " + min + " and " + max + ", got " + value);
+        }
+        return value;
     }
 
     static int integer(Config c, String key) {

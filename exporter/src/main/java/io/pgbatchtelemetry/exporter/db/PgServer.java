@@ -24,15 +24,21 @@ import java.sql.SQLException;
  *                            whenever the settings this session sees may have changed (a reload
  *                            re-reads the configuration files, a new connection starts from
  *                            role and database defaults)
+ * @param statementsSchema    the schema of the pg_stat_statements extension in this database when
+ *                            its library is loaded (it defines {@code pg_stat_statements.max}), else
+ *                            null: the statements collector then runs no statement
  * @param telemetry           the telemetry schema as this session sees it
  */
 public record PgServer(int versionNum, boolean inRecovery, String version, String settingsGeneration,
-                       TelemetrySchema telemetry) {
+                       String statementsSchema, TelemetrySchema telemetry) {
 
     /** The probe's text; {@link PgSession#open} may send it in one batch with the collectors' statements. */
     static final String PROBE = """
             SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), version(),
                    pg_backend_pid() || '@' || pg_conf_load_time(),
+                   (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                     WHERE e.extname = 'pg_stat_statements'
+                       AND current_setting('pg_stat_statements.max', true) IS NOT NULL),
                    """ + TelemetrySchema.PROBE_COLUMNS;
 
     /** Runs the probe on {@code connection}; a dead connection fails here, before any collector. */
@@ -49,16 +55,18 @@ public record PgServer(int versionNum, boolean inRecovery, String version, Strin
         if (!rs.next()) {
             throw new SQLException("the probe returned no row");
         }
-        return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3), rs.getString(4), TelemetrySchema.read(rs, 5));
+        return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3), rs.getString(4), rs.getString(5),
+                TelemetrySchema.read(rs, 6));
     }
 
     /**
-     * Whether statements planned for {@code other} are the ones to run here: the same version, role
-     * and telemetry schema (the settings generation only decides whether settings are read again,
-     * and the settings collector checks that itself).
+     * Whether statements planned for {@code other} are the ones to run here: the same version, role,
+     * pg_stat_statements and telemetry schema (the settings generation only decides whether settings
+     * are read again, and the settings collector checks that itself).
      */
     public boolean samePlanAs(PgServer other) {
-        return versionNum == other.versionNum && inRecovery == other.inRecovery && telemetry.equals(other.telemetry);
+        return versionNum == other.versionNum && inRecovery == other.inRecovery
+                && java.util.Objects.equals(statementsSchema, other.statementsSchema) && telemetry.equals(other.telemetry);
     }
 
     public int major() {

@@ -99,7 +99,7 @@ class PgSessionTest {
             createSequence(connection);
             PgServer actual = PgServer.probe(connection);
             PgServer upgradedSince = new PgServer(actual.versionNum() - 10000, actual.inRecovery(), actual.version(),
-                    actual.settingsGeneration(), actual.telemetry());
+                    actual.settingsGeneration(), actual.statementsSchema(), actual.telemetry());
             List<PgServer> plannedFor = new ArrayList<>();
             try (PgSession session = open(connection, upgradedSince, plannedFor, NEXT, TWO)) {
                 assertEquals(List.of(upgradedSince.versionNum(), actual.versionNum()),
@@ -122,7 +122,7 @@ class PgSessionTest {
             assertTrue(actual.telemetry().readable(), "installed, and the superuser may use it: " + actual.telemetry());
             assertTrue(actual.telemetry().has("run_totals") && actual.telemetry().has("cron_job_health()"), actual.telemetry().toString());
             PgServer beforeInstall = new PgServer(actual.versionNum(), actual.inRecovery(), actual.version(),
-                    actual.settingsGeneration(), TelemetrySchema.ABSENT);
+                    actual.settingsGeneration(), actual.statementsSchema(), TelemetrySchema.ABSENT);
             List<PgServer> plannedFor = new ArrayList<>();
             try (PgSession session = open(connection, beforeInstall, plannedFor, NEXT, TWO)) {
                 assertEquals(List.of(beforeInstall, actual), plannedFor, "planned without the schema, then again with it");
