@@ -1,6 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.PgServer;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.TelemetrySchema;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -101,15 +104,15 @@ public final class TelemetryBatchesCollector implements Collector {
              ORDER BY b.name""";
 
     private static final String SESSION_GONE = "telemetry.run_session_gone(r.run_id)";
-    private static final String WITH_ABANDONED = RUNS_QUERY.formatted(SESSION_GONE, MAX_BATCHES,
+    private static final VersionedSql WITH_ABANDONED = VersionedSql.of(RUNS_QUERY.formatted(SESSION_GONE, MAX_BATCHES,
             "t.started, t.succeeded, t.failed, t.abandoned + b.abandoned_unclosed AS abandoned", USUAL_RUNS,
-            "LEFT JOIN telemetry.run_totals t ON t.name = b.name");
-    private static final String WITH_TOTALS = RUNS_QUERY.formatted("false", MAX_BATCHES,
+            "LEFT JOIN telemetry.run_totals t ON t.name = b.name"));
+    private static final VersionedSql WITH_TOTALS = VersionedSql.of(RUNS_QUERY.formatted("false", MAX_BATCHES,
             "t.started, t.succeeded, t.failed, NULL::bigint AS abandoned", USUAL_RUNS,
-            "LEFT JOIN telemetry.run_totals t ON t.name = b.name");
-    private static final String WITHOUT_TOTALS = RUNS_QUERY.formatted("false", MAX_BATCHES,
+            "LEFT JOIN telemetry.run_totals t ON t.name = b.name"));
+    private static final VersionedSql WITHOUT_TOTALS = VersionedSql.of(RUNS_QUERY.formatted("false", MAX_BATCHES,
             "NULL::bigint AS started, NULL::bigint AS succeeded, NULL::bigint AS failed, NULL::bigint AS abandoned",
-            USUAL_RUNS, "");
+            USUAL_RUNS, ""));
 
     @Override
     public String name() {
@@ -123,15 +126,24 @@ public final class TelemetryBatchesCollector implements Collector {
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        TelemetrySchema schema = TelemetrySchema.probe(session);
+    public List<VersionedSql> statements(PgServer server) {
+        return server.telemetry().readable() ? List.of(runsQuery(server.telemetry())) : List.of();
+    }
+
+    /** A schema installed before run_session_gone() or run_totals existed gets the runs without those counters. */
+    private static VersionedSql runsQuery(TelemetrySchema schema) {
+        return schema.has("run_session_gone()") ? WITH_ABANDONED : schema.has("run_totals") ? WITH_TOTALS : WITHOUT_TOTALS;
+    }
+
+    @Override
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        TelemetrySchema schema = results.server().telemetry();
         if (!schema.installed()) {
             return;
         }
+        schema.requireUsable();
         boolean[] first = {true};
-        String query = schema.has("run_session_gone()") ? WITH_ABANDONED
-                : schema.has("run_totals") ? WITH_TOTALS : WITHOUT_TOTALS;
-        session.query(query, row -> {
+        results.rows(runsQuery(schema), row -> {
             if (first[0]) {
                 sink.add(BATCHES, row.number("batches")); // the same on every row: a window count before LIMIT
                 first[0] = false;
