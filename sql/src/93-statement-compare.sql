@@ -250,8 +250,11 @@ BEGIN
                   CASE WHEN telemetry._may_read_text((SELECT r.oid FROM pg_roles r WHERE r.rolname = x.usename))
                        THEN x.preview ELSE '<insufficient privilege>' END)
     FROM (SELECT coalesce(a.wait_event_type, 'CPU') AS wt, coalesce(a.wait_event, 'CPU') AS we, a.query_id, a.usename,
-                 count(*) AS n, (array_agg(a.query_preview ORDER BY s.captured_at DESC))[1] AS preview
+                 count(*) AS n,
+                 (array_agg(q.query ORDER BY s.captured_at DESC) FILTER (WHERE q.query IS NOT NULL))[1] AS preview
             FROM telemetry.samples s JOIN telemetry.sample_activity a ON a.sample_id = s.id
+            -- the sampled text, under its row-level security (15-security.sql)
+            LEFT JOIN telemetry.sample_queries q ON q.sample_id = a.sample_id AND q.pid = a.pid
            WHERE s.captured_at BETWEEN start_time AND end_time AND telemetry._is_load(a.state, a.wait_event_type)
            GROUP BY 1, 2, 3, 4) x
    ORDER BY sum(x.n) OVER (PARTITION BY x.wt, x.we) DESC, x.wt, x.we, x.n DESC, x.query_id;
