@@ -13,6 +13,12 @@ REVOKE EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.c
   telemetry.untrack_table(text, text) FROM telemetry_reader;
 GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text),
   telemetry.batch_end(bigint, text) TO telemetry_writer;
+-- batch-run fidelity (91-run-fidelity.sql, 89-baseline.sql)
+REVOKE EXECUTE ON FUNCTION telemetry._sample(text, numeric), telemetry.sample_open_runs(text, numeric),
+  telemetry._settle_runs(), telemetry._run_sampling_job(boolean), telemetry._record_run_settings(bigint),
+  telemetry.exclude_from_baseline(bigint, boolean) FROM telemetry_reader;
+GRANT EXECUTE ON FUNCTION telemetry.sample_open_runs(text, numeric), telemetry._settle_runs(),
+  telemetry.exclude_from_baseline(bigint, boolean) TO telemetry_writer;
 
 COMMIT;
 
