@@ -330,8 +330,7 @@ ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS baseline_excluded boolean NO
 -- batch_end(): the session that ended the run, and the snapshot taken once that session left the
 -- transaction (PostgreSQL flushes a session's statistics then, at most once a second otherwise).
 ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS end_pid int;
-ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS stats_snapshot_id bigint
-  REFERENCES telemetry.snapshots (id) ON DELETE SET NULL;
+ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS stats_snapshot_id bigint;   -- no FK: cleanup() and TRUNCATE of snapshots stay free
 CREATE INDEX IF NOT EXISTS runs_open_idx ON telemetry.runs (started_at) WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS runs_unsettled_idx ON telemetry.runs (ended_at)
   WHERE end_pid IS NOT NULL AND stats_snapshot_id IS NULL;
@@ -1781,12 +1780,12 @@ BEGIN
     RETURN NULL;
   END IF;
   PERFORM pg_advisory_xact_lock(hashtext('telemetry.run_sampling'));   -- against batch_start scheduling the job
-  IF NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.state = 'running' AND r.started_at > now() - v_max_age)
-     AND NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.end_pid IS NOT NULL AND r.stats_snapshot_id IS NULL
-                        AND r.ended_at > now() - telemetry._setting('run_stats_settle_window', '60 seconds')::interval) THEN
-    IF p_source = 'pg_cron' THEN
-      PERFORM telemetry._run_sampling_job(false);   -- nothing open: the per-second job stops itself
+  IF NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.state = 'running' AND r.started_at > now() - v_max_age) THEN
+    IF p_source = 'pg_cron' AND NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.end_pid IS NOT NULL AND r.stats_snapshot_id IS NULL
+                                              AND r.ended_at > now() - telemetry._setting('run_stats_settle_window', '60 seconds')::interval) THEN
+      PERFORM telemetry._run_sampling_job(false);   -- nothing open, nothing to settle: the per-second job stops itself
     END IF;
+    PERFORM telemetry._settle_runs();
     RETURN NULL;
   END IF;
   IF EXISTS (SELECT 1 FROM telemetry.samples s WHERE s.captured_at > now() - make_interval(secs => (p_interval_s / 2)::double precision)) THEN

@@ -9,8 +9,7 @@ ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS baseline_excluded boolean NO
 -- batch_end(): the session that ended the run, and the snapshot taken once that session left the
 -- transaction (PostgreSQL flushes a session's statistics then, at most once a second otherwise).
 ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS end_pid int;
-ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS stats_snapshot_id bigint
-  REFERENCES telemetry.snapshots (id) ON DELETE SET NULL;
+ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS stats_snapshot_id bigint;   -- no FK: cleanup() and TRUNCATE of snapshots stay free
 CREATE INDEX IF NOT EXISTS runs_open_idx ON telemetry.runs (started_at) WHERE state = 'running';
 CREATE INDEX IF NOT EXISTS runs_unsettled_idx ON telemetry.runs (ended_at)
   WHERE end_pid IS NOT NULL AND stats_snapshot_id IS NULL;

@@ -51,12 +51,12 @@ BEGIN
     RETURN NULL;
   END IF;
   PERFORM pg_advisory_xact_lock(hashtext('telemetry.run_sampling'));   -- against batch_start scheduling the job
-  IF NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.state = 'running' AND r.started_at > now() - v_max_age)
-     AND NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.end_pid IS NOT NULL AND r.stats_snapshot_id IS NULL
-                        AND r.ended_at > now() - telemetry._setting('run_stats_settle_window', '60 seconds')::interval) THEN
-    IF p_source = 'pg_cron' THEN
-      PERFORM telemetry._run_sampling_job(false);   -- nothing open: the per-second job stops itself
+  IF NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.state = 'running' AND r.started_at > now() - v_max_age) THEN
+    IF p_source = 'pg_cron' AND NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.end_pid IS NOT NULL AND r.stats_snapshot_id IS NULL
+                                              AND r.ended_at > now() - telemetry._setting('run_stats_settle_window', '60 seconds')::interval) THEN
+      PERFORM telemetry._run_sampling_job(false);   -- nothing open, nothing to settle: the per-second job stops itself
     END IF;
+    PERFORM telemetry._settle_runs();
     RETURN NULL;
   END IF;
   IF EXISTS (SELECT 1 FROM telemetry.samples s WHERE s.captured_at > now() - make_interval(secs => (p_interval_s / 2)::double precision)) THEN

@@ -13,10 +13,14 @@ import java.util.List;
  *
  * <p>This is what lets Prometheus compare a run with the batch's usual duration
  * ({@code PostgresBatchRunSlow}) and Grafana annotate runs: whether a run is open and for how long,
- * how long the last finished run took and how it ended, and the usual duration, the median of the
- * last {@value #USUAL_RUNS} succeeded runs. A median, because one run that hung for hours must not
- * make the next slow run look usual; succeeded runs only, because a run that failed after a minute
- * says nothing about how long the work takes.
+ * how long the last finished run took and how it ended, and the usual duration of the batch's latest
+ * run (open or finished). "Usual" has one definition, the schema's {@code telemetry.usual_duration(run_id)}
+ * over {@code telemetry.baseline_runs(run_id)}: the mean of the previous succeeded runs (config
+ * {@code baseline_runs}, default 5, leaving out runs marked with {@code exclude_from_baseline()}),
+ * never the run itself, and nothing before config {@code baseline_min_runs} (default 3) such runs
+ * exist. This collector reads it rather than computing its own, so the metric, the
+ * {@code batch_runs} view and {@code diagnose()} can't disagree. A schema older than that function
+ * gets no usual-duration metric.
  *
  * <p>Batch names are chosen by users, so the label set is capped: the {@value #MAX_BATCHES} batches
  * with an open run or the most recent activity are exported; {@code pg_telemetry_batches} tells how
@@ -32,8 +36,6 @@ public final class TelemetryBatchesCollector implements Collector {
 
     /** Batches exported at most; beyond it the least recently active are left out. */
     static final int MAX_BATCHES = 50;
-    /** Succeeded runs the usual duration is the median of. */
-    static final int USUAL_RUNS = 10;
 
     static final MetricFamily BATCHES = MetricFamily.gauge("pg_telemetry_batches",
             "Distinct batch names in telemetry.batch_runs; at most " + MAX_BATCHES + " of them are exported.");
@@ -46,7 +48,8 @@ public final class TelemetryBatchesCollector implements Collector {
     static final MetricFamily LAST_SUCCEEDED = MetricFamily.gauge("pg_telemetry_batch_last_succeeded",
             "1 when the batch's last finished run succeeded, 0 when it failed; absent before the first finished run.", "batch");
     static final MetricFamily USUAL_DURATION_SECONDS = MetricFamily.gauge("pg_telemetry_batch_usual_duration_seconds",
-            "Median duration of the batch's last " + USUAL_RUNS + " succeeded runs; absent before the first.", "batch");
+            "Usual duration of the batch's latest run: telemetry.usual_duration(), the mean of the succeeded runs before it "
+                    + "(config baseline_runs); absent until there are baseline_min_runs of them.", "batch");
     static final MetricFamily RUNS = MetricFamily.counter("pg_telemetry_batch_runs_total",
             "Runs of the batch started (telemetry.run_totals.started).", "batch");
     static final MetricFamily RUNS_FINISHED = MetricFamily.counter("pg_telemetry_batch_runs_finished_total",
@@ -74,18 +77,19 @@ public final class TelemetryBatchesCollector implements Collector {
                                    FROM telemetry.batch_runs r
                                   WHERE r.name = b.name AND r.state <> 'running'
                                   ORDER BY r.ended_at DESC, r.run_id DESC LIMIT 1) last ON true
-              LEFT JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds) AS seconds
-                                   FROM (SELECT extract(epoch FROM r.ended_at - r.started_at) AS seconds
-                                           FROM telemetry.batch_runs r
-                                          WHERE r.name = b.name AND r.state = 'succeeded'
-                                          ORDER BY r.ended_at DESC, r.run_id DESC LIMIT %d) x) usual ON true
+              LEFT JOIN LATERAL (%s) usual ON true
               %s
              ORDER BY b.name""";
 
-    private static final String WITH_TOTALS = RUNS_QUERY.formatted(MAX_BATCHES,
-            "t.started, t.succeeded, t.failed", USUAL_RUNS, "LEFT JOIN telemetry.run_totals t ON t.name = b.name");
-    private static final String WITHOUT_TOTALS = RUNS_QUERY.formatted(MAX_BATCHES,
-            "NULL::bigint AS started, NULL::bigint AS succeeded, NULL::bigint AS failed", USUAL_RUNS, "");
+    /** The latest run's usual duration, from the schema's one definition. */
+    private static final String USUAL = """
+            SELECT u.usual_s AS seconds
+              FROM (SELECT r.run_id FROM telemetry.runs r WHERE r.name = b.name
+                     ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1) latest
+             CROSS JOIN LATERAL telemetry.usual_duration(latest.run_id) u""";
+    private static final String NO_USUAL = "SELECT NULL::numeric AS seconds";
+    private static final String TOTALS = "t.started, t.succeeded, t.failed";
+    private static final String NO_TOTALS = "NULL::bigint AS started, NULL::bigint AS succeeded, NULL::bigint AS failed";
 
     @Override
     public String name() {
@@ -105,7 +109,10 @@ public final class TelemetryBatchesCollector implements Collector {
             return;
         }
         boolean[] first = {true};
-        session.query(schema.has("run_totals") ? WITH_TOTALS : WITHOUT_TOTALS, row -> {
+        boolean totals = schema.has("run_totals");
+        String sql = RUNS_QUERY.formatted(MAX_BATCHES, totals ? TOTALS : NO_TOTALS,
+                schema.has("usual_duration()") ? USUAL : NO_USUAL, totals ? "LEFT JOIN telemetry.run_totals t ON t.name = b.name" : "");
+        session.query(sql, row -> {
             if (first[0]) {
                 sink.add(BATCHES, row.number("batches")); // the same on every row: a window count before LIMIT
                 first[0] = false;
