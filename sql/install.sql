@@ -1913,7 +1913,7 @@ AS $$
     SELECT extract(epoch FROM lead(t) OVER (ORDER BY t) - t) AS gap FROM edges
   ), src AS (
     SELECT string_agg(format('%s from %s%s', n, coalesce(source, 'sample()'),
-                             CASE WHEN interval_s IS NOT NULL THEN format(' every %s s', interval_s) ELSE '' END), ', '
+                             CASE WHEN interval_s IS NOT NULL THEN format(' every %s s', trim_scale(interval_s)) ELSE '' END), ', '
                       ORDER BY n DESC) AS sources
       FROM (SELECT source, interval_s, count(*) AS n FROM s GROUP BY 1, 2) x
   )
