@@ -2,7 +2,9 @@
 # Benchmark of the telemetry schema against a running server (PostgreSQL 15-18).
 #   PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres [PGPASSWORD=...] scripts/bench-sql.sh [database]
 # Creates database <database> (default telemetry_bench), installs sql/install.sql there, then:
-#   1. sample() with 200 sessions connected (150 idle, 50 running pg_sleep), 20 calls
+#   1. sample() with 200 sessions connected (150 idle, 50 running pg_sleep), 20 calls; the per-second
+#      run sampling: sample_open_runs() with no run open, the sample of an open run, and a tick that
+#      finds a sample taken less than half a second ago
 #   2. snapshot() with 100 tracked tables, 20 calls in one session, and the median of 9 calls
 #      each in a new session (as pg_cron runs it)
 #   3. storage per sample/snapshot measured from relation sizes -> rows/day and bytes/day at the defaults
@@ -57,6 +59,14 @@ for i in $(seq 1 300); do
 done
 echo "sessions_connected $(q "SELECT count(*) FROM pg_stat_activity WHERE datname = '$DB'")"
 echo "sample_ms_200_sessions $(timeit 'telemetry.sample()' 20)"
+# per-second sampling while a run is open (pg_cron 1.5+ job or the exporter's sampler): what one tick
+# costs with no run open (every tick), and the sample itself with one open (once a second per run)
+q "UPDATE telemetry.runs SET state = 'failed', ended_at = now() WHERE state = 'running'" >/dev/null
+echo "run_tick_ms_no_open_run $(timeit "telemetry.sample_open_runs('bench', 1)" 100)"
+q "INSERT INTO telemetry.runs (name) VALUES ('bench_open_run')" >/dev/null
+echo "run_sample_ms_200_sessions $(timeit "telemetry._sample('bench', 1)" 20)"
+echo "run_tick_ms_open_run_sampled_just_now $(timeit "telemetry.sample_open_runs('bench', 1)" 100)"
+q "UPDATE telemetry.runs SET state = 'failed', ended_at = now() WHERE state = 'running'" >/dev/null
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true
 q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '$DB' AND pid <> pg_backend_pid()" >/dev/null
