@@ -134,7 +134,7 @@ class ConfigFuzzTest {
             }
         }
         assertTrue(failures.isEmpty(), failures.size() + " of " + cases.size() + " cases misbehave:\n" + String.join("\n", failures));
-        assertEquals(34, results.size());
+        assertEquals(36, results.size());
     }
 
     private Case fileCase(String name, Map<String, String> env, String content, String expectedKey) throws Exception {

@@ -23,9 +23,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * An 11 s lock wait inside a batch run that started a few seconds after the schema's last scheduled
  * sample is in the schema's own evidence: the exporter's sampler, whose role is a telemetry_writer,
- * writes a sample every second while the run is open. On PostgreSQL 15 in database postgres, where
- * Debian's pg_cron 1.4 runs the schema's jobs and has no second schedules (so batch_start() can't
- * schedule per-second sampling there); on 16-18 without pg_cron at all.
+ * writes a sample every second while the run is open. On PostgreSQL 15 in database postgres of a
+ * cluster of its own that preloads Debian's pg_cron 1.4, which runs the schema's jobs and has no
+ * second schedules (so batch_start() can't schedule per-second sampling there; the shared cluster's
+ * postgres database stays without the schema); on 16-18 without pg_cron at all.
  */
 class RunSamplingTest {
 
@@ -39,7 +40,18 @@ class RunSamplingTest {
     @ParameterizedTest(name = "PostgreSQL {0}")
     @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
     void anElevenSecondLockWaitInsideARunIsFoundByDiagnose(int major) throws Exception {
-        PostgresCluster cluster = SharedClusters.get(major);
+        if (major != 15) {
+            lockWaitInsideARun(SharedClusters.get(major), major);
+            return;
+        }
+        try (PostgresCluster cluster = PostgresCluster.builder(15).name("run-sampling-cron").preloadPgCron(true)
+                .setting("cron.use_background_workers", "on").build()) {
+            cluster.start();
+            lockWaitInsideARun(cluster, major);
+        }
+    }
+
+    private static void lockWaitInsideARun(PostgresCluster cluster, int major) throws Exception {
         String db = database(major);
         TelemetryTestDb.install(cluster, db);
         TelemetryTestDb.exec(cluster, db,
