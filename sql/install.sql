@@ -896,7 +896,8 @@ BEGIN
        WHERE source = 'rule:' || v_rule.app_pattern AND state = 'running';
     END IF;
   END LOOP;
-  PERFORM telemetry._settle_runs();
+  PERFORM telemetry.close_abandoned_runs();   -- runs whose session died without batch_end() (91-abandoned-runs.sql)
+  PERFORM telemetry._settle_runs();            -- closing snapshots after batch_end() (91-run-fidelity.sql)
   RETURN v_id;
 END
 $fn$;
@@ -1580,7 +1581,10 @@ $fn$;
 -- Batch runs
 ----------------------------------------------------------------------------------------------
 
-CREATE FUNCTION telemetry.batch_start(run_name text)
+-- session_bound: the run belongs to the calling session, and is closed as 'abandoned' if that
+-- session ends without batch_end() (91-abandoned-runs.sql); false when batch_end() will come from
+-- another session.
+CREATE FUNCTION telemetry.batch_start(run_name text, session_bound boolean DEFAULT true)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -1593,8 +1597,11 @@ BEGIN
   END IF;
   -- exact boundaries: a snapshot and a sample at the start of the run
   PERFORM telemetry.snapshot();
-  INSERT INTO telemetry.runs (name, started_by) VALUES (run_name, session_user) RETURNING run_id INTO v_id;
-  PERFORM telemetry._sample('batch_start', NULL);
+  INSERT INTO telemetry.runs (name, started_by, backend_start)
+  VALUES (run_name, session_user,
+          CASE WHEN session_bound THEN (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()) END)
+  RETURNING run_id INTO v_id;
+  PERFORM telemetry._sample('batch_start', NULL);   -- after the run began: inside its window
   PERFORM telemetry._record_run_settings(v_id);   -- this session's settings: the batch's (91-run-fidelity.sql)
   PERFORM pg_advisory_xact_lock(hashtext('telemetry.run_sampling'));
   v_job := telemetry._run_sampling_job(true);     -- a sample every second while the run is open, where pg_cron can
@@ -1622,7 +1629,10 @@ BEGIN
   UPDATE telemetry.runs r SET state = batch_end.state, ended_at = clock_timestamp(), end_pid = pg_backend_pid()
    WHERE r.run_id = batch_end.run_id AND r.state = 'running'
   RETURNING r.ended_at - r.started_at INTO v_duration;
-  IF NOT FOUND THEN
+  IF NOT FOUND AND EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.run_id = batch_end.run_id AND r.state = 'abandoned') THEN
+    RAISE EXCEPTION 'telemetry.batch_end: run % was closed as abandoned when the session that started it ended; '
+                    'call batch_start(name, session_bound => false) when batch_end() comes from another session', run_id;
+  ELSIF NOT FOUND THEN
     RAISE EXCEPTION 'telemetry.batch_end: run % does not exist or has already ended', run_id;
   END IF;
   PERFORM telemetry._sample('batch_end', NULL);
@@ -1649,12 +1659,13 @@ SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 BEGIN
   IF TG_OP = 'INSERT' OR (OLD.state = 'running' AND NEW.state <> 'running') THEN
-    INSERT INTO telemetry.run_totals AS t (name, started, succeeded, failed)
+    INSERT INTO telemetry.run_totals AS t (name, started, succeeded, failed, abandoned)
     VALUES (NEW.name, CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE 0 END,
-            (NEW.state = 'succeeded')::int, (NEW.state = 'failed')::int)
+            (NEW.state = 'succeeded')::int, (NEW.state = 'failed')::int, (NEW.state = 'abandoned')::int)
     ON CONFLICT (name) DO UPDATE SET started = t.started + excluded.started,
                                      succeeded = t.succeeded + excluded.succeeded,
-                                     failed = t.failed + excluded.failed;
+                                     failed = t.failed + excluded.failed,
+                                     abandoned = t.abandoned + excluded.abandoned;
   END IF;
   RETURN NULL;
 END
@@ -1727,6 +1738,69 @@ BEGIN
 END
 $fn$;
 
+----------------------------------------------------------------------------------------------
+-- Abandoned runs: a run whose session has gone without batch_end()
+----------------------------------------------------------------------------------------------
+-- A batch that crashes, is killed or loses its connection never calls batch_end(): its run would
+-- stay 'running' forever, so "is the batch running?" (alerts, dashboards, the usual duration)
+-- would be wrong from then on. batch_start() records the session that started the run (pid and
+-- backend_start: a pid alone can be reused by a later session); once no session with both is
+-- left, the run is abandoned. sample() closes such runs (state 'abandoned', ended_at = when it
+-- found out); readers that cannot wait for the next sample() (the exporter) ask
+-- run_session_gone() directly, so both use this one definition.
+--
+-- Runs without a recorded backend_start are never judged: runs started with
+-- batch_start(name, session_bound => false) (batch_start and batch_end from different sessions,
+-- as orchestrators that open one connection per task do), runs opened by sample()'s
+-- application_name rules (closed by those rules), and runs from before this column existed.
+
+ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS backend_start timestamptz;
+DO $abandoned_state$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'telemetry.runs'::regclass AND conname = 'runs_state_check'
+                    AND pg_get_constraintdef(oid) LIKE '%abandoned%') THEN
+    ALTER TABLE telemetry.runs DROP CONSTRAINT IF EXISTS runs_state_check;
+    ALTER TABLE telemetry.runs ADD CONSTRAINT runs_state_check
+      CHECK (state IN ('running', 'succeeded', 'failed', 'abandoned'));
+  END IF;
+END
+$abandoned_state$;
+ALTER TABLE telemetry.run_totals ADD COLUMN IF NOT EXISTS abandoned bigint NOT NULL DEFAULT 0;
+-- open runs are few among many finished ones: sample() and every scrape look them up by this
+CREATE INDEX IF NOT EXISTS runs_running_idx ON telemetry.runs (run_id) WHERE state = 'running';
+
+-- True when the run is open, was started by a session batch_start() recorded, and that session is
+-- gone. On a standby the sessions are the standby's own, not the primary's: never true there. A
+-- session whose backend_start this role may not see (no pg_read_all_stats) counts as still there.
+CREATE FUNCTION telemetry.run_session_gone(p_run_id bigint)
+RETURNS boolean LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT coalesce(bool_and(r.state = 'running' AND r.backend_start IS NOT NULL AND NOT pg_is_in_recovery()
+                           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                                            WHERE a.pid = r.pid
+                                              AND (a.backend_start IS NULL OR a.backend_start = r.backend_start))), false)
+    FROM telemetry.runs r
+   WHERE r.run_id = p_run_id
+$$;
+
+-- Closes every abandoned run; returns how many. Called by sample() (so every 30 s under pg_cron).
+CREATE FUNCTION telemetry.close_abandoned_runs()
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_closed integer;
+BEGIN
+  IF pg_is_in_recovery() THEN
+    RETURN 0;
+  END IF;
+  UPDATE telemetry.runs r SET state = 'abandoned', ended_at = clock_timestamp()
+   WHERE r.state = 'running' AND r.backend_start IS NOT NULL AND telemetry.run_session_gone(r.run_id);
+  GET DIAGNOSTICS v_closed = ROW_COUNT;
+  RETURN v_closed;
+END
+$fn$;
 ----------------------------------------------------------------------------------------------
 -- Batch-run fidelity: per-second samples while a run is open, the closing snapshot after the
 -- batch session's statistics flush, the batch session's settings, and the coverage of samples
@@ -2140,9 +2214,9 @@ GRANT USAGE ON SCHEMA telemetry TO telemetry_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA telemetry TO telemetry_reader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA telemetry TO telemetry_reader;
 REVOKE EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.cleanup(interval),
-  telemetry._cleanup_batch(timestamptz, int), telemetry._cleanup_rest(timestamptz), telemetry.batch_start(text), telemetry.batch_end(bigint, text), telemetry.track_table(text, text),
-  telemetry.untrack_table(text, text) FROM telemetry_reader;
-GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text),
+  telemetry._cleanup_batch(timestamptz, int), telemetry._cleanup_rest(timestamptz), telemetry.batch_start(text, boolean), telemetry.batch_end(bigint, text), telemetry.track_table(text, text),
+  telemetry.untrack_table(text, text), telemetry.close_abandoned_runs() FROM telemetry_reader;
+GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text, boolean),
   telemetry.batch_end(bigint, text) TO telemetry_writer;
 -- batch-run fidelity (91-run-fidelity.sql, 89-baseline.sql)
 REVOKE EXECUTE ON FUNCTION telemetry._sample(text, numeric), telemetry.sample_open_runs(text, numeric),

@@ -290,7 +290,8 @@ BEGIN
        WHERE source = 'rule:' || v_rule.app_pattern AND state = 'running';
     END IF;
   END LOOP;
-  PERFORM telemetry._settle_runs();
+  PERFORM telemetry.close_abandoned_runs();   -- runs whose session died without batch_end() (91-abandoned-runs.sql)
+  PERFORM telemetry._settle_runs();            -- closing snapshots after batch_end() (91-run-fidelity.sql)
   RETURN v_id;
 END
 $fn$;
