@@ -232,8 +232,7 @@ CREATE TABLE IF NOT EXISTS telemetry.sample_activity (
   xact_start       timestamptz,
   query_start      timestamptz,
   state_change     timestamptz,
-  query_id         bigint,
-  query_preview    text
+  query_id         bigint
 );
 CREATE INDEX IF NOT EXISTS sample_activity_sample_idx ON telemetry.sample_activity (sample_id);
 
@@ -242,20 +241,29 @@ CREATE TABLE IF NOT EXISTS telemetry.sample_locks (
   blocked_pid        int,
   blocked_user       text,
   blocked_application text,
-  blocked_query      text,
   wait_started_at    timestamptz,
   blocked_duration   interval,
   blocking_pid       int,
   blocking_user      text,
   blocking_application text,
   blocking_state     text,
-  blocking_query     text,
   blocking_xact_duration interval,
   lock_type          text,
   lock_mode          text,
   relation           text
 );
 CREATE INDEX IF NOT EXISTS sample_locks_sample_idx ON telemetry.sample_locks (sample_id);
+
+-- Query text of the sessions in a sample (sample_activity, and both sides of sample_locks), apart from
+-- the rows about them: only who PostgreSQL would show it to may read it (row-level security, see
+-- 15-security.sql), while the rest of a sample stays readable to every telemetry_reader.
+CREATE TABLE IF NOT EXISTS telemetry.sample_queries (
+  sample_id        bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,
+  pid              int NOT NULL,
+  role_oid         oid,                  -- the session's role (pg_stat_activity.usesysid)
+  query            text NOT NULL,
+  PRIMARY KEY (sample_id, pid)
+);
 
 CREATE TABLE IF NOT EXISTS telemetry.sample_progress (
   sample_id          bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,
@@ -361,6 +369,206 @@ INSERT INTO telemetry.config (key, value, description) VALUES
   ('diagnose.temp_bytes_per_second', '8388608', 'temp_file_spills, rate form: temp bytes per second of the window (8 MB/s)'),
   ('diagnose.checkpoint_sync_ms_per_second', '100', 'checkpoint_interference, rate form: checkpoint fsync ms per second of the window (10% of the time)')
 ON CONFLICT (key) DO UPDATE SET description = excluded.description;
+----------------------------------------------------------------------------------------------
+-- Security: bounded names, who may end a run, and who may read stored SQL text.
+-- The threat model (what each role can do and see) is in docs/operations.md.
+----------------------------------------------------------------------------------------------
+
+-- telemetry_admin may end any run (batch_end), as may members of the schema owner and superusers.
+DO $admin$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'telemetry_admin') THEN
+    CREATE ROLE telemetry_admin NOLOGIN;
+  END IF;
+  GRANT telemetry_writer TO telemetry_admin;
+END
+$admin$;
+
+-- Names users choose become Prometheus label values and report lines: at most 200 characters
+-- (telemetry._name_problem() says so before anything is written). NOT VALID: rows written before the
+-- bound existed stay (the exporter truncates long label values on its own); every new row is checked.
+DO $bounds$
+DECLARE
+  c record;
+BEGIN
+  FOR c IN SELECT * FROM (VALUES ('runs', 'runs_name_length', 'name'),
+                                 ('run_totals', 'run_totals_name_length', 'name'),
+                                 ('run_rules', 'run_rules_run_name_length', 'run_name'),
+                                 ('run_rules', 'run_rules_app_pattern_length', 'app_pattern')) AS v(tab, con, col) LOOP
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = c.con AND conrelid = format('telemetry.%I', c.tab)::regclass) THEN
+      EXECUTE format('ALTER TABLE telemetry.%I ADD CONSTRAINT %I CHECK (char_length(%I) BETWEEN 1 AND 200) NOT VALID',
+                     c.tab, c.con, c.col);
+    END IF;
+  END LOOP;
+END
+$bounds$;
+
+-- The roles a rule opens runs for (NULL: sessions of any role; see docs/telemetry-schema.md).
+ALTER TABLE telemetry.run_rules ADD COLUMN IF NOT EXISTS roles regrole[];
+
+CREATE FUNCTION telemetry._name_problem(p_name text)
+RETURNS text LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN p_name IS NULL OR p_name = '' THEN 'a run name is required'
+                  WHEN char_length(p_name) > 200
+                    THEN format('a run name is at most 200 characters (this one has %s)', char_length(p_name)) END $$;
+
+-- Whether the session's login role may end runs that another role started.
+CREATE FUNCTION telemetry._is_admin()
+RETURNS boolean LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT pg_has_role(session_user, 'telemetry_admin', 'MEMBER')
+          OR pg_has_role(session_user, (SELECT n.nspowner FROM pg_namespace n WHERE n.nspname = 'telemetry'), 'MEMBER') $$;
+
+-- Whether the current role may read SQL text of a session or statement of role p_owner: exactly
+-- whom PostgreSQL shows pg_stat_activity.query and pg_stat_statements.query to, i.e. a role with the
+-- privileges of p_owner (itself, or a member that inherits), or of pg_read_all_stats (superusers have
+-- both). Every table that stores SQL text keeps the owning role's OID and gets a row-level security
+-- policy USING (telemetry._may_read_text(<owner column>)). current_user is the role running the query:
+-- inside a SECURITY DEFINER function that is the schema owner, which bypasses row-level security, so
+-- such a function must never return stored text to its caller.
+CREATE FUNCTION telemetry._may_read_text(p_owner oid)
+RETURNS boolean LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT CASE WHEN pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') THEN true
+                  WHEN p_owner IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.oid = p_owner) THEN false
+                  ELSE pg_has_role(current_user, p_owner, 'USAGE') END $$;
+
+-- Upgrade from a schema that kept query text in sample_activity / sample_locks: move it to
+-- sample_queries (owner from the stored user name; a role since dropped leaves the text to
+-- pg_read_all_stats only) and drop the old columns, which every reader could see.
+DO $texts$
+DECLARE
+  m record;
+BEGIN
+  FOR m IN SELECT * FROM (VALUES ('sample_activity', 'query_preview', 'pid', 'usename'),
+                                 ('sample_locks', 'blocked_query', 'blocked_pid', 'blocked_user'),
+                                 ('sample_locks', 'blocking_query', 'blocking_pid', 'blocking_user')) AS v(tab, col, pid, usr) LOOP
+    IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = format('telemetry.%I', m.tab)::regclass
+                  AND attname = m.col AND NOT attisdropped) THEN
+      EXECUTE format('INSERT INTO telemetry.sample_queries (sample_id, pid, role_oid, query)
+                      SELECT DISTINCT ON (t.sample_id, t.%2$I) t.sample_id, t.%2$I, r.oid, t.%1$I
+                        FROM telemetry.%4$I t LEFT JOIN pg_roles r ON r.rolname = t.%3$I
+                       WHERE t.%1$I IS NOT NULL AND t.%2$I IS NOT NULL
+                      ON CONFLICT DO NOTHING', m.col, m.pid, m.usr, m.tab);
+      EXECUTE format('ALTER TABLE telemetry.%I DROP COLUMN %I', m.tab, m.col);
+    END IF;
+  END LOOP;
+END
+$texts$;
+
+ALTER TABLE telemetry.sample_queries ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS sample_queries_visible ON telemetry.sample_queries;
+CREATE POLICY sample_queries_visible ON telemetry.sample_queries FOR SELECT
+  USING (telemetry._may_read_text(role_oid));
+----------------------------------------------------------------------------------------------
+-- Statement evidence (pg_stat_statements): data tables and their settings
+----------------------------------------------------------------------------------------------
+
+INSERT INTO telemetry.config (key, value, description) VALUES
+  ('statement_top_n',             '50',       'statements kept per capture by each measure (time, calls, blocks read, temp written, WAL bytes); the rest is one "all other statements" row'),
+  ('statement_text_bytes',        '1536',     'bytes of query text stored once per statement; 0 stores no statement texts (privacy)'),
+  ('plan_top_n',                  '10',       'capture_plans(): plans of this many statements of a run, by total time'),
+  ('plan_lock_timeout',           '100ms',    'capture_plans(): lock_timeout while planning, so a lock held by the batch never makes it wait'),
+  ('plan_statement_timeout',      '2s',       'capture_plans(): statement_timeout per EXPLAIN'),
+  ('diagnose.statement_extra_seconds', '1',   'statement_regression: a statement took at least this many seconds more than in the baseline run'),
+  ('diagnose.statement_share_pct', '10',      'statement_regression: ... and at least this share (%) of the run''s extra time')
+ON CONFLICT (key) DO UPDATE SET description = excluded.description;   -- the value stays
+
+-- One row per snapshot: whether statement data was captured and what makes it incomplete.
+CREATE TABLE IF NOT EXISTS telemetry.statement_captures (
+  snapshot_id      bigint PRIMARY KEY REFERENCES telemetry.snapshots (id) ON DELETE CASCADE,
+  captured_at      timestamptz NOT NULL,
+  status           text NOT NULL CHECK (status IN ('ok', 'baseline', 'unavailable', 'failed')),
+  entries          int,            -- rows in pg_stat_statements at the capture
+  entries_max      int,            -- pg_stat_statements.max
+  kept             int,            -- statement rows stored (besides "all other statements")
+  hidden           int,            -- entries whose queryid the schema owner may not see (no pg_read_all_stats)
+  dealloc          numeric,        -- pg_stat_statements_info.dealloc (cumulative)
+  dealloc_delta    numeric,        -- entries evicted since the previous capture (their work since then is lost)
+  recreated        int,            -- entries whose counters restarted (evicted and re-created, or reset)
+  stats_reset      timestamptz,    -- pg_stat_statements_info.stats_reset
+  reset_in_window  boolean,        -- pg_stat_statements_reset() since the previous capture
+  restarted        boolean,        -- server restarted since the previous capture
+  note             text            -- what happened and how to avoid it, in words
+);
+
+-- Per-statement deltas since the previous capture: the top statements by each measure, and one
+-- row with queryid NULL for all other statements, so that sums over a window stay exact.
+CREATE TABLE IF NOT EXISTS telemetry.snapshot_statements (
+  snapshot_id          bigint NOT NULL REFERENCES telemetry.snapshots (id) ON DELETE CASCADE,
+  userid               oid,
+  dbid                 oid,
+  toplevel             boolean,
+  queryid              bigint,      -- NULL: all other statements of this capture
+  calls                bigint,
+  plans                bigint,
+  total_exec_time      double precision,   -- ms
+  total_plan_time      double precision,   -- ms
+  rows                 bigint,
+  shared_blks_hit      bigint,
+  shared_blks_read     bigint,
+  shared_blks_dirtied  bigint,
+  shared_blks_written  bigint,
+  local_blks_hit       bigint,
+  local_blks_read      bigint,
+  local_blks_dirtied   bigint,
+  local_blks_written   bigint,
+  temp_blks_read       bigint,
+  temp_blks_written    bigint,
+  blk_read_time        double precision,   -- ms, shared + local (track_io_timing)
+  blk_write_time       double precision,
+  temp_blk_read_time   double precision,
+  temp_blk_write_time  double precision,
+  wal_records          bigint,
+  wal_fpi              bigint,
+  wal_bytes            numeric,
+  jit_time             double precision    -- ms, generation + inlining + optimization + emission (+ deform)
+);
+CREATE INDEX IF NOT EXISTS snapshot_statements_snapshot_idx ON telemetry.snapshot_statements (snapshot_id);
+
+-- The cumulative counters of every entry as of the last capture: the base of the next delta. Only
+-- entries whose counters moved are rewritten (snapshot_id: the capture that last wrote the row),
+-- entries gone from pg_stat_statements are removed; not history.
+CREATE TABLE IF NOT EXISTS telemetry.statement_last (
+  userid oid NOT NULL, dbid oid NOT NULL, toplevel boolean NOT NULL, queryid bigint NOT NULL,
+  calls bigint, plans bigint, total_exec_time double precision, total_plan_time double precision, rows bigint,
+  shared_blks_hit bigint, shared_blks_read bigint, shared_blks_dirtied bigint, shared_blks_written bigint,
+  local_blks_hit bigint, local_blks_read bigint, local_blks_dirtied bigint, local_blks_written bigint,
+  temp_blks_read bigint, temp_blks_written bigint, blk_read_time double precision, blk_write_time double precision,
+  temp_blk_read_time double precision, temp_blk_write_time double precision, wal_records bigint, wal_fpi bigint,
+  wal_bytes numeric, jit_time double precision, stats_since timestamptz, snapshot_id bigint NOT NULL,
+  PRIMARY KEY (userid, dbid, toplevel, queryid)
+);
+
+-- Query text, once per statement, capped at statement_text_bytes. userid is the role that ran it:
+-- a reader sees the text only where PostgreSQL would show it (same role, or pg_read_all_stats).
+CREATE TABLE IF NOT EXISTS telemetry.statement_texts (
+  userid      oid NOT NULL,
+  dbid        oid NOT NULL,
+  queryid     bigint NOT NULL,
+  query       text,
+  query_bytes int,                -- length of the full text; more than stored means it was cut
+  first_seen  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (userid, dbid, queryid)
+);
+
+-- Plans of a run's top statements (capture_plans()): generic plans, never with ANALYZE. userid
+-- as in statement_texts: a plan shows the statement's shape and is visible under the same rule.
+CREATE TABLE IF NOT EXISTS telemetry.statement_plans (
+  run_id       bigint NOT NULL REFERENCES telemetry.runs (run_id) ON DELETE CASCADE,
+  userid       oid NOT NULL,
+  dbid         oid NOT NULL,
+  queryid      bigint NOT NULL,
+  captured_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+  captured_by  text NOT NULL DEFAULT current_user,
+  status       text NOT NULL CHECK (status IN ('captured', 'skipped', 'failed')),
+  reason       text,             -- why skipped or failed
+  plan         jsonb,            -- EXPLAIN (FORMAT JSON)
+  shape        text,             -- one line: node types, relations and indexes in plan order
+  fingerprint  text,             -- md5 of the shape: changes only when the plan does
+  PRIMARY KEY (run_id, userid, dbid, queryid)
+);
 ----------------------------------------------------------------------------------------------
 -- Internal helpers
 ----------------------------------------------------------------------------------------------
@@ -514,6 +722,27 @@ BEGIN
       CASE WHEN p_version >= 170000
            THEN 'p.num_dead_item_ids::numeric, NULL::numeric, p.dead_tuple_bytes::numeric, p.max_dead_tuple_bytes::numeric'
            ELSE 'p.num_dead_tuples::numeric, p.max_dead_tuples::numeric, NULL::numeric, NULL::numeric' END);
+  WHEN 'statements' THEN
+    -- pg_stat_statements(false): counters without texts; %1$I is the extension's schema (format()).
+    -- Columns: userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
+    -- shared hit/read/dirtied/written, local hit/read/dirtied/written, temp read/written,
+    -- blk_read_time, blk_write_time (shared + local), temp read/write time, wal records/fpi/bytes,
+    -- jit_time, stats_since. PG17 split blk_*_time into shared_/local_ and added stats_since and
+    -- jit_deform_time; PG18's parallel worker and wal_buffers_full counts are not read.
+    RETURN format($q$
+      SELECT userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
+             shared_blks_hit, shared_blks_read, shared_blks_dirtied, shared_blks_written,
+             local_blks_hit, local_blks_read, local_blks_dirtied, local_blks_written,
+             temp_blks_read, temp_blks_written, %s, temp_blk_read_time, temp_blk_write_time,
+             wal_records, wal_fpi, wal_bytes,
+             jit_generation_time + jit_inlining_time + jit_optimization_time + jit_emission_time%s AS jit_time,
+             %s AS stats_since
+        FROM %%1$I.pg_stat_statements(false) $q$,
+      CASE WHEN p_version >= 170000
+           THEN 'shared_blk_read_time + local_blk_read_time AS blk_read_time, shared_blk_write_time + local_blk_write_time AS blk_write_time'
+           ELSE 'blk_read_time, blk_write_time' END,
+      CASE WHEN p_version >= 170000 THEN ' + jit_deform_time' ELSE '' END,
+      CASE WHEN p_version >= 170000 THEN 'stats_since' ELSE 'NULL::timestamptz' END);
   ELSE
     RAISE EXCEPTION 'unknown part %', p_part;
   END CASE;
@@ -800,6 +1029,7 @@ BEGIN
   EXCEPTION WHEN OTHERS THEN
     UPDATE telemetry.snapshots SET errors = coalesce(errors, '{}') || ('replication: ' || SQLERRM) WHERE id = v_id;
   END;
+  PERFORM telemetry._capture_statements(v_id);   -- pg_stat_statements deltas (55-statement-capture.sql)
   RETURN v_id;
 END
 $fn$;
@@ -841,10 +1071,11 @@ BEGIN
      AND a.wait_event_type IS DISTINCT FROM 'Activity'
    GROUP BY 2, 3, 4;
 
-  INSERT INTO telemetry.sample_activity
+  INSERT INTO telemetry.sample_activity (sample_id, pid, usename, application_name, client_addr, backend_type, state,
+         wait_event_type, wait_event, backend_start, xact_start, query_start, state_change, query_id)
   SELECT v_id, a.pid, a.usename, a.application_name, a.client_addr, a.backend_type, a.state,
          a.wait_event_type, a.wait_event, a.backend_start, a.xact_start, a.query_start, a.state_change,
-         a.query_id, CASE WHEN v_preview > 0 THEN left(a.query, v_preview) END
+         a.query_id
     FROM pg_stat_activity a
    WHERE a.pid <> v_me AND a.state IS NOT NULL AND a.state <> 'idle'
      AND a.backend_type IN ('client backend', 'autovacuum worker', 'background worker', 'parallel worker', 'walsender')
@@ -852,10 +1083,12 @@ BEGIN
    LIMIT v_top;
 
   -- exact blockers from pg_blocking_pids(); the wait is timed from pg_locks.waitstart
-  INSERT INTO telemetry.sample_locks
-  SELECT v_id, w.pid, w.usename, w.application_name, CASE WHEN v_preview > 0 THEN left(w.query, v_preview) END,
+  INSERT INTO telemetry.sample_locks (sample_id, blocked_pid, blocked_user, blocked_application, wait_started_at,
+         blocked_duration, blocking_pid, blocking_user, blocking_application, blocking_state, blocking_xact_duration,
+         lock_type, lock_mode, relation)
+  SELECT v_id, w.pid, w.usename, w.application_name,
          l.waitstart, now() - coalesce(l.waitstart, w.state_change),
-         b.blocking_pid, bl.usename, bl.application_name, bl.state, CASE WHEN v_preview > 0 THEN left(bl.query, v_preview) END,
+         b.blocking_pid, bl.usename, bl.application_name, bl.state,
          now() - bl.xact_start, l.locktype, l.mode, l.relation::regclass::text
     FROM pg_stat_activity w
    CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS b(blocking_pid)
@@ -863,6 +1096,17 @@ BEGIN
     LEFT JOIN LATERAL (SELECT lk.locktype, lk.mode, lk.relation, lk.waitstart FROM pg_locks lk
                         WHERE lk.pid = w.pid AND NOT lk.granted LIMIT 1) l ON true
    WHERE w.wait_event_type = 'Lock' AND w.pid <> v_me;
+
+  -- their query text, apart, with its owner: row-level security shows it as pg_stat_activity would
+  IF v_preview > 0 THEN
+    INSERT INTO telemetry.sample_queries (sample_id, pid, role_oid, query)
+    SELECT v_id, a.pid, a.usesysid, left(a.query, v_preview)
+      FROM pg_stat_activity a
+     WHERE a.query IS NOT NULL
+       AND a.pid IN (SELECT x.pid FROM telemetry.sample_activity x WHERE x.sample_id = v_id
+                     UNION SELECT x.blocked_pid FROM telemetry.sample_locks x WHERE x.sample_id = v_id
+                     UNION SELECT x.blocking_pid FROM telemetry.sample_locks x WHERE x.sample_id = v_id);
+  END IF;
 
   BEGIN
     EXECUTE format('INSERT INTO telemetry.sample_progress '
@@ -885,7 +1129,8 @@ BEGIN
   -- batch runs recognised from application_name rules
   FOR v_rule IN SELECT rr.app_pattern, rr.run_name,
                   EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid <> v_me AND a.state IS NOT NULL
-                             AND a.state <> 'idle' AND a.application_name LIKE rr.app_pattern) AS seen
+                             AND a.state <> 'idle' AND a.application_name LIKE rr.app_pattern
+                             AND (rr.roles IS NULL OR a.usesysid = ANY (rr.roles::oid[]))) AS seen
              FROM telemetry.run_rules rr LOOP
     IF v_rule.seen THEN
       INSERT INTO telemetry.runs (name, source)
@@ -907,6 +1152,270 @@ RETURNS bigint LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $$ SELECT telemetry._sample('sample()', NULL) $$;
 
+----------------------------------------------------------------------------------------------
+-- Statement capture: pg_stat_statements deltas at every snapshot()
+----------------------------------------------------------------------------------------------
+
+-- The schema of pg_stat_statements when it is usable here, else NULL with the reason in p_why.
+CREATE FUNCTION telemetry._pgss_schema(OUT schema_name text, OUT why text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+BEGIN
+  SELECT n.nspname INTO schema_name FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+   WHERE e.extname = 'pg_stat_statements';
+  -- the library defines pg_stat_statements.max when loaded (shared_preload_libraries itself is
+  -- readable only with pg_read_all_settings; an unloaded library's setting is a text placeholder)
+  IF NOT EXISTS (SELECT 1 FROM pg_settings WHERE name = 'pg_stat_statements.max' AND vartype = 'integer') THEN
+    schema_name := NULL;
+    why := 'pg_stat_statements is not loaded: add it to shared_preload_libraries, restart PostgreSQL, '
+           'then CREATE EXTENSION pg_stat_statements in database ' || current_database();
+  ELSIF schema_name IS NULL THEN
+    why := 'the pg_stat_statements extension is not created in database ' || current_database()
+           || ': CREATE EXTENSION pg_stat_statements (the library is already loaded)';
+  END IF;
+END
+$fn$;
+
+-- Captures pg_stat_statements for snapshot p_snapshot_id: deltas since the previous capture for
+-- the top statement_top_n statements by each measure plus one "all other statements" row, and the
+-- texts of kept statements not stored yet. Never negative: an entry whose counters went down or
+-- whose stats_since moved (evicted and re-created, reset) counts from zero, and a reset of all of
+-- pg_stat_statements makes every entry count from zero; both are recorded as incompleteness.
+CREATE FUNCTION telemetry._capture_statements(p_snapshot_id bigint)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_pgss record := telemetry._pgss_schema();
+  v_at timestamptz := (SELECT captured_at FROM telemetry.snapshots WHERE id = p_snapshot_id);
+  v_prev telemetry.statement_captures;
+  v_prev_start timestamptz;
+  v_dealloc numeric;
+  v_reset timestamptz;
+  v_top int := telemetry._setting('statement_top_n', '50')::int;
+  v_text_bytes int := telemetry._setting('statement_text_bytes', '1536')::int;
+  v_all_reset boolean;
+  v_restarted boolean;
+  v_entries int;
+  v_kept int;
+  v_hidden int;
+  v_recreated int;
+  v_notes text[] := '{}';
+  v_missing_texts boolean;
+  v_dealloc_delta numeric;
+BEGIN
+  IF v_pgss.schema_name IS NULL THEN
+    INSERT INTO telemetry.statement_captures (snapshot_id, captured_at, status, note)
+    VALUES (p_snapshot_id, v_at, 'unavailable', v_pgss.why);
+    RETURN;
+  END IF;
+  BEGIN
+    -- the base is the last capture's; after a capture that failed or found no extension it may be
+    -- old, so this one starts afresh instead of counting the whole gap as one delta
+    SELECT * INTO v_prev FROM telemetry.statement_captures ORDER BY captured_at DESC, snapshot_id DESC LIMIT 1;
+    IF v_prev.status IS DISTINCT FROM 'ok' AND v_prev.status IS DISTINCT FROM 'baseline' THEN
+      v_prev := NULL;
+      DELETE FROM telemetry.statement_last;
+    END IF;
+    SELECT postmaster_start_time INTO v_prev_start FROM telemetry.snapshots WHERE id = v_prev.snapshot_id;
+    EXECUTE format('SELECT dealloc, stats_reset FROM %I.pg_stat_statements_info', v_pgss.schema_name)
+       INTO v_dealloc, v_reset;
+    v_all_reset := v_prev.snapshot_id IS NOT NULL AND v_prev.stats_reset IS DISTINCT FROM v_reset;
+    v_restarted := v_prev.snapshot_id IS NOT NULL AND v_prev_start IS DISTINCT FROM pg_postmaster_start_time();
+
+    -- one statement: read every entry, store the new base, and the kept deltas of this capture
+    EXECUTE format($q$
+      WITH cur AS MATERIALIZED (%s),
+      d AS MATERIALIZED (
+        SELECT c.userid, c.dbid, c.toplevel, c.queryid, f.fresh AND l.queryid IS NOT NULL AS recreated,
+               c.calls - CASE WHEN f.fresh THEN 0 ELSE l.calls END AS calls,
+               c.plans - CASE WHEN f.fresh THEN 0 ELSE l.plans END AS plans,
+               c.total_exec_time - CASE WHEN f.fresh THEN 0 ELSE l.total_exec_time END AS total_exec_time,
+               c.total_plan_time - CASE WHEN f.fresh THEN 0 ELSE l.total_plan_time END AS total_plan_time,
+               c.rows - CASE WHEN f.fresh THEN 0 ELSE l.rows END AS rows,
+               c.shared_blks_hit - CASE WHEN f.fresh THEN 0 ELSE l.shared_blks_hit END AS shared_blks_hit,
+               c.shared_blks_read - CASE WHEN f.fresh THEN 0 ELSE l.shared_blks_read END AS shared_blks_read,
+               c.shared_blks_dirtied - CASE WHEN f.fresh THEN 0 ELSE l.shared_blks_dirtied END AS shared_blks_dirtied,
+               c.shared_blks_written - CASE WHEN f.fresh THEN 0 ELSE l.shared_blks_written END AS shared_blks_written,
+               c.local_blks_hit - CASE WHEN f.fresh THEN 0 ELSE l.local_blks_hit END AS local_blks_hit,
+               c.local_blks_read - CASE WHEN f.fresh THEN 0 ELSE l.local_blks_read END AS local_blks_read,
+               c.local_blks_dirtied - CASE WHEN f.fresh THEN 0 ELSE l.local_blks_dirtied END AS local_blks_dirtied,
+               c.local_blks_written - CASE WHEN f.fresh THEN 0 ELSE l.local_blks_written END AS local_blks_written,
+               c.temp_blks_read - CASE WHEN f.fresh THEN 0 ELSE l.temp_blks_read END AS temp_blks_read,
+               c.temp_blks_written - CASE WHEN f.fresh THEN 0 ELSE l.temp_blks_written END AS temp_blks_written,
+               c.blk_read_time - CASE WHEN f.fresh THEN 0 ELSE l.blk_read_time END AS blk_read_time,
+               c.blk_write_time - CASE WHEN f.fresh THEN 0 ELSE l.blk_write_time END AS blk_write_time,
+               c.temp_blk_read_time - CASE WHEN f.fresh THEN 0 ELSE l.temp_blk_read_time END AS temp_blk_read_time,
+               c.temp_blk_write_time - CASE WHEN f.fresh THEN 0 ELSE l.temp_blk_write_time END AS temp_blk_write_time,
+               c.wal_records - CASE WHEN f.fresh THEN 0 ELSE l.wal_records END AS wal_records,
+               c.wal_fpi - CASE WHEN f.fresh THEN 0 ELSE l.wal_fpi END AS wal_fpi,
+               c.wal_bytes - CASE WHEN f.fresh THEN 0 ELSE l.wal_bytes END AS wal_bytes,
+               c.jit_time - CASE WHEN f.fresh THEN 0 ELSE l.jit_time END AS jit_time
+          FROM cur c
+          LEFT JOIN telemetry.statement_last l
+            ON l.userid = c.userid AND l.dbid = c.dbid AND l.toplevel = c.toplevel AND l.queryid = c.queryid
+         CROSS JOIN LATERAL (SELECT l.queryid IS NULL OR $3 OR c.calls < l.calls OR c.plans < l.plans
+                                    OR c.total_exec_time < l.total_exec_time OR c.rows < l.rows
+                                    OR c.shared_blks_hit < l.shared_blks_hit OR c.shared_blks_read < l.shared_blks_read
+                                    OR c.temp_blks_written < l.temp_blks_written OR c.wal_bytes < l.wal_bytes
+                                    OR c.stats_since IS DISTINCT FROM l.stats_since AS fresh) f
+         WHERE c.queryid IS NOT NULL
+           AND (f.fresh OR c.calls <> l.calls OR c.plans <> l.plans)   -- only entries that moved
+      ),
+      base AS (   -- the new base: rows of the entries that moved, and no rows for entries gone
+        INSERT INTO telemetry.statement_last AS l
+        SELECT c.*, $1 FROM cur c JOIN d USING (userid, dbid, toplevel, queryid)
+        ON CONFLICT (userid, dbid, toplevel, queryid) DO UPDATE
+          SET calls = excluded.calls, plans = excluded.plans, total_exec_time = excluded.total_exec_time,
+              total_plan_time = excluded.total_plan_time, rows = excluded.rows, shared_blks_hit = excluded.shared_blks_hit,
+              shared_blks_read = excluded.shared_blks_read, shared_blks_dirtied = excluded.shared_blks_dirtied,
+              shared_blks_written = excluded.shared_blks_written, local_blks_hit = excluded.local_blks_hit,
+              local_blks_read = excluded.local_blks_read, local_blks_dirtied = excluded.local_blks_dirtied,
+              local_blks_written = excluded.local_blks_written, temp_blks_read = excluded.temp_blks_read,
+              temp_blks_written = excluded.temp_blks_written, blk_read_time = excluded.blk_read_time,
+              blk_write_time = excluded.blk_write_time, temp_blk_read_time = excluded.temp_blk_read_time,
+              temp_blk_write_time = excluded.temp_blk_write_time, wal_records = excluded.wal_records,
+              wal_fpi = excluded.wal_fpi, wal_bytes = excluded.wal_bytes, jit_time = excluded.jit_time,
+              stats_since = excluded.stats_since, snapshot_id = excluded.snapshot_id
+      ),
+      gone AS (
+        DELETE FROM telemetry.statement_last l
+         WHERE NOT EXISTS (SELECT 1 FROM cur c WHERE c.userid = l.userid AND c.dbid = l.dbid
+                              AND c.toplevel = l.toplevel AND c.queryid = l.queryid)
+      ),
+      ranked AS (
+        SELECT d.*, (d.queryid IS NOT NULL AND (
+                 row_number() OVER (ORDER BY d.total_exec_time + d.total_plan_time DESC) <= $4
+              OR row_number() OVER (ORDER BY d.calls DESC) <= $4
+              OR row_number() OVER (ORDER BY d.shared_blks_read DESC) <= $4 AND d.shared_blks_read > 0
+              OR row_number() OVER (ORDER BY d.temp_blks_written DESC) <= $4 AND d.temp_blks_written > 0
+              OR row_number() OVER (ORDER BY d.wal_bytes DESC) <= $4 AND d.wal_bytes > 0)) AS keep
+          FROM d WHERE $2 IS NOT NULL AND (d.calls > 0 OR d.plans > 0)   -- the first capture only records the base
+      ),
+      kept AS (
+        INSERT INTO telemetry.snapshot_statements
+        SELECT $1, userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
+               shared_blks_hit, shared_blks_read, shared_blks_dirtied, shared_blks_written,
+               local_blks_hit, local_blks_read, local_blks_dirtied, local_blks_written, temp_blks_read, temp_blks_written,
+               blk_read_time, blk_write_time, temp_blk_read_time, temp_blk_write_time, wal_records, wal_fpi, wal_bytes, jit_time
+          FROM ranked WHERE keep
+        RETURNING userid, dbid, queryid
+      ),
+      other AS (
+        INSERT INTO telemetry.snapshot_statements
+        SELECT $1, NULL, NULL, NULL, NULL, sum(calls), sum(plans), sum(total_exec_time), sum(total_plan_time), sum(rows),
+               sum(shared_blks_hit), sum(shared_blks_read), sum(shared_blks_dirtied), sum(shared_blks_written),
+               sum(local_blks_hit), sum(local_blks_read), sum(local_blks_dirtied), sum(local_blks_written),
+               sum(temp_blks_read), sum(temp_blks_written), sum(blk_read_time), sum(blk_write_time),
+               sum(temp_blk_read_time), sum(temp_blk_write_time), sum(wal_records), sum(wal_fpi), sum(wal_bytes), sum(jit_time)
+          FROM ranked WHERE NOT keep HAVING count(*) > 0
+      )
+      SELECT (SELECT count(*) FROM cur)::int, (SELECT count(*) FROM kept)::int,
+             (SELECT count(*) FROM cur WHERE queryid IS NULL)::int,
+             (SELECT count(*) FROM d WHERE recreated AND NOT $3 AND $2 IS NOT NULL)::int,
+             EXISTS (SELECT 1 FROM kept k WHERE NOT EXISTS (SELECT 1 FROM telemetry.statement_texts t
+                      WHERE t.userid = k.userid AND t.dbid = k.dbid AND t.queryid = k.queryid)) $q$,
+      format(telemetry.version_sql('statements'), v_pgss.schema_name))
+    INTO v_entries, v_kept, v_hidden, v_recreated, v_missing_texts
+    USING p_snapshot_id, v_prev.snapshot_id, v_all_reset OR v_restarted, v_top;
+
+    -- texts of kept statements, once each: pg_stat_statements(true) reads the whole text file,
+    -- so only when a kept statement has none stored yet
+    IF v_missing_texts AND v_text_bytes > 0 THEN
+      EXECUTE format($q$
+        INSERT INTO telemetry.statement_texts (userid, dbid, queryid, query, query_bytes)
+        SELECT DISTINCT ON (p.userid, p.dbid, p.queryid) p.userid, p.dbid, p.queryid,
+               convert_from(substring(convert_to(p.query, 'UTF8') FROM 1 FOR $2), 'UTF8'), octet_length(p.query)
+          FROM %I.pg_stat_statements(true) p
+          JOIN telemetry.snapshot_statements s
+            ON s.snapshot_id = $1 AND s.userid = p.userid AND s.dbid = p.dbid AND s.queryid = p.queryid
+         ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC   -- not an EXPLAIN of it
+        ON CONFLICT DO NOTHING $q$, v_pgss.schema_name)
+      USING p_snapshot_id, v_text_bytes;
+    END IF;
+
+    IF v_prev.snapshot_id IS NULL THEN
+      v_notes := v_notes || 'first capture: counters recorded as the base, statement deltas start with the next snapshot'::text;
+    END IF;
+    IF v_all_reset THEN
+      v_notes := v_notes || format('pg_stat_statements was reset at %s: work between the previous capture (%s) and the reset is missing',
+                                   v_reset, v_prev.captured_at);
+    END IF;
+    IF v_restarted THEN
+      v_notes := v_notes || format('the server restarted since the previous capture (%s): work not saved by a clean shutdown is missing',
+                                   v_prev.captured_at);
+    END IF;
+    v_dealloc_delta := CASE WHEN v_prev.snapshot_id IS NULL THEN NULL
+                            WHEN v_all_reset OR v_restarted OR v_dealloc < v_prev.dealloc THEN v_dealloc
+                            ELSE v_dealloc - v_prev.dealloc END;
+    IF v_dealloc_delta > 0 THEN
+      v_notes := v_notes || format('%s statement entries were evicted (pg_stat_statements.max = %s, %s entries now): their work since '
+                                   'the previous capture is missing; raise pg_stat_statements.max (needs a restart) or snapshot more often',
+                                   v_dealloc_delta, current_setting('pg_stat_statements.max', true), v_entries);
+    END IF;
+    IF v_recreated > 0 THEN
+      v_notes := v_notes || format('%s statement entries restarted their counters (evicted and re-created, or reset one by one): '
+                                   'their work before that is missing', v_recreated);
+    END IF;
+    IF v_hidden > 0 THEN
+      v_notes := v_notes || format('%s entries have no visible queryid (the schema owner %s is not a member of pg_read_all_stats): '
+                                   'counted only in "all other statements"', v_hidden, current_user);
+    END IF;
+    INSERT INTO telemetry.statement_captures (snapshot_id, captured_at, status, entries, entries_max, kept, hidden,
+                                              dealloc, dealloc_delta, recreated, stats_reset, reset_in_window, restarted, note)
+    VALUES (p_snapshot_id, v_at, CASE WHEN v_prev.snapshot_id IS NULL THEN 'baseline' ELSE 'ok' END, v_entries,
+            current_setting('pg_stat_statements.max', true)::int, v_kept, v_hidden, v_dealloc, v_dealloc_delta,
+            v_recreated, v_reset, v_all_reset, v_restarted, nullif(array_to_string(v_notes, '; '), ''));
+  EXCEPTION WHEN OTHERS THEN
+    INSERT INTO telemetry.statement_captures (snapshot_id, captured_at, status, note)
+    VALUES (p_snapshot_id, v_at, 'failed', 'statement capture failed: ' || SQLERRM);
+  END;
+END
+$fn$;
+
+-- With the library preloaded, the extension is created here as pg_cron is: statement evidence
+-- then needs nothing more than the install.
+DO $pgss$
+BEGIN
+  IF current_setting('shared_preload_libraries') ~ 'pg_stat_statements'
+     AND NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements') THEN
+    BEGIN
+      CREATE EXTENSION pg_stat_statements;
+    EXCEPTION WHEN OTHERS THEN
+      RAISE NOTICE 'could not create extension pg_stat_statements: % (statement evidence stays off until it exists)', SQLERRM;
+    END;
+  END IF;
+END
+$pgss$;
+
+-- Stored texts and plans are read under the one rule for stored SQL text (telemetry._may_read_text,
+-- 15-security.sql); the owner (snapshot(), _store_plan()) is not subject to it.
+ALTER TABLE telemetry.statement_texts ENABLE ROW LEVEL SECURITY;
+ALTER TABLE telemetry.statement_plans ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS statement_texts_visible ON telemetry.statement_texts;
+CREATE POLICY statement_texts_visible ON telemetry.statement_texts FOR SELECT USING (telemetry._may_read_text(userid));
+DROP POLICY IF EXISTS statement_plans_visible ON telemetry.statement_plans;
+CREATE POLICY statement_plans_visible ON telemetry.statement_plans FOR SELECT USING (telemetry._may_read_text(userid));
+
+-- Retention: texts of statements no kept delta or stored plan refers to any more (cleanup() deletes
+-- old snapshots, and their statement rows with them).
+CREATE FUNCTION telemetry._cleanup_statement_texts()
+RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_n bigint;
+BEGIN
+  DELETE FROM telemetry.statement_texts t
+   WHERE NOT EXISTS (SELECT 1 FROM telemetry.snapshot_statements s
+                      WHERE s.queryid = t.queryid AND s.userid = t.userid AND s.dbid = t.dbid)
+     AND NOT EXISTS (SELECT 1 FROM telemetry.statement_plans p
+                      WHERE p.queryid = t.queryid AND p.userid = t.userid AND p.dbid = t.dbid);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN jsonb_build_object('statement_texts', v_n);
+END
+$fn$;
 ----------------------------------------------------------------------------------------------
 -- Deltas between two snapshots: the one definition of the delta arithmetic
 ----------------------------------------------------------------------------------------------
@@ -1276,8 +1785,9 @@ RETURNS TABLE (captured_at timestamptz, pid int, usename text, application_name 
 LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
 AS $$ SELECT s.captured_at, a.pid, a.usename, a.application_name, a.client_addr, a.backend_type, a.state,
              a.wait_event_type, a.wait_event, a.xact_start, a.query_start, s.captured_at - a.xact_start,
-             s.captured_at - a.query_start, a.query_id, a.query_preview
+             s.captured_at - a.query_start, a.query_id, q.query
         FROM telemetry.samples s JOIN telemetry.sample_activity a ON a.sample_id = s.id
+        LEFT JOIN telemetry.sample_queries q ON q.sample_id = a.sample_id AND q.pid = a.pid
        WHERE s.captured_at BETWEEN start_time AND end_time
        ORDER BY s.captured_at, a.xact_start $$;
 
@@ -1287,10 +1797,12 @@ RETURNS TABLE (captured_at timestamptz, blocked_pid int, blocked_user text, bloc
                blocking_user text, blocking_application text, blocking_state text, blocking_query text,
                blocking_xact_duration interval, lock_type text, lock_mode text, relation text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
-AS $$ SELECT s.captured_at, l.blocked_pid, l.blocked_user, l.blocked_application, l.blocked_query,
+AS $$ SELECT s.captured_at, l.blocked_pid, l.blocked_user, l.blocked_application, qw.query,
              l.wait_started_at, l.blocked_duration, l.blocking_pid, l.blocking_user, l.blocking_application,
-             l.blocking_state, l.blocking_query, l.blocking_xact_duration, l.lock_type, l.lock_mode, l.relation
+             l.blocking_state, qb.query, l.blocking_xact_duration, l.lock_type, l.lock_mode, l.relation
         FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
+        LEFT JOIN telemetry.sample_queries qw ON qw.sample_id = l.sample_id AND qw.pid = l.blocked_pid
+        LEFT JOIN telemetry.sample_queries qb ON qb.sample_id = l.sample_id AND qb.pid = l.blocking_pid
        WHERE s.captured_at BETWEEN start_time AND end_time
        ORDER BY s.captured_at, l.blocked_duration DESC $$;
 
@@ -1376,7 +1888,7 @@ BEGIN
   SELECT array_agg(id) INTO v_ids
     FROM (SELECT id FROM telemetry.samples WHERE captured_at < p_cutoff ORDER BY captured_at, id LIMIT p_batch) x;
   IF v_ids IS NOT NULL THEN
-    FOREACH v_child IN ARRAY ARRAY['sample_waits', 'sample_activity', 'sample_locks', 'sample_progress', 'sample_replication'] LOOP
+    FOREACH v_child IN ARRAY ARRAY['sample_waits', 'sample_activity', 'sample_locks', 'sample_queries', 'sample_progress', 'sample_replication'] LOOP
       EXECUTE format('DELETE FROM telemetry.%I WHERE sample_id = ANY ($1)', v_child) USING v_ids;
       GET DIAGNOSTICS v_n = ROW_COUNT;
       v_counts := v_counts || jsonb_build_object(v_child, v_n);
@@ -1414,6 +1926,11 @@ BEGIN
   DELETE FROM telemetry.runs WHERE coalesce(ended_at, started_at) < p_cutoff AND state <> 'running';
   GET DIAGNOSTICS v_n = ROW_COUNT;
   v_counts := jsonb_build_object('runs', v_n);
+  -- a name whose last run is gone loses its totals (and its series); a later run starts them at 1 again
+  DELETE FROM telemetry.run_totals t WHERE NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.name = t.name);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_counts := v_counts || jsonb_build_object('run_totals', v_n);
+  v_counts := v_counts || telemetry._cleanup_statement_texts();   -- 55-statement-capture.sql
   IF to_regclass('cron.job_run_details') IS NOT NULL THEN
     BEGIN
       EXECUTE $q$DELETE FROM cron.job_run_details
@@ -1460,9 +1977,9 @@ BEGIN
   END LOOP;
   v_counts := v_counts || telemetry._cleanup_rest(v_cutoff);
   RETURN QUERY SELECT k, coalesce((v_counts ->> k)::bigint, 0)
-    FROM unnest(ARRAY['samples', 'sample_waits', 'sample_activity', 'sample_locks', 'sample_progress',
+    FROM unnest(ARRAY['samples', 'sample_waits', 'sample_activity', 'sample_locks', 'sample_queries', 'sample_progress',
                       'sample_replication', 'snapshots', 'snapshot_tables', 'snapshot_replication', 'runs',
-                      'cron.job_run_details']) AS k
+                      'run_totals', 'cron.job_run_details']) AS k
    WHERE k <> 'cron.job_run_details' OR v_counts ? k;
 END
 $fn$;
@@ -1592,8 +2109,8 @@ DECLARE
   v_id bigint;
   v_job text;
 BEGIN
-  IF run_name IS NULL OR run_name = '' THEN
-    RAISE EXCEPTION 'telemetry.batch_start: a run name is required';
+  IF telemetry._name_problem(run_name) IS NOT NULL THEN
+    RAISE EXCEPTION 'telemetry.batch_start: %', telemetry._name_problem(run_name);
   END IF;
   -- exact boundaries: a snapshot and a sample at the start of the run
   PERFORM telemetry.snapshot();
@@ -1622,6 +2139,12 @@ DECLARE
 BEGIN
   IF state NOT IN ('succeeded', 'failed') THEN
     RAISE EXCEPTION 'telemetry.batch_end: state must be ''succeeded'' or ''failed'', not %', state;
+  END IF;
+  -- only the login role that started the run, or an administrator (telemetry._is_admin), may end it
+  IF NOT telemetry._is_admin() AND EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.run_id = batch_end.run_id
+                                              AND r.started_by IS DISTINCT FROM session_user::text) THEN
+    RAISE EXCEPTION 'telemetry.batch_end: run % was started by another role; only that role or a member of telemetry_admin may end it', run_id
+      USING ERRCODE = 'insufficient_privilege';
   END IF;
   -- this session's statistics are flushed when it leaves this transaction; _settle_runs() then
   -- takes the run's closing snapshot again (91-run-fidelity.sql)
@@ -2075,11 +2598,12 @@ BEGIN
   -- 1. lock contention: the longest wait of a blocked session (from pg_locks.waitstart)
   IF v_samples > 0 THEN
     SELECT extract(epoch FROM l.blocked_duration) AS wait_s, l.blocked_pid, l.lock_type, l.lock_mode, l.relation,
-           l.blocking_pid, l.blocking_state, l.blocking_query, l.blocked_query,
+           l.blocking_pid, l.blocking_state, qb.query AS blocking_query,
            (SELECT count(DISTINCT s2.id) FROM telemetry.samples s2 JOIN telemetry.sample_locks l2 ON l2.sample_id = s2.id
              WHERE s2.captured_at BETWEEN start_time AND end_time) AS blocked_samples
       INTO r
       FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
+      LEFT JOIN telemetry.sample_queries qb ON qb.sample_id = l.sample_id AND qb.pid = l.blocking_pid   -- row-level security
      WHERE s.captured_at BETWEEN start_time AND end_time
      ORDER BY l.blocked_duration DESC NULLS LAST LIMIT 1;
     IF FOUND THEN
@@ -2088,7 +2612,7 @@ BEGIN
         v_findings := v_findings || ROW('lock_contention', v_score,
           format('blocked sessions in %s of %s samples; longest wait %s s: pid %s waiting for %s (%s) on %s, blocked by pid %s (%s): %s; coverage: %s',
                  r.blocked_samples, v_samples, round(r.wait_s, 1), r.blocked_pid, r.lock_mode, r.lock_type,
-                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(query preview off)'),
+                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(no query text: previews off, or not yours to see without pg_read_all_stats)'),
                  v_coverage.note),
           'Find the blocker in telemetry.locks_between(start, end): shorten its transaction, keep DDL/TRUNCATE and long transactions out of the batch window, and set lock_timeout in the batch so it fails fast instead of queueing.')::telemetry._finding;
       END IF;
@@ -2171,6 +2695,8 @@ BEGIN
       'A replica fell behind: check its disk, CPU and network (and whether replay was paused or conflicted); with synchronous replication the batch waits for it, so consider SET LOCAL synchronous_commit = local for the batch or fix the replica first.')::telemetry._finding;
   END IF;
 
+  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time);   -- 93-statement-compare.sql
+
   IF cardinality(v_findings) = 0 THEN
     RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%; %)', start_time, end_time, v_samples,
       CASE WHEN v_have_compare THEN format(', snapshots %s .. %s', c.start_snapshot_at, c.end_snapshot_at) ELSE ', no snapshots' END,
@@ -2204,6 +2730,642 @@ END
 $fn$;
 
 ----------------------------------------------------------------------------------------------
+-- Statements: which statements a window's time went to, and which made a run slower than its baseline
+----------------------------------------------------------------------------------------------
+
+-- Sums of the statement deltas captured after snapshot p_s1 up to and including p_s2; the row
+-- with queryid NULL is all other statements (exact in sum, so totals over rows are exact).
+CREATE FUNCTION telemetry._statement_sums(p_s1 bigint, p_s2 bigint)
+RETURNS TABLE (userid oid, dbid oid, toplevel boolean, queryid bigint, calls numeric, total_ms numeric,
+               rows numeric, shared_blks_read numeric, shared_blks_hit numeric, shared_blks_written numeric,
+               temp_blks_written numeric, wal_bytes numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT s.userid, s.dbid, s.toplevel, s.queryid, sum(s.calls), round(sum(s.total_exec_time + s.total_plan_time)::numeric, 3),
+         sum(s.rows), sum(s.shared_blks_read), sum(s.shared_blks_hit), sum(s.shared_blks_written),
+         sum(s.temp_blks_written), sum(s.wal_bytes)
+    FROM telemetry.snapshot_statements s
+   WHERE s.snapshot_id > p_s1 AND s.snapshot_id <= p_s2
+   GROUP BY 1, 2, 3, 4
+$$;
+
+-- Whether statement data covers snapshots p_s1 .. p_s2 and, in words, what is missing.
+CREATE FUNCTION telemetry._statement_coverage(p_s1 bigint, p_s2 bigint, OUT available boolean, OUT complete boolean, OUT note text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_notes text[];
+  v_why text;
+BEGIN
+  SELECT bool_or(c.status = 'ok'),
+         bool_and(c.status = 'ok' AND c.note IS NULL) AND count(*) > 0,
+         array_agg(DISTINCT format('%s: %s', c.status, c.note)) FILTER (WHERE c.note IS NOT NULL OR c.status <> 'ok')
+    INTO available, complete, v_notes
+    FROM telemetry.statement_captures c
+   WHERE c.snapshot_id > p_s1 AND c.snapshot_id <= p_s2;
+  available := coalesce(available, false);
+  complete := coalesce(complete, false);
+  IF NOT available THEN
+    v_why := coalesce((SELECT c.note FROM telemetry.statement_captures c
+                        WHERE c.status IN ('unavailable', 'failed') AND c.snapshot_id > p_s1 AND c.snapshot_id <= p_s2
+                        ORDER BY c.snapshot_id DESC LIMIT 1),
+                      (telemetry._pgss_schema()).why);
+    note := 'statement evidence is unavailable for this window'
+            || coalesce(': ' || v_why, ': no statement captures in it (they start with the first snapshot after install)');
+  ELSIF NOT complete THEN
+    note := 'statement evidence is incomplete: ' || array_to_string(v_notes, '; ');
+  END IF;
+END
+$fn$;
+
+-- A statement's text for the current role: NULL when none is stored, a marker when PostgreSQL
+-- would not show it to this role.
+CREATE FUNCTION telemetry._statement_text(p_userid oid, p_dbid oid, p_queryid bigint, p_chars int DEFAULT NULL)
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT CASE WHEN p_queryid IS NULL THEN '(all other statements)'
+              WHEN NOT telemetry._may_read_text(p_userid) THEN '<insufficient privilege>'
+              ELSE (SELECT left(regexp_replace(t.query, '\s+', ' ', 'g'),
+                                coalesce(p_chars, telemetry._setting('query_preview_chars', '200')::int))
+                      FROM telemetry.statement_texts t
+                     WHERE t.userid = p_userid AND t.dbid = p_dbid AND t.queryid = p_queryid) END
+$$;
+
+-- What changed for one statement between two windows. The extra time splits exactly into a part
+-- the change in calls explains and a part the change in mean time per call explains, each taken at
+-- the average of the two sides (the symmetric, Shapley split: (cb - ca) * (ma + mb) / 2 and
+-- (mb - ma) * (ca + cb) / 2 add up to cb * mb - ca * ma); the larger part names the verdict.
+CREATE FUNCTION telemetry._statement_verdict(calls_a numeric, total_a numeric, calls_b numeric, total_b numeric,
+                                             plan_a text, plan_b text)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE
+    WHEN coalesce(calls_a, 0) = 0 AND coalesce(calls_b, 0) > 0 THEN 'new statement'
+    WHEN coalesce(calls_b, 0) = 0 AND coalesce(calls_a, 0) > 0 THEN 'gone'
+    WHEN plan_a IS NOT NULL AND plan_b IS NOT NULL AND plan_a <> plan_b THEN 'plan changed'
+    WHEN abs(total_b - total_a) < greatest(0.1 * total_a, 1) THEN 'unchanged'
+    WHEN abs((calls_b - calls_a) * (total_a / calls_a + total_b / calls_b))
+         >= abs((total_b / calls_b - total_a / calls_a) * (calls_a + calls_b)) THEN
+      CASE WHEN calls_b > calls_a THEN 'more calls' ELSE 'fewer calls' END
+    ELSE
+      CASE WHEN total_b / calls_b > total_a / calls_a THEN 'slower per call' ELSE 'faster per call' END
+  END
+$$;
+
+-- Statements of one window, the most time first.
+CREATE FUNCTION telemetry.statement_compare(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (rank int, queryid bigint, username text, datname text, toplevel boolean, calls numeric,
+               total_ms numeric, mean_ms numeric, pct_of_time numeric, rows numeric, shared_blks_read numeric,
+               shared_blks_hit numeric, temp_blks_written numeric, wal_bytes numeric, query text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+  b record := telemetry._bracket(start_time, end_time);
+  v record := telemetry._statement_coverage(b.s1, b.s2);
+BEGIN
+  IF NOT v.available THEN
+    RAISE EXCEPTION 'telemetry.statement_compare: %', v.note;
+  END IF;
+  IF v.note IS NOT NULL OR b.note IS NOT NULL THEN
+    RAISE WARNING 'telemetry.statement_compare: %', concat_ws('; ', v.note, b.note);
+  END IF;
+  RETURN QUERY
+  SELECT (row_number() OVER (ORDER BY s.queryid IS NULL, s.total_ms DESC, s.queryid))::int, s.queryid,
+         (SELECT r.rolname::text FROM pg_roles r WHERE r.oid = s.userid),
+         (SELECT d.datname::text FROM pg_database d WHERE d.oid = s.dbid), s.toplevel, s.calls, s.total_ms,
+         round(s.total_ms / nullif(s.calls, 0), 3),
+         round(100 * s.total_ms / nullif(sum(s.total_ms) OVER (), 0), 1),
+         s.rows, s.shared_blks_read, s.shared_blks_hit, s.temp_blks_written, s.wal_bytes,
+         telemetry._statement_text(s.userid, s.dbid, s.queryid)
+    FROM telemetry._statement_sums(b.s1, b.s2) s
+   ORDER BY 1;
+END
+$fn$;
+
+-- One statement in two windows (statement_compare_runs, statement_compare_windows).
+CREATE TYPE telemetry.statement_comparison AS (
+  rank int, queryid bigint, username text, datname text, toplevel boolean,
+  verdict text,                 -- more calls, slower per call, new statement, gone, plan changed, unchanged, fewer calls, faster per call
+  share_of_extra_pct numeric,   -- this statement's extra time as a share of the whole extra time of the slow side
+  extra_ms numeric,
+  baseline_calls numeric, slow_calls numeric, baseline_mean_ms numeric, slow_mean_ms numeric,
+  baseline_total_ms numeric, slow_total_ms numeric, baseline_rows numeric, slow_rows numeric,
+  baseline_blks_read numeric, slow_blks_read numeric, baseline_temp_written numeric, slow_temp_written numeric,
+  baseline_wal_bytes numeric, slow_wal_bytes numeric,
+  baseline_plan text, slow_plan text,   -- one line each (capture_plans()), runs only
+  query text);
+
+-- Two windows side by side per statement: the statements that took the most extra time first,
+-- with their share of the whole extra time and what changed (the verdict).
+CREATE FUNCTION telemetry._statement_compare(a1 bigint, a2 bigint, b1 bigint, b2 bigint, run_a bigint, run_b bigint)
+RETURNS SETOF telemetry.statement_comparison
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  WITH a AS (SELECT * FROM telemetry._statement_sums(a1, a2)),
+       b AS (SELECT * FROM telemetry._statement_sums(b1, b2)),
+       j AS (
+         SELECT coalesce(b.userid, a.userid) AS userid, coalesce(b.dbid, a.dbid) AS dbid,
+                coalesce(b.toplevel, a.toplevel) AS toplevel, coalesce(b.queryid, a.queryid) AS queryid,
+                coalesce(a.calls, 0) AS ca, coalesce(b.calls, 0) AS cb, coalesce(a.total_ms, 0) AS ta, coalesce(b.total_ms, 0) AS tb,
+                a.rows AS ra, b.rows AS rb, a.shared_blks_read AS bra, b.shared_blks_read AS brb,
+                a.temp_blks_written AS twa, b.temp_blks_written AS twb, a.wal_bytes AS wa, b.wal_bytes AS wb
+           FROM a FULL JOIN b ON a.userid = b.userid AND a.dbid = b.dbid AND a.toplevel = b.toplevel AND a.queryid = b.queryid
+          WHERE a.queryid IS NOT NULL OR b.queryid IS NOT NULL
+         UNION ALL   -- all other statements: one row per side, summed
+         SELECT NULL, NULL, NULL, NULL, coalesce((SELECT a.calls FROM a WHERE a.queryid IS NULL), 0),
+                coalesce((SELECT b.calls FROM b WHERE b.queryid IS NULL), 0),
+                coalesce((SELECT a.total_ms FROM a WHERE a.queryid IS NULL), 0),
+                coalesce((SELECT b.total_ms FROM b WHERE b.queryid IS NULL), 0),
+                (SELECT a.rows FROM a WHERE a.queryid IS NULL), (SELECT b.rows FROM b WHERE b.queryid IS NULL),
+                (SELECT a.shared_blks_read FROM a WHERE a.queryid IS NULL), (SELECT b.shared_blks_read FROM b WHERE b.queryid IS NULL),
+                (SELECT a.temp_blks_written FROM a WHERE a.queryid IS NULL), (SELECT b.temp_blks_written FROM b WHERE b.queryid IS NULL),
+                (SELECT a.wal_bytes FROM a WHERE a.queryid IS NULL), (SELECT b.wal_bytes FROM b WHERE b.queryid IS NULL)
+       ),
+       p AS (
+         SELECT j.*, pa.fingerprint AS fpa, pb.fingerprint AS fpb,
+                CASE WHEN telemetry._may_read_text(j.userid) THEN pa.shape END AS shape_a,
+                CASE WHEN telemetry._may_read_text(j.userid) THEN pb.shape END AS shape_b
+           FROM j
+           LEFT JOIN telemetry.statement_plans pa
+             ON pa.run_id = run_a AND pa.userid = j.userid AND pa.dbid = j.dbid AND pa.queryid = j.queryid AND pa.status = 'captured'
+           LEFT JOIN telemetry.statement_plans pb
+             ON pb.run_id = run_b AND pb.userid = j.userid AND pb.dbid = j.dbid AND pb.queryid = j.queryid AND pb.status = 'captured'
+       )
+  SELECT (row_number() OVER (ORDER BY p.queryid IS NULL, p.tb - p.ta DESC, p.queryid))::int, p.queryid,
+         (SELECT r.rolname::text FROM pg_roles r WHERE r.oid = p.userid),
+         (SELECT d.datname::text FROM pg_database d WHERE d.oid = p.dbid), p.toplevel,
+         CASE WHEN p.queryid IS NOT NULL THEN telemetry._statement_verdict(p.ca, p.ta, p.cb, p.tb, p.fpa, p.fpb) END,
+         CASE WHEN sum(p.tb - p.ta) OVER () > 0 THEN round(100 * (p.tb - p.ta) / sum(p.tb - p.ta) OVER (), 1) END,
+         p.tb - p.ta, p.ca, p.cb, round(p.ta / nullif(p.ca, 0), 3), round(p.tb / nullif(p.cb, 0), 3), p.ta, p.tb,
+         p.ra, p.rb, p.bra, p.brb, p.twa, p.twb, p.wa, p.wb, p.shape_a, p.shape_b,
+         telemetry._statement_text(p.userid, p.dbid, p.queryid)
+    FROM p
+   ORDER BY 1
+$$;
+
+CREATE FUNCTION telemetry.statement_compare_windows(baseline_start timestamptz, baseline_end timestamptz,
+                                                    slow_start timestamptz, slow_end timestamptz)
+RETURNS SETOF telemetry.statement_comparison
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  RETURN QUERY SELECT * FROM telemetry._statement_compare_checked(baseline_start, baseline_end, slow_start, slow_end, NULL, NULL);
+END
+$fn$;
+
+CREATE FUNCTION telemetry._statement_compare_checked(baseline_start timestamptz, baseline_end timestamptz,
+                                                     slow_start timestamptz, slow_end timestamptz, run_a bigint, run_b bigint)
+RETURNS SETOF telemetry.statement_comparison LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  a record := telemetry._bracket(baseline_start, baseline_end);
+  b record := telemetry._bracket(slow_start, slow_end);
+  va record := telemetry._statement_coverage(a.s1, a.s2);
+  vb record := telemetry._statement_coverage(b.s1, b.s2);
+BEGIN
+  IF NOT va.available OR NOT vb.available THEN
+    RAISE EXCEPTION 'telemetry: %', CASE WHEN NOT vb.available THEN 'slow side: ' || vb.note ELSE 'baseline side: ' || va.note END;
+  END IF;
+  IF concat(va.note, vb.note, a.note, b.note) <> '' THEN
+    RAISE WARNING 'telemetry: %', concat_ws('; ', 'baseline side: ' || va.note, 'slow side: ' || vb.note,
+                                           'baseline window: ' || a.note, 'slow window: ' || b.note);
+  END IF;
+  RETURN QUERY SELECT * FROM telemetry._statement_compare(a.s1, a.s2, b.s1, b.s2, run_a, run_b);
+END
+$fn$;
+
+CREATE FUNCTION telemetry.statement_compare_runs(baseline_run bigint, slow_run bigint)
+RETURNS SETOF telemetry.statement_comparison
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  a record := telemetry._run_window(baseline_run);
+  b record := telemetry._run_window(slow_run);
+BEGIN
+  RETURN QUERY SELECT * FROM telemetry._statement_compare_checked(a.start_time, a.end_time, b.start_time, b.end_time,
+                                                                  baseline_run, slow_run);
+END
+$fn$;
+
+-- Which statements the sampled sessions were running, per wait: "Lock:transactionid 42
+-- session-seconds, 95 % in queryid 8121 UPDATE acct ...". Session-seconds are samples times the
+-- mean sampling interval of the window.
+CREATE FUNCTION telemetry.statement_waits(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (wait_event_type text, wait_event text, queryid bigint, username text, sessions_sampled bigint,
+               session_seconds numeric, pct_of_wait numeric, query text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_n bigint := telemetry._sample_window(start_time, end_time);
+  v_interval numeric;
+BEGIN
+  SELECT extract(epoch FROM max(s.captured_at) - min(s.captured_at)) / nullif(count(*) - 1, 0) INTO v_interval
+    FROM telemetry.samples s WHERE s.captured_at BETWEEN start_time AND end_time;
+  RETURN QUERY
+  SELECT x.wt, x.we, x.query_id, x.usename, x.n, round(x.n * v_interval, 1),
+         round(100.0 * x.n / sum(x.n) OVER (PARTITION BY x.wt, x.we), 1),
+         coalesce(telemetry._statement_text((SELECT r.oid FROM pg_roles r WHERE r.rolname = x.usename),
+                                            (SELECT d.oid FROM pg_database d WHERE d.datname = current_database()), x.query_id),
+                  CASE WHEN telemetry._may_read_text((SELECT r.oid FROM pg_roles r WHERE r.rolname = x.usename))
+                       THEN x.preview ELSE '<insufficient privilege>' END)
+    FROM (SELECT coalesce(a.wait_event_type, 'CPU') AS wt, coalesce(a.wait_event, 'CPU') AS we, a.query_id, a.usename,
+                 count(*) AS n, (array_agg(a.query_preview ORDER BY s.captured_at DESC))[1] AS preview
+            FROM telemetry.samples s JOIN telemetry.sample_activity a ON a.sample_id = s.id
+           WHERE s.captured_at BETWEEN start_time AND end_time AND telemetry._is_load(a.state, a.wait_event_type)
+           GROUP BY 1, 2, 3, 4) x
+   ORDER BY sum(x.n) OVER (PARTITION BY x.wt, x.we) DESC, x.wt, x.we, x.n DESC, x.query_id;
+END
+$fn$;
+
+-- The baseline run a run's statements are compared against in diagnose(run_id): the first of
+-- telemetry.baseline_runs() where that (the one baseline definition) is installed, else the most
+-- recent earlier successful run of the same name.
+CREATE FUNCTION telemetry._statement_baseline_run(p_run_id bigint)
+RETURNS bigint LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v bigint;
+BEGIN
+  IF p_run_id IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF to_regprocedure('telemetry.baseline_runs(bigint)') IS NOT NULL THEN
+    EXECUTE 'SELECT b.run_id FROM telemetry.baseline_runs($1) b LIMIT 1' INTO v USING p_run_id;
+    RETURN v;
+  END IF;
+  SELECT b.run_id INTO v FROM telemetry.runs r JOIN telemetry.runs b ON b.name = r.name
+   WHERE r.run_id = p_run_id AND b.state = 'succeeded' AND b.started_at < r.started_at AND b.ended_at IS NOT NULL
+   ORDER BY b.started_at DESC LIMIT 1;
+  RETURN v;
+END
+$fn$;
+
+-- The top statements of a window by one measure, on one line: "queryid 812 (9.1 s) UPDATE acct ...".
+CREATE FUNCTION telemetry._top_statements_line(p_s1 bigint, p_s2 bigint, p_measure text, p_limit int DEFAULT 3)
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT string_agg(format('queryid %s (%s) %s', x.queryid, x.shown, coalesce(telemetry._statement_text(x.userid, x.dbid, x.queryid, 60), '')),
+                    ', ' ORDER BY x.v DESC)
+    FROM (SELECT s.*, m.v, m.shown
+            FROM telemetry._statement_sums(p_s1, p_s2) s
+           CROSS JOIN LATERAL (SELECT CASE p_measure WHEN 'temp' THEN s.temp_blks_written WHEN 'wal' THEN s.wal_bytes
+                                                     WHEN 'written' THEN s.shared_blks_written ELSE s.total_ms END AS v) m0
+           CROSS JOIN LATERAL (SELECT m0.v, CASE p_measure
+                                 WHEN 'temp' THEN pg_size_pretty(m0.v * current_setting('block_size')::numeric) || ' temp'
+                                 WHEN 'wal' THEN pg_size_pretty(m0.v) || ' WAL'
+                                 WHEN 'written' THEN m0.v || ' buffers written'
+                                 ELSE round(m0.v / 1000, 1) || ' s' END AS shown) m
+           WHERE s.queryid IS NOT NULL AND m0.v > 0
+           ORDER BY m0.v DESC LIMIT p_limit) x
+$$;
+
+-- The statements that waited for locks in a window, and the statements of the sessions blocking them.
+CREATE FUNCTION telemetry._lock_statements_line(start_time timestamptz, end_time timestamptz)
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  WITH w AS (
+    SELECT a.query_id, a.usename, count(*) AS n FROM telemetry.samples s JOIN telemetry.sample_activity a ON a.sample_id = s.id
+     WHERE s.captured_at BETWEEN start_time AND end_time AND a.wait_event_type = 'Lock' AND a.query_id IS NOT NULL
+     GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 3),
+  bl AS (
+    SELECT a.query_id, a.usename, count(*) AS n FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
+      JOIN telemetry.sample_activity a ON a.sample_id = s.id AND a.pid = l.blocking_pid
+     WHERE s.captured_at BETWEEN start_time AND end_time AND a.query_id IS NOT NULL
+     GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 3),
+  db AS (SELECT oid FROM pg_database WHERE datname = current_database())
+  SELECT nullif(concat_ws('; ',
+    'waiting: ' || (SELECT string_agg(format('queryid %s (%s samples) %s', w.query_id, w.n,
+                      coalesce(telemetry._statement_text((SELECT r.oid FROM pg_roles r WHERE r.rolname = w.usename), (SELECT oid FROM db), w.query_id, 60), '')), ', ' ORDER BY w.n DESC) FROM w),
+    'blocking: ' || (SELECT string_agg(format('queryid %s (%s samples) %s', bl.query_id, bl.n,
+                      coalesce(telemetry._statement_text((SELECT r.oid FROM pg_roles r WHERE r.rolname = bl.usename), (SELECT oid FROM db), bl.query_id, 60), '')), ', ' ORDER BY bl.n DESC) FROM bl)), '')
+$$;
+
+-- diagnose()'s statement part: each pattern finding names its top statements, a window without
+-- (complete) statement data says so (NOTICE) and how to fix it, and with a baseline run each statement
+-- that took a large share of the extra time is a statement_regression finding of its own
+-- (score = share of the extra time / 10: all of it is 10, high). The window is a run's when it is
+-- exactly that run's (diagnose(run_id) passes it so); its baseline is _statement_baseline_run().
+CREATE FUNCTION telemetry._statement_evidence(p_findings telemetry._finding[], start_time timestamptz, end_time timestamptz)
+RETURNS telemetry._finding[] LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  b record;
+  ba record;
+  v record;
+  f telemetry._finding;
+  r record;
+  v_out telemetry._finding[] := '{}';
+  v_line text;
+  v_run bigint := (SELECT x.run_id FROM telemetry.runs x WHERE x.started_at = start_time
+                    AND coalesce(x.ended_at, now()) = end_time ORDER BY x.run_id LIMIT 1);
+  p_baseline_run bigint := telemetry._statement_baseline_run(v_run);
+BEGIN
+  BEGIN
+    b := telemetry._bracket(start_time, end_time, false);
+  EXCEPTION WHEN OTHERS THEN
+    RETURN p_findings;   -- no snapshots: diagnose() already says so
+  END;
+  v := telemetry._statement_coverage(b.s1, b.s2);
+  FOREACH f IN ARRAY p_findings LOOP
+    IF v.available THEN
+      v_line := CASE f.pattern
+        WHEN 'temp_file_spills' THEN telemetry._top_statements_line(b.s1, b.s2, 'temp')
+        WHEN 'buffer_wal_pressure' THEN concat_ws('; ', 'most buffers written: ' || telemetry._top_statements_line(b.s1, b.s2, 'written'),
+                                                        'most WAL: ' || telemetry._top_statements_line(b.s1, b.s2, 'wal'))
+        WHEN 'checkpoint_interference' THEN telemetry._top_statements_line(b.s1, b.s2, 'wal')
+        WHEN 'replication_lag' THEN telemetry._top_statements_line(b.s1, b.s2, 'wal')
+        WHEN 'lock_contention' THEN telemetry._lock_statements_line(start_time, end_time)
+        ELSE telemetry._top_statements_line(b.s1, b.s2, 'time') END;
+      IF v_line IS NOT NULL AND v_line <> '' THEN
+        f.evidence := f.evidence || ' | statements: ' || v_line;
+      END IF;
+    END IF;
+    v_out := v_out || f;
+  END LOOP;
+  -- said as a NOTICE, not a finding: a finding is a pattern over its threshold
+  IF NOT v.available THEN
+    RAISE NOTICE 'telemetry.diagnose: %; statement evidence names the statements behind each finding', v.note;
+    RETURN v_out;
+  ELSIF v.note IS NOT NULL THEN
+    RAISE NOTICE 'telemetry.diagnose: % (per-statement numbers are lower bounds)', v.note;
+  END IF;
+  IF p_baseline_run IS NULL THEN
+    RETURN v_out;
+  END IF;
+  BEGIN
+    ba := telemetry._bracket((telemetry._run_window(p_baseline_run)).start_time, (telemetry._run_window(p_baseline_run)).end_time, false);
+  EXCEPTION WHEN OTHERS THEN
+    RETURN v_out;
+  END;
+  IF NOT (telemetry._statement_coverage(ba.s1, ba.s2)).available THEN
+    RETURN v_out;
+  END IF;
+  FOR r IN SELECT c.* FROM telemetry._statement_compare(ba.s1, ba.s2, b.s1, b.s2, p_baseline_run, v_run) c
+            WHERE c.queryid IS NOT NULL
+              AND c.extra_ms >= 1000 * telemetry._setting('diagnose.statement_extra_seconds', '1')::numeric
+              AND c.share_of_extra_pct >= telemetry._setting('diagnose.statement_share_pct', '10')::numeric
+            ORDER BY c.extra_ms DESC LIMIT 5 LOOP
+    v_out := v_out || ROW('statement_regression', r.share_of_extra_pct / 10,
+      format('%s: queryid %s (%s) took %s s more than in baseline run %s, %s %% of the extra time; calls %s -> %s, mean %s -> %s ms%s: %s',
+             r.verdict, r.queryid, r.username, round(r.extra_ms / 1000, 1), p_baseline_run, r.share_of_extra_pct,
+             r.baseline_calls, r.slow_calls, r.baseline_mean_ms, r.slow_mean_ms,
+             CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s -> %s', r.baseline_plan, r.slow_plan) ELSE '' END,
+             coalesce(r.query, '(no text stored)')),
+      CASE r.verdict
+        WHEN 'plan changed' THEN 'The plan changed between the runs: compare them (telemetry.run_plans(run_id)); look for a dropped or invalid index, stale statistics (ANALYZE the tables after bulk loads) or a changed setting (work_mem, random_page_cost).'
+        WHEN 'more calls' THEN 'The statement ran many more times than in the baseline: check the batch''s input volume or a loop that now runs per row; batch the work into set-based statements.'
+        WHEN 'slower per call' THEN 'Each call got slower: compare its blocks read and temp written with the baseline, capture plans (telemetry.capture_plans(run_id)) and use auto_explain to see the actual plan.'
+        WHEN 'new statement' THEN 'The statement did not run in the baseline: a code or data change made the batch run it.'
+        ELSE 'Compare the statement with the baseline in telemetry.statement_compare_runs().' END)::telemetry._finding;
+  END LOOP;
+  RETURN v_out;
+END
+$fn$;
+----------------------------------------------------------------------------------------------
+-- Plans of a run's top statements, captured and compared between runs
+----------------------------------------------------------------------------------------------
+
+-- One plan node and its children on one line: node types, relations and indexes, join types and
+-- aggregate strategies in plan order; no costs, row estimates or widths, so the line (and its
+-- md5, the fingerprint) changes only when the plan does.
+CREATE FUNCTION telemetry._plan_shape(p_node jsonb)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  v_self text;
+  v_children text[];
+BEGIN
+  IF p_node IS NULL THEN
+    RETURN NULL;
+  END IF;
+  IF jsonb_typeof(p_node) = 'array' THEN      -- EXPLAIN (FORMAT JSON) returns [ { "Plan": ... } ]
+    RETURN telemetry._plan_shape(p_node -> 0 -> 'Plan');
+  END IF;
+  v_self := concat_ws(' ',
+    CASE p_node ->> 'Node Type'
+      WHEN 'ModifyTable' THEN p_node ->> 'Operation'
+      WHEN 'Aggregate' THEN CASE p_node ->> 'Strategy' WHEN 'Hashed' THEN 'HashAggregate' WHEN 'Sorted' THEN 'GroupAggregate'
+                                                       WHEN 'Mixed' THEN 'MixedAggregate' ELSE 'Aggregate' END
+      ELSE p_node ->> 'Node Type' END,
+    CASE WHEN p_node ->> 'Join Type' NOT IN ('Inner') THEN p_node ->> 'Join Type' END,
+    'using ' || (p_node ->> 'Index Name'),
+    'on ' || nullif(concat_ws('.', p_node ->> 'Schema', p_node ->> 'Relation Name'), ''),
+    CASE WHEN p_node ->> 'Parent Relationship' IN ('InitPlan', 'SubPlan') THEN '[' || (p_node ->> 'Parent Relationship') || ']' END);
+  SELECT array_agg(telemetry._plan_shape(c) ORDER BY o) INTO v_children
+    FROM jsonb_array_elements(coalesce(p_node -> 'Plans', '[]')) WITH ORDINALITY AS x(c, o);
+  RETURN v_self || CASE coalesce(cardinality(v_children), 0)
+                     WHEN 0 THEN ''
+                     WHEN 1 THEN ' -> ' || v_children[1]
+                     ELSE ' -> (' || array_to_string(v_children, '; ') || ')' END;
+END
+$fn$;
+
+-- Stores one capture_plans() result. SECURITY DEFINER so that writers need no write access to
+-- the table; it plans nothing itself.
+CREATE FUNCTION telemetry._store_plan(p_run_id bigint, p_userid oid, p_dbid oid, p_queryid bigint,
+                                      p_status text, p_reason text, p_plan jsonb)
+RETURNS text LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_shape text := telemetry._plan_shape(p_plan);
+BEGIN
+  INSERT INTO telemetry.statement_plans AS p (run_id, userid, dbid, queryid, captured_by, status, reason, plan, shape, fingerprint)
+  VALUES (p_run_id, p_userid, p_dbid, p_queryid, session_user, p_status, p_reason, p_plan, v_shape, md5(v_shape))
+  ON CONFLICT (run_id, userid, dbid, queryid) DO UPDATE
+    SET captured_at = clock_timestamp(), captured_by = excluded.captured_by, status = excluded.status,
+        reason = excluded.reason, plan = excluded.plan, shape = excluded.shape, fingerprint = excluded.fingerprint;
+  RETURN v_shape;
+END
+$fn$;
+
+-- The statement text with leading whitespace and comments removed, for its first keyword.
+CREATE FUNCTION telemetry._statement_command(p_query text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  v text := p_query;
+BEGIN
+  LOOP
+    v := ltrim(v, E' \t\r\n(');
+    IF v LIKE '--%' THEN
+      v := CASE WHEN strpos(v, E'\n') > 0 THEN substr(v, strpos(v, E'\n') + 1) ELSE '' END;
+    ELSIF v LIKE '/*%' THEN
+      v := CASE WHEN strpos(v, '*/') > 0 THEN substr(v, strpos(v, '*/') + 2) ELSE '' END;
+    ELSE
+      RETURN upper(substring(v FROM '^[A-Za-z]+'));
+    END IF;
+  END LOOP;
+END
+$fn$;
+
+-- The search_path a new session of role p_role in database p_db starts with: its role-and-database,
+-- role, or database setting, else the server's. Statement texts name tables as the batch did.
+CREATE FUNCTION telemetry._role_search_path(p_role oid, p_db oid)
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT coalesce(
+    (SELECT substr(c, length('search_path=') + 1)
+       FROM pg_db_role_setting s CROSS JOIN LATERAL unnest(s.setconfig) WITH ORDINALITY AS u(c, o)
+      WHERE c LIKE 'search\_path=%' AND (s.setrole, s.setdatabase) IN ((p_role, p_db), (p_role, 0), (0, p_db))
+      ORDER BY (s.setrole = p_role) DESC, (s.setdatabase = p_db) DESC LIMIT 1),
+    (SELECT reset_val FROM pg_settings WHERE name = 'search_path'))
+$$;
+
+-- Captures the generic plans of a run's top statements (by total time), each planned as the
+-- statement's own role: SECURITY INVOKER, because it must run in the
+-- caller's session (the batch's own session, or a role allowed to become the statement's role,
+-- e.g. the pg_cron job's owner): PostgreSQL refuses SET ROLE inside a SECURITY DEFINER function,
+-- and planning can execute functions, so it never plans with more rights than the statement's
+-- role. Never ANALYZE; short lock_timeout/statement_timeout so a lock held by the batch makes
+-- a plan fail fast instead of waiting. PG16+: EXPLAIN (GENERIC_PLAN); PG15 only plans statements
+-- without parameters and lists the others as skipped. Statement names resolve in the search_path
+-- a session of the statement's role starts with (_role_search_path).
+CREATE FUNCTION telemetry.capture_plans(run_id bigint, top_n int DEFAULT NULL)
+RETURNS TABLE (queryid bigint, username text, status text, reason text, plan text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+  w record := telemetry._run_window(run_id);
+  b record;
+  v_pgss record := telemetry._pgss_schema();
+  st record;
+  v_text text;
+  v_cmd text;
+  v_plan jsonb;
+  v_status text;
+  v_reason text;
+  v_role text;
+  v_generic boolean := pg_catalog.current_setting('server_version_num')::int >= 160000;
+  v_me text := current_user;
+  v_lock text := pg_catalog.current_setting('lock_timeout');
+  v_timeout text := pg_catalog.current_setting('statement_timeout');
+  v_db oid := (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database());
+BEGIN
+  IF NOT pg_catalog.has_function_privilege('telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb)', 'EXECUTE') THEN
+    RAISE NOTICE 'telemetry.capture_plans: role % may not capture plans: it needs telemetry_writer (GRANT telemetry_writer TO %I); nothing captured',
+      v_me, v_me;
+    RETURN;
+  END IF;
+  IF v_pgss.schema_name IS NULL THEN
+    RAISE NOTICE 'telemetry.capture_plans: %; nothing captured', v_pgss.why;
+    RETURN;
+  END IF;
+  b := telemetry._bracket(w.start_time, w.end_time, false);
+  -- the texts of all of them in one read: pg_stat_statements(true) reads the whole text file each time
+  FOR st IN EXECUTE pg_catalog.format($q$
+      -- the run's top plannable statements; the telemetry schema's own (nested ones too, with
+      -- track = all) are not the batch's
+      -- one text per statement: the top-level entry's (an EXPLAIN of it, tracked nested, shares its queryid)
+      WITH t AS MATERIALIZED (SELECT DISTINCT ON (p.userid, p.dbid, p.queryid) p.userid, p.dbid, p.queryid, p.query
+                                FROM %I.pg_stat_statements(true) p
+                               ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC)
+      SELECT s.userid, s.dbid, s.queryid, r.rolname::text AS rolname, s.query
+        FROM (SELECT x.*, t.query
+                FROM telemetry._statement_sums($1, $2) x
+                LEFT JOIN t ON t.userid = x.userid AND t.dbid = x.dbid AND t.queryid = x.queryid
+               WHERE x.queryid IS NOT NULL AND x.calls > 0) s
+        LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
+       WHERE coalesce(s.query, '') !~* '\m"?telemetry"?\.'
+         AND (s.query IS NULL OR telemetry._statement_command(s.query) IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'WITH'))
+       ORDER BY s.total_ms DESC, s.queryid LIMIT $3 $q$, v_pgss.schema_name)
+    USING b.s1, b.s2, coalesce(top_n, telemetry._setting('plan_top_n', '10')::int) LOOP
+    v_status := 'skipped';
+    v_reason := NULL;
+    v_plan := NULL;
+    v_text := NULL;
+    IF st.dbid IS DISTINCT FROM v_db THEN
+      v_reason := pg_catalog.format('runs in database %s: call telemetry.capture_plans there',
+                                    (SELECT d.datname FROM pg_catalog.pg_database d WHERE d.oid = st.dbid));
+    ELSIF st.rolname IS NULL THEN
+      v_reason := 'its role no longer exists';
+    ELSIF st.rolname <> v_me AND NOT pg_catalog.pg_has_role(session_user, st.rolname, 'MEMBER') THEN
+      v_reason := pg_catalog.format('planning runs as the statement''s role %I, which %I may not become: call capture_plans in the batch''s own session, or as a role granted %I',
+                                    st.rolname, session_user, st.rolname);
+    ELSE
+      v_text := st.query;
+      v_cmd := telemetry._statement_command(v_text);
+      IF v_text IS NULL THEN
+        v_reason := 'no longer in pg_stat_statements (evicted or reset)';
+      ELSIF v_text = '<insufficient privilege>' THEN
+        v_reason := pg_catalog.format('%I may not read this statement''s text: run capture_plans as its role or as a member of pg_read_all_stats', v_me);
+      ELSIF v_cmd IS NULL OR v_cmd NOT IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'WITH') THEN
+        v_reason := pg_catalog.format('%s statement: only SELECT, INSERT, UPDATE, DELETE and MERGE are planned', coalesce(v_cmd, 'unknown'));
+      ELSIF pg_catalog.strpos(pg_catalog.rtrim(v_text, E' \t\r\n;'), ';') > 0 THEN
+        v_reason := 'the text holds more than one statement';
+      ELSIF NOT v_generic AND v_text ~ '\$[0-9]' THEN
+        v_reason := 'it has parameters ($1, ...): PostgreSQL 15 cannot plan it without values (16+ plans it with GENERIC_PLAN)';
+      ELSE
+        BEGIN
+          PERFORM pg_catalog.set_config('lock_timeout', telemetry._setting('plan_lock_timeout', '100ms'), true);
+          PERFORM pg_catalog.set_config('statement_timeout', telemetry._setting('plan_statement_timeout', '2s'), true);
+          PERFORM pg_catalog.set_config('search_path', telemetry._role_search_path(st.userid, st.dbid), true);
+          IF st.rolname <> v_me THEN
+            EXECUTE pg_catalog.format('SET LOCAL ROLE %I', st.rolname);
+          END IF;
+          EXECUTE pg_catalog.format('EXPLAIN (%sFORMAT JSON) %s', CASE WHEN v_generic THEN 'GENERIC_PLAN, ' END,
+                                    pg_catalog.rtrim(v_text, E' \t\r\n;'))
+             INTO v_plan;
+          IF st.rolname <> v_me THEN
+            EXECUTE pg_catalog.format('SET LOCAL ROLE %I', v_me);
+          END IF;
+          PERFORM pg_catalog.set_config('search_path', 'pg_catalog, telemetry, pg_temp', true);
+          v_status := 'captured';
+        EXCEPTION WHEN OTHERS THEN   -- the subtransaction's rollback also restores role and timeouts
+          v_status := 'failed';
+          v_reason := pg_catalog.format('planning as %I failed: %s', st.rolname, SQLERRM);
+        END;
+        PERFORM pg_catalog.set_config('lock_timeout', v_lock, true);
+        PERFORM pg_catalog.set_config('statement_timeout', v_timeout, true);
+      END IF;
+    END IF;
+    queryid := st.queryid;
+    username := st.rolname;
+    status := v_status;
+    reason := v_reason;
+    plan := telemetry._store_plan(run_id, st.userid, st.dbid, st.queryid, v_status, v_reason, v_plan);
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+
+-- Plans stored for a run, as the current role may see them.
+CREATE FUNCTION telemetry.run_plans(run_id bigint)
+RETURNS TABLE (queryid bigint, username text, status text, reason text, shape text, fingerprint text,
+               captured_at timestamptz, plan jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT p.queryid, (SELECT r.rolname::text FROM pg_roles r WHERE r.oid = p.userid), p.status, p.reason,
+         CASE WHEN v.ok THEN p.shape END, CASE WHEN v.ok THEN p.fingerprint END, p.captured_at,
+         CASE WHEN v.ok THEN p.plan END
+    FROM telemetry.statement_plans p
+   CROSS JOIN LATERAL (SELECT telemetry._may_read_text(p.userid) AS ok) v
+   WHERE p.run_id = run_plans.run_id
+   ORDER BY p.captured_at, p.queryid
+$$;
+----------------------------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; telemetry_reader reads, telemetry_writer also collects
 ----------------------------------------------------------------------------------------------
 
@@ -2218,6 +3380,10 @@ REVOKE EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.c
   telemetry.untrack_table(text, text), telemetry.close_abandoned_runs() FROM telemetry_reader;
 GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text, boolean),
   telemetry.batch_end(bigint, text) TO telemetry_writer;
+-- plans are stored by writers only (capture_plans() itself plans as the statement's role)
+REVOKE EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb),
+  telemetry._cleanup_statement_texts() FROM telemetry_reader;
+GRANT EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb) TO telemetry_writer;
 -- batch-run fidelity (91-run-fidelity.sql, 89-baseline.sql)
 REVOKE EXECUTE ON FUNCTION telemetry._sample(text, numeric), telemetry.sample_open_runs(text, numeric),
   telemetry._settle_runs(), telemetry._run_sampling_job(boolean), telemetry._record_run_settings(bigint),

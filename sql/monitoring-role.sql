@@ -19,8 +19,20 @@
 --     its history tables, EXECUTE on the read functions compare, diagnose, wait_summary, ...), which
 --     sql/install.sql defines. The collecting functions (snapshot, sample, cleanup, track_table,
 --     batch_start/end) stay with telemetry_writer;
---   * default_transaction_read_only = on and a connection limit of 10 (the exporter opens at most 3
---     per server, its sampler 1), so a bug or a stolen password can neither write nor crowd the server.
+--   * a connection limit of 10 (the exporter opens at most 3 per server, its sampler 1);
+--   * settings ON the role (ALTER ROLE ... SET, in effect from its next login):
+--       temp_file_limit = 100MB   a query of the role spills at most this much to disk; only a superuser
+--                                 may change it, so the role cannot raise it (set when this script runs as
+--                                 a superuser; a NOTICE says when it could not be);
+--       statement_timeout = 60s, idle_in_transaction_session_timeout = 60s, lock_timeout = 10s,
+--       default_transaction_read_only = on
+--                                 defaults against mistakes (a DBA's psql session as this role, a stuck
+--                                 client holding back vacuum); the role may SET them otherwise in its own
+--                                 session, so they are not a boundary. The exporter sets its own shorter
+--                                 timeouts per session.
+--   What a stolen password can still do is in docs/operations.md ("Threat model"): read every session's
+--   query text and every statistic, read the telemetry history, create temporary tables in its own session
+--   (PUBLIC has TEMPORARY on a database unless the DBA revokes it), run queries up to the limits above.
 -- The role cannot create objects in schema public either: PostgreSQL 15+ no longer grants CREATE on
 -- it to PUBLIC (on a database upgraded from an older version, run REVOKE CREATE ON SCHEMA public FROM PUBLIC).
 
@@ -46,6 +58,14 @@ BEGIN
   END IF;
   EXECUTE format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT 10', v_role);
   EXECUTE format('ALTER ROLE %I SET default_transaction_read_only = on', v_role);
+  EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', v_role, '60s');
+  EXECUTE format('ALTER ROLE %I SET idle_in_transaction_session_timeout = %L', v_role, '60s');
+  EXECUTE format('ALTER ROLE %I SET lock_timeout = %L', v_role, '10s');
+  BEGIN
+    EXECUTE format('ALTER ROLE %I SET temp_file_limit = %L', v_role, '100MB');
+  EXCEPTION WHEN insufficient_privilege THEN
+    RAISE NOTICE 'only a superuser can set temp_file_limit on %: run this script as one to bound its temporary files', v_role;
+  END;
   EXECUTE format('GRANT pg_monitor TO %I', v_role);
   EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), v_role);
 

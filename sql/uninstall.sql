@@ -24,7 +24,7 @@ DO $roles$
 DECLARE
   v text;
 BEGIN
-  FOREACH v IN ARRAY ARRAY['telemetry_writer', 'telemetry_reader'] LOOP
+  FOREACH v IN ARRAY ARRAY['telemetry_admin', 'telemetry_writer', 'telemetry_reader'] LOOP
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v) THEN
       BEGIN
         EXECUTE format('DROP ROLE %I', v);

@@ -167,8 +167,7 @@ CREATE TABLE IF NOT EXISTS telemetry.sample_activity (
   xact_start       timestamptz,
   query_start      timestamptz,
   state_change     timestamptz,
-  query_id         bigint,
-  query_preview    text
+  query_id         bigint
 );
 CREATE INDEX IF NOT EXISTS sample_activity_sample_idx ON telemetry.sample_activity (sample_id);
 
@@ -177,20 +176,29 @@ CREATE TABLE IF NOT EXISTS telemetry.sample_locks (
   blocked_pid        int,
   blocked_user       text,
   blocked_application text,
-  blocked_query      text,
   wait_started_at    timestamptz,
   blocked_duration   interval,
   blocking_pid       int,
   blocking_user      text,
   blocking_application text,
   blocking_state     text,
-  blocking_query     text,
   blocking_xact_duration interval,
   lock_type          text,
   lock_mode          text,
   relation           text
 );
 CREATE INDEX IF NOT EXISTS sample_locks_sample_idx ON telemetry.sample_locks (sample_id);
+
+-- Query text of the sessions in a sample (sample_activity, and both sides of sample_locks), apart from
+-- the rows about them: only who PostgreSQL would show it to may read it (row-level security, see
+-- 15-security.sql), while the rest of a sample stays readable to every telemetry_reader.
+CREATE TABLE IF NOT EXISTS telemetry.sample_queries (
+  sample_id        bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,
+  pid              int NOT NULL,
+  role_oid         oid,                  -- the session's role (pg_stat_activity.usesysid)
+  query            text NOT NULL,
+  PRIMARY KEY (sample_id, pid)
+);
 
 CREATE TABLE IF NOT EXISTS telemetry.sample_progress (
   sample_id          bigint NOT NULL REFERENCES telemetry.samples (id) ON DELETE CASCADE,

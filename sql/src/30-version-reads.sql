@@ -98,6 +98,27 @@ BEGIN
       CASE WHEN p_version >= 170000
            THEN 'p.num_dead_item_ids::numeric, NULL::numeric, p.dead_tuple_bytes::numeric, p.max_dead_tuple_bytes::numeric'
            ELSE 'p.num_dead_tuples::numeric, p.max_dead_tuples::numeric, NULL::numeric, NULL::numeric' END);
+  WHEN 'statements' THEN
+    -- pg_stat_statements(false): counters without texts; %1$I is the extension's schema (format()).
+    -- Columns: userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
+    -- shared hit/read/dirtied/written, local hit/read/dirtied/written, temp read/written,
+    -- blk_read_time, blk_write_time (shared + local), temp read/write time, wal records/fpi/bytes,
+    -- jit_time, stats_since. PG17 split blk_*_time into shared_/local_ and added stats_since and
+    -- jit_deform_time; PG18's parallel worker and wal_buffers_full counts are not read.
+    RETURN format($q$
+      SELECT userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
+             shared_blks_hit, shared_blks_read, shared_blks_dirtied, shared_blks_written,
+             local_blks_hit, local_blks_read, local_blks_dirtied, local_blks_written,
+             temp_blks_read, temp_blks_written, %s, temp_blk_read_time, temp_blk_write_time,
+             wal_records, wal_fpi, wal_bytes,
+             jit_generation_time + jit_inlining_time + jit_optimization_time + jit_emission_time%s AS jit_time,
+             %s AS stats_since
+        FROM %%1$I.pg_stat_statements(false) $q$,
+      CASE WHEN p_version >= 170000
+           THEN 'shared_blk_read_time + local_blk_read_time AS blk_read_time, shared_blk_write_time + local_blk_write_time AS blk_write_time'
+           ELSE 'blk_read_time, blk_write_time' END,
+      CASE WHEN p_version >= 170000 THEN ' + jit_deform_time' ELSE '' END,
+      CASE WHEN p_version >= 170000 THEN 'stats_since' ELSE 'NULL::timestamptz' END);
   ELSE
     RAISE EXCEPTION 'unknown part %', p_part;
   END CASE;

@@ -194,6 +194,7 @@ BEGIN
   EXCEPTION WHEN OTHERS THEN
     UPDATE telemetry.snapshots SET errors = coalesce(errors, '{}') || ('replication: ' || SQLERRM) WHERE id = v_id;
   END;
+  PERFORM telemetry._capture_statements(v_id);   -- pg_stat_statements deltas (55-statement-capture.sql)
   RETURN v_id;
 END
 $fn$;
@@ -235,10 +236,11 @@ BEGIN
      AND a.wait_event_type IS DISTINCT FROM 'Activity'
    GROUP BY 2, 3, 4;
 
-  INSERT INTO telemetry.sample_activity
+  INSERT INTO telemetry.sample_activity (sample_id, pid, usename, application_name, client_addr, backend_type, state,
+         wait_event_type, wait_event, backend_start, xact_start, query_start, state_change, query_id)
   SELECT v_id, a.pid, a.usename, a.application_name, a.client_addr, a.backend_type, a.state,
          a.wait_event_type, a.wait_event, a.backend_start, a.xact_start, a.query_start, a.state_change,
-         a.query_id, CASE WHEN v_preview > 0 THEN left(a.query, v_preview) END
+         a.query_id
     FROM pg_stat_activity a
    WHERE a.pid <> v_me AND a.state IS NOT NULL AND a.state <> 'idle'
      AND a.backend_type IN ('client backend', 'autovacuum worker', 'background worker', 'parallel worker', 'walsender')
@@ -246,10 +248,12 @@ BEGIN
    LIMIT v_top;
 
   -- exact blockers from pg_blocking_pids(); the wait is timed from pg_locks.waitstart
-  INSERT INTO telemetry.sample_locks
-  SELECT v_id, w.pid, w.usename, w.application_name, CASE WHEN v_preview > 0 THEN left(w.query, v_preview) END,
+  INSERT INTO telemetry.sample_locks (sample_id, blocked_pid, blocked_user, blocked_application, wait_started_at,
+         blocked_duration, blocking_pid, blocking_user, blocking_application, blocking_state, blocking_xact_duration,
+         lock_type, lock_mode, relation)
+  SELECT v_id, w.pid, w.usename, w.application_name,
          l.waitstart, now() - coalesce(l.waitstart, w.state_change),
-         b.blocking_pid, bl.usename, bl.application_name, bl.state, CASE WHEN v_preview > 0 THEN left(bl.query, v_preview) END,
+         b.blocking_pid, bl.usename, bl.application_name, bl.state,
          now() - bl.xact_start, l.locktype, l.mode, l.relation::regclass::text
     FROM pg_stat_activity w
    CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS b(blocking_pid)
@@ -257,6 +261,17 @@ BEGIN
     LEFT JOIN LATERAL (SELECT lk.locktype, lk.mode, lk.relation, lk.waitstart FROM pg_locks lk
                         WHERE lk.pid = w.pid AND NOT lk.granted LIMIT 1) l ON true
    WHERE w.wait_event_type = 'Lock' AND w.pid <> v_me;
+
+  -- their query text, apart, with its owner: row-level security shows it as pg_stat_activity would
+  IF v_preview > 0 THEN
+    INSERT INTO telemetry.sample_queries (sample_id, pid, role_oid, query)
+    SELECT v_id, a.pid, a.usesysid, left(a.query, v_preview)
+      FROM pg_stat_activity a
+     WHERE a.query IS NOT NULL
+       AND a.pid IN (SELECT x.pid FROM telemetry.sample_activity x WHERE x.sample_id = v_id
+                     UNION SELECT x.blocked_pid FROM telemetry.sample_locks x WHERE x.sample_id = v_id
+                     UNION SELECT x.blocking_pid FROM telemetry.sample_locks x WHERE x.sample_id = v_id);
+  END IF;
 
   BEGIN
     EXECUTE format('INSERT INTO telemetry.sample_progress '
@@ -279,7 +294,8 @@ BEGIN
   -- batch runs recognised from application_name rules
   FOR v_rule IN SELECT rr.app_pattern, rr.run_name,
                   EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid <> v_me AND a.state IS NOT NULL
-                             AND a.state <> 'idle' AND a.application_name LIKE rr.app_pattern) AS seen
+                             AND a.state <> 'idle' AND a.application_name LIKE rr.app_pattern
+                             AND (rr.roles IS NULL OR a.usesysid = ANY (rr.roles::oid[]))) AS seen
              FROM telemetry.run_rules rr LOOP
     IF v_rule.seen THEN
       INSERT INTO telemetry.runs (name, source)

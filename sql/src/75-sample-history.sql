@@ -17,8 +17,9 @@ RETURNS TABLE (captured_at timestamptz, pid int, usename text, application_name 
 LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
 AS $$ SELECT s.captured_at, a.pid, a.usename, a.application_name, a.client_addr, a.backend_type, a.state,
              a.wait_event_type, a.wait_event, a.xact_start, a.query_start, s.captured_at - a.xact_start,
-             s.captured_at - a.query_start, a.query_id, a.query_preview
+             s.captured_at - a.query_start, a.query_id, q.query
         FROM telemetry.samples s JOIN telemetry.sample_activity a ON a.sample_id = s.id
+        LEFT JOIN telemetry.sample_queries q ON q.sample_id = a.sample_id AND q.pid = a.pid
        WHERE s.captured_at BETWEEN start_time AND end_time
        ORDER BY s.captured_at, a.xact_start $$;
 
@@ -28,10 +29,12 @@ RETURNS TABLE (captured_at timestamptz, blocked_pid int, blocked_user text, bloc
                blocking_user text, blocking_application text, blocking_state text, blocking_query text,
                blocking_xact_duration interval, lock_type text, lock_mode text, relation text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, telemetry, pg_temp
-AS $$ SELECT s.captured_at, l.blocked_pid, l.blocked_user, l.blocked_application, l.blocked_query,
+AS $$ SELECT s.captured_at, l.blocked_pid, l.blocked_user, l.blocked_application, qw.query,
              l.wait_started_at, l.blocked_duration, l.blocking_pid, l.blocking_user, l.blocking_application,
-             l.blocking_state, l.blocking_query, l.blocking_xact_duration, l.lock_type, l.lock_mode, l.relation
+             l.blocking_state, qb.query, l.blocking_xact_duration, l.lock_type, l.lock_mode, l.relation
         FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
+        LEFT JOIN telemetry.sample_queries qw ON qw.sample_id = l.sample_id AND qw.pid = l.blocked_pid
+        LEFT JOIN telemetry.sample_queries qb ON qb.sample_id = l.sample_id AND qb.pid = l.blocking_pid
        WHERE s.captured_at BETWEEN start_time AND end_time
        ORDER BY s.captured_at, l.blocked_duration DESC $$;
 

@@ -27,7 +27,7 @@ BEGIN
   SELECT array_agg(id) INTO v_ids
     FROM (SELECT id FROM telemetry.samples WHERE captured_at < p_cutoff ORDER BY captured_at, id LIMIT p_batch) x;
   IF v_ids IS NOT NULL THEN
-    FOREACH v_child IN ARRAY ARRAY['sample_waits', 'sample_activity', 'sample_locks', 'sample_progress', 'sample_replication'] LOOP
+    FOREACH v_child IN ARRAY ARRAY['sample_waits', 'sample_activity', 'sample_locks', 'sample_queries', 'sample_progress', 'sample_replication'] LOOP
       EXECUTE format('DELETE FROM telemetry.%I WHERE sample_id = ANY ($1)', v_child) USING v_ids;
       GET DIAGNOSTICS v_n = ROW_COUNT;
       v_counts := v_counts || jsonb_build_object(v_child, v_n);
@@ -65,6 +65,11 @@ BEGIN
   DELETE FROM telemetry.runs WHERE coalesce(ended_at, started_at) < p_cutoff AND state <> 'running';
   GET DIAGNOSTICS v_n = ROW_COUNT;
   v_counts := jsonb_build_object('runs', v_n);
+  -- a name whose last run is gone loses its totals (and its series); a later run starts them at 1 again
+  DELETE FROM telemetry.run_totals t WHERE NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.name = t.name);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  v_counts := v_counts || jsonb_build_object('run_totals', v_n);
+  v_counts := v_counts || telemetry._cleanup_statement_texts();   -- 55-statement-capture.sql
   IF to_regclass('cron.job_run_details') IS NOT NULL THEN
     BEGIN
       EXECUTE $q$DELETE FROM cron.job_run_details
@@ -111,9 +116,9 @@ BEGIN
   END LOOP;
   v_counts := v_counts || telemetry._cleanup_rest(v_cutoff);
   RETURN QUERY SELECT k, coalesce((v_counts ->> k)::bigint, 0)
-    FROM unnest(ARRAY['samples', 'sample_waits', 'sample_activity', 'sample_locks', 'sample_progress',
+    FROM unnest(ARRAY['samples', 'sample_waits', 'sample_activity', 'sample_locks', 'sample_queries', 'sample_progress',
                       'sample_replication', 'snapshots', 'snapshot_tables', 'snapshot_replication', 'runs',
-                      'cron.job_run_details']) AS k
+                      'run_totals', 'cron.job_run_details']) AS k
    WHERE k <> 'cron.job_run_details' OR v_counts ? k;
 END
 $fn$;

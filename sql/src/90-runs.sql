@@ -13,8 +13,8 @@ DECLARE
   v_id bigint;
   v_job text;
 BEGIN
-  IF run_name IS NULL OR run_name = '' THEN
-    RAISE EXCEPTION 'telemetry.batch_start: a run name is required';
+  IF telemetry._name_problem(run_name) IS NOT NULL THEN
+    RAISE EXCEPTION 'telemetry.batch_start: %', telemetry._name_problem(run_name);
   END IF;
   -- exact boundaries: a snapshot and a sample at the start of the run
   PERFORM telemetry.snapshot();
@@ -43,6 +43,12 @@ DECLARE
 BEGIN
   IF state NOT IN ('succeeded', 'failed') THEN
     RAISE EXCEPTION 'telemetry.batch_end: state must be ''succeeded'' or ''failed'', not %', state;
+  END IF;
+  -- only the login role that started the run, or an administrator (telemetry._is_admin), may end it
+  IF NOT telemetry._is_admin() AND EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.run_id = batch_end.run_id
+                                              AND r.started_by IS DISTINCT FROM session_user::text) THEN
+    RAISE EXCEPTION 'telemetry.batch_end: run % was started by another role; only that role or a member of telemetry_admin may end it', run_id
+      USING ERRCODE = 'insufficient_privilege';
   END IF;
   -- this session's statistics are flushed when it leaves this transaction; _settle_runs() then
   -- takes the run's closing snapshot again (91-run-fidelity.sql)

@@ -47,11 +47,12 @@ BEGIN
   -- 1. lock contention: the longest wait of a blocked session (from pg_locks.waitstart)
   IF v_samples > 0 THEN
     SELECT extract(epoch FROM l.blocked_duration) AS wait_s, l.blocked_pid, l.lock_type, l.lock_mode, l.relation,
-           l.blocking_pid, l.blocking_state, l.blocking_query, l.blocked_query,
+           l.blocking_pid, l.blocking_state, qb.query AS blocking_query,
            (SELECT count(DISTINCT s2.id) FROM telemetry.samples s2 JOIN telemetry.sample_locks l2 ON l2.sample_id = s2.id
              WHERE s2.captured_at BETWEEN start_time AND end_time) AS blocked_samples
       INTO r
       FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
+      LEFT JOIN telemetry.sample_queries qb ON qb.sample_id = l.sample_id AND qb.pid = l.blocking_pid   -- row-level security
      WHERE s.captured_at BETWEEN start_time AND end_time
      ORDER BY l.blocked_duration DESC NULLS LAST LIMIT 1;
     IF FOUND THEN
@@ -60,7 +61,7 @@ BEGIN
         v_findings := v_findings || ROW('lock_contention', v_score,
           format('blocked sessions in %s of %s samples; longest wait %s s: pid %s waiting for %s (%s) on %s, blocked by pid %s (%s): %s; coverage: %s',
                  r.blocked_samples, v_samples, round(r.wait_s, 1), r.blocked_pid, r.lock_mode, r.lock_type,
-                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(query preview off)'),
+                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(no query text: previews off, or not yours to see without pg_read_all_stats)'),
                  v_coverage.note),
           'Find the blocker in telemetry.locks_between(start, end): shorten its transaction, keep DDL/TRUNCATE and long transactions out of the batch window, and set lock_timeout in the batch so it fails fast instead of queueing.')::telemetry._finding;
       END IF;
@@ -142,6 +143,8 @@ BEGIN
              current_setting('synchronous_standby_names')),
       'A replica fell behind: check its disk, CPU and network (and whether replay was paused or conflicted); with synchronous replication the batch waits for it, so consider SET LOCAL synchronous_commit = local for the batch or fix the replica first.')::telemetry._finding;
   END IF;
+
+  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time);   -- 93-statement-compare.sql
 
   IF cardinality(v_findings) = 0 THEN
     RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%; %)', start_time, end_time, v_samples,

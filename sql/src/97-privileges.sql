@@ -13,6 +13,10 @@ REVOKE EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.c
   telemetry.untrack_table(text, text), telemetry.close_abandoned_runs() FROM telemetry_reader;
 GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text, boolean),
   telemetry.batch_end(bigint, text) TO telemetry_writer;
+-- plans are stored by writers only (capture_plans() itself plans as the statement's role)
+REVOKE EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb),
+  telemetry._cleanup_statement_texts() FROM telemetry_reader;
+GRANT EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb) TO telemetry_writer;
 -- batch-run fidelity (91-run-fidelity.sql, 89-baseline.sql)
 REVOKE EXECUTE ON FUNCTION telemetry._sample(text, numeric), telemetry.sample_open_runs(text, numeric),
   telemetry._settle_runs(), telemetry._run_sampling_job(boolean), telemetry._record_run_settings(bigint),

@@ -178,7 +178,7 @@ public final class SqlBenchmark {
     }
 
     private void storage(Connection q) throws SQLException {
-        String sampleTables = "telemetry.samples telemetry.sample_waits telemetry.sample_activity telemetry.sample_locks "
+        String sampleTables = "telemetry.samples telemetry.sample_waits telemetry.sample_activity telemetry.sample_locks telemetry.sample_queries "
                 + "telemetry.sample_progress telemetry.sample_replication";
         StringBuilder rows = new StringBuilder("0");
         StringBuilder bytes = new StringBuilder("0");
@@ -213,8 +213,11 @@ public final class SqlBenchmark {
         exec(q, "INSERT INTO telemetry.sample_waits SELECT s.id, 'client backend', w.t, w.e, 1 FROM telemetry.samples s, "
                 + "(VALUES ('CPU', 'CPU'), ('IO', 'DataFileRead'), ('LWLock', 'WALWrite'), ('Lock', 'transactionid')) w(t, e) "
                 + "WHERE s.captured_at < now() - interval '1 minute'");
-        exec(q, "INSERT INTO telemetry.sample_activity (sample_id, pid, usename, application_name, backend_type, state, query_start, query_preview) "
-                + "SELECT s.id, 1000 + k, 'app', 'batch', 'client backend', 'active', s.captured_at - interval '1 minute', 'UPDATE orders SET ...' "
+        exec(q, "INSERT INTO telemetry.sample_activity (sample_id, pid, usename, application_name, backend_type, state, query_start) "
+                + "SELECT s.id, 1000 + k, 'app', 'batch', 'client backend', 'active', s.captured_at - interval '1 minute' "
+                + "FROM telemetry.samples s, generate_series(1, 5) k WHERE s.captured_at < now() - interval '1 minute'");
+        exec(q, "INSERT INTO telemetry.sample_queries (sample_id, pid, role_oid, query) "
+                + "SELECT s.id, 1000 + k, NULL, 'UPDATE orders SET ...' "
                 + "FROM telemetry.samples s, generate_series(1, 5) k WHERE s.captured_at < now() - interval '1 minute'");
         exec(q, "ANALYZE");
         out.println("history_snapshots " + value(q, "SELECT count(*) FROM telemetry.snapshots") + " history_samples "

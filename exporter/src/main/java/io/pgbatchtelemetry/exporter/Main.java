@@ -132,6 +132,9 @@ public final class Main {
 
                 postgres_exporter's DATA_SOURCE_NAME, DATA_SOURCE_URI, DATA_SOURCE_USER, DATA_SOURCE_PASS and
                 DATA_SOURCE_PASS_FILE are honoured. Precedence: defaults < --config.file < environment < flags.
+                Passwords: --data-source.password=... (and a password inside a DATA_SOURCE_NAME given as a flag)
+                is visible to every local user in the process list (ps); prefer --data-source.password-file or
+                DATA_SOURCE_PASS_FILE (mode 0600, at most 4 KiB, first line) or the environment.
                 Exit status 2: invalid configuration.""");
     }
 }

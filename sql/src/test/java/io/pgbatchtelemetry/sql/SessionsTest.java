@@ -237,8 +237,8 @@ class SessionsTest {
             long capped = db.count("SELECT telemetry.sample()");
             db.exec("UPDATE telemetry.config SET value = '200' WHERE key = 'query_preview_chars'");
             f.join();
-            assertNull(db.value("SELECT query_preview FROM telemetry.sample_activity WHERE sample_id = " + off + " AND pid = " + pid));
-            assertEquals("SELECT pg_sl", db.value("SELECT query_preview FROM telemetry.sample_activity WHERE sample_id = "
+            assertNull(db.value("SELECT query FROM telemetry.sample_queries WHERE sample_id = " + off + " AND pid = " + pid));
+            assertEquals("SELECT pg_sl", db.value("SELECT query FROM telemetry.sample_queries WHERE sample_id = "
                     + capped + " AND pid = " + pid));
         } finally {
             pool.shutdownNow();

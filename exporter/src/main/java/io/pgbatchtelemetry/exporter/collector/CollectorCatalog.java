@@ -36,6 +36,8 @@ public final class CollectorCatalog {
             new Entry("locks", options -> new LockCollector()),
             new Entry("progress", options -> new ProgressCollector()),
             new Entry("settings", options -> new SettingsCollector()),
+            new Entry("statements", options -> new StatementsCollector(options.statementsTop(), options.statementsPreviewChars(),
+                    options.statementsInterval())),
             new Entry("telemetry_batches", options -> new TelemetryBatchesCollector()),
             new Entry("telemetry_runs", options -> new TelemetryRunsCollector()),
             new Entry("telemetry_tables", options -> new TelemetryTablesCollector()),

@@ -62,7 +62,7 @@ public record DataSourceName(String jdbcUrl, String user, String password) {
         String authorityAndPath = queryStart >= 0 ? afterSlashes.substring(0, queryStart) : afterSlashes;
         int pathStart = authorityAndPath.indexOf('/');
         String authority = pathStart >= 0 ? authorityAndPath.substring(0, pathStart) : authorityAndPath;
-        String database = pathStart >= 0 ? decode(authorityAndPath.substring(pathStart + 1)) : "";
+        String database = pathStart >= 0 ? decode(key, authorityAndPath.substring(pathStart + 1)) : "";
 
         String user = "";
         String password = "";
@@ -71,8 +71,8 @@ public record DataSourceName(String jdbcUrl, String user, String password) {
             String userInfo = authority.substring(0, at);
             authority = authority.substring(at + 1);
             int colon = userInfo.indexOf(':');
-            user = decode(colon >= 0 ? userInfo.substring(0, colon) : userInfo);
-            password = colon >= 0 ? decode(userInfo.substring(colon + 1)) : "";
+            user = decode(key, colon >= 0 ? userInfo.substring(0, colon) : userInfo);
+            password = colon >= 0 ? decode(key, userInfo.substring(colon + 1)) : "";
         }
 
         Map<String, String> params = new LinkedHashMap<>();
@@ -81,8 +81,8 @@ public record DataSourceName(String jdbcUrl, String user, String password) {
                 continue;
             }
             int eq = pair.indexOf('=');
-            String name = decode(eq >= 0 ? pair.substring(0, eq) : pair);
-            String value = eq >= 0 ? decode(pair.substring(eq + 1)) : "";
+            String name = decode(key, eq >= 0 ? pair.substring(0, eq) : pair);
+            String value = eq >= 0 ? decode(key, pair.substring(eq + 1)) : "";
             params.put(name, value);
         }
         String paramUser = params.remove("user");
@@ -201,8 +201,14 @@ public record DataSourceName(String jdbcUrl, String user, String password) {
         return new DataSourceName(url.toString(), user, password);
     }
 
-    private static String decode(String s) {
-        return URLDecoder.decode(s.replace("+", "%2B"), StandardCharsets.UTF_8);
+    private static String decode(String key, String s) {
+        try {
+            return URLDecoder.decode(s.replace("+", "%2B"), StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException e) {
+            // URLDecoder's message quotes the input, which may be the password: name the rule instead
+            throw ConfigException.forKey(key, "bad percent-encoding in the URL: '%' must be followed by two hex digits "
+                    + "(write a literal % as %25)");
+        }
     }
 
     private static String encode(String s) {

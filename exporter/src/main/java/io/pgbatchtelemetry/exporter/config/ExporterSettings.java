@@ -58,13 +58,19 @@ public record ExporterSettings(DataSource dataSource, Web web, Scrape scrape, Se
      * @param host       {@code null} or empty to listen on every interface
      * @param tls        HTTPS when enabled, plain HTTP otherwise
      * @param basicAuth  when enabled, every path needs these credentials
+     * @param limits     how long a client may take, and how many idle connections are kept
      */
-    public record Web(String host, int port, String telemetryPath, Tls tls, BasicAuth basicAuth) {
-        /** Plain HTTP without authentication. */
-        public Web(String host, int port, String telemetryPath) {
-            this(host, port, telemetryPath, Tls.OFF, BasicAuth.OFF);
-        }
-    }
+    public record Web(String host, int port, String telemetryPath, Tls tls, BasicAuth basicAuth, HttpLimits limits) {}
+
+    /**
+     * Bounds against slow and idle clients (whole seconds: the JDK server counts in seconds).
+     *
+     * @param requestTimeout      from a request's first byte to the end of its headers, TLS handshake included
+     * @param responseTimeout     from the end of the request to the last byte of the answer, scrape included
+     * @param idleTimeout         a kept-alive connection without a request is closed after this
+     * @param maxIdleConnections  kept-alive connections kept open at most; more are closed after their answer
+     */
+    public record HttpLimits(Duration requestTimeout, Duration responseTimeout, Duration idleTimeout, int maxIdleConnections) {}
 
     /** PEM certificate chain and private key files; both empty for plain HTTP. */
     public record Tls(String certFile, String keyFile) {

@@ -39,6 +39,7 @@ public final class SettingsLoader {
     public static final String ROOT = "pg-batch-exporter";
     private static final String ENV_PREFIX = "PG_EXPORTER_";
     private static final int MAX_POOL_SIZE = 3;
+    static final int MAX_PASSWORD_FILE_BYTES = 4096;
     private static final Duration MIN_SAMPLER_INTERVAL = Duration.ofMillis(100);
     private static final Duration MAX_SAMPLER_INTERVAL = Duration.ofSeconds(60);
     private static final int MIN_MAX_SERIES = 100;
@@ -208,9 +209,12 @@ public final class SettingsLoader {
             }
         }
         ExporterSettings.Scrape scrape = new ExporterSettings.Scrape(timeout, statementTimeout, lockTimeout, poolSize);
-        CollectorOptions collectorOptions = new CollectorOptions(nonNegativeDuration(c, "scrape.database-size-interval"));
-        return new ExporterSettings(dataSource, web, scrape, collectors, collectorOptions, bindSampler(c), bindBatches(c),
-                TargetsBinder.bind(c, scrape));
+        CollectorOptions collectorOptions = new CollectorOptions(nonNegativeDuration(c, "scrape.database-size-interval"),
+                between(c, "statements.top", 1, 200), between(c, "statements.query-preview-chars", 0, 200),
+                nonNegativeDuration(c, "statements.interval"));
+        Map<String, ExporterSettings.Target> targets = TargetsBinder.bind(c, scrape);
+        checkResponseTimeout(web, scrape, targets);
+        return new ExporterSettings(dataSource, web, scrape, collectors, collectorOptions, bindSampler(c), bindBatches(c), targets);
     }
 
     private static ExporterSettings.Sampler bindSampler(Config c) {
@@ -328,10 +332,23 @@ public final class SettingsLoader {
                 applicationName, positiveDuration(c, "data-source.connect-timeout"));
     }
 
-    /** The first line of {@code file}, stripped; {@code key} names the setting in errors. */
+    /**
+     * The first line of {@code file}, stripped; {@code key} names the setting in errors. At most
+     * {@value #MAX_PASSWORD_FILE_BYTES} bytes are read (a password file holds one line; /dev/zero or a
+     * log file named by mistake must not fill the heap). A file that group or others may read is
+     * accepted with one warning, as ssh does for keys: Kubernetes mounts secrets 0644 unless told
+     * otherwise, so refusing would break working installs; the warning says how to fix it.
+     */
     static String readPasswordFile(String key, String file) {
-        try {
-            String content = Files.readString(Path.of(file));
+        Path path = Path.of(file);
+        try (java.io.InputStream in = Files.newInputStream(path)) {
+            byte[] bytes = in.readNBytes(MAX_PASSWORD_FILE_BYTES + 1);
+            if (bytes.length > MAX_PASSWORD_FILE_BYTES) {
+                throw ConfigException.forKey(key, file + " is larger than " + MAX_PASSWORD_FILE_BYTES / 1024
+                        + " KiB: a password file holds the password on its first line");
+            }
+            warnIfOthersCanRead(key, path);
+            String content = new String(bytes, java.nio.charset.StandardCharsets.UTF_8);
             int newline = content.indexOf('\n');
             String firstLine = newline >= 0 ? content.substring(0, newline) : content;
             return firstLine.strip();
@@ -341,6 +358,22 @@ public final class SettingsLoader {
             throw ConfigException.forKey(key, "cannot read " + file + " (permission denied)");
         } catch (IOException e) {
             throw ConfigException.forKey(key, "cannot read " + file + " (I/O error)");
+        }
+    }
+
+    private static void warnIfOthersCanRead(String key, Path path) {
+        Set<java.nio.file.attribute.PosixFilePermission> permissions;
+        try {
+            permissions = Files.getPosixFilePermissions(path);
+        } catch (IOException | UnsupportedOperationException e) {
+            return; // not a POSIX file system: nothing to judge
+        }
+        if (permissions.contains(java.nio.file.attribute.PosixFilePermission.GROUP_READ)
+                || permissions.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ)) {
+            org.slf4j.LoggerFactory.getLogger(SettingsLoader.class).warn("{}: {} is readable by {} (mode {}); chmod 600 it "
+                            + "(Kubernetes: defaultMode 0400 on the secret volume)", key, path,
+                    permissions.contains(java.nio.file.attribute.PosixFilePermission.OTHERS_READ) ? "every user" : "its group",
+                    java.nio.file.attribute.PosixFilePermissions.toString(permissions));
         }
     }
 
@@ -371,7 +404,38 @@ public final class SettingsLoader {
         if (path.equals("/probe") || path.equals("/-/healthy")) {
             throw ConfigException.forKey(ROOT + ".web.telemetry-path", path + " is taken by the exporter itself; use e.g. /metrics");
         }
-        return new ExporterSettings.Web(host, port, path, WebSecurityBinder.tls(c), WebSecurityBinder.basicAuth(c));
+        return new ExporterSettings.Web(host, port, path, WebSecurityBinder.tls(c), WebSecurityBinder.basicAuth(c), bindHttpLimits(c));
+    }
+
+    private static ExporterSettings.HttpLimits bindHttpLimits(Config c) {
+        int maxIdle = integer(c, "web.max-idle-connections");
+        if (maxIdle < 0 || maxIdle > 1000) {
+            throw ConfigException.forKey(ROOT + ".web.max-idle-connections", "must be between 0 and 1000, got " + maxIdle);
+        }
+        return new ExporterSettings.HttpLimits(wholeSeconds(c, "web.request-timeout"), wholeSeconds(c, "web.response-timeout"),
+                wholeSeconds(c, "web.idle-timeout"), maxIdle);
+    }
+
+    /** The JDK HTTP server counts these in whole seconds: at least 1s, a fraction is rounded up. */
+    private static Duration wholeSeconds(Config c, String key) {
+        Duration duration = positiveDuration(c, key);
+        long seconds = duration.getSeconds() + (duration.getNano() > 0 ? 1 : 0);
+        return Duration.ofSeconds(seconds);
+    }
+
+    /** A response may take as long as the slowest scrape behind it, and then some to be written. */
+    private static void checkResponseTimeout(ExporterSettings.Web web, ExporterSettings.Scrape scrape,
+                                             Map<String, ExporterSettings.Target> targets) {
+        Duration longest = scrape.timeout();
+        for (ExporterSettings.Target target : targets.values()) {
+            if (target.scrape().timeout().compareTo(longest) > 0) {
+                longest = target.scrape().timeout();
+            }
+        }
+        if (web.limits().responseTimeout().compareTo(longest) <= 0) {
+            throw ConfigException.forKey(ROOT + ".web.response-timeout", "must be longer than the longest scrape timeout ("
+                    + longest + "): the answer to a scrape is written after the scrape");
+        }
     }
 
     static String string(Config c, String key) {
@@ -380,6 +444,14 @@ public final class SettingsLoader {
         } catch (com.typesafe.config.ConfigException e) {
             throw ConfigException.forKey(ROOT + "." + key, "expected a string");
         }
+    }
+
+    private static int between(Config c, String key, int min, int max) {
+        int value = integer(c, key);
+        if (value < min || value > max) {
+            throw ConfigException.forKey(ROOT + "." + key, "must be between " + min + " and " + max + ", got " + value);
+        }
+        return value;
     }
 
     static int integer(Config c, String key) {

@@ -25,15 +25,21 @@ import java.sql.SQLException;
  *                            whenever the settings this session sees may have changed (a reload
  *                            re-reads the configuration files, a new connection starts from
  *                            role and database defaults)
+ * @param statementsSchema    the schema of the pg_stat_statements extension in this database when
+ *                            its library is loaded (it defines {@code pg_stat_statements.max}), else
+ *                            null: the statements collector then runs no statement
  */
 public record PgServer(int versionNum, boolean inRecovery, String version, boolean telemetrySchemaSeen,
-                       String settingsGeneration) {
+                       String settingsGeneration, String statementsSchema) {
 
     /** The probe's text; {@link PgSession#open} may send it in one batch with the collectors' statements. */
     static final String PROBE = """
             SELECT current_setting('server_version_num')::int, pg_is_in_recovery(), version(),
                    to_regnamespace('telemetry') IS NOT NULL,
-                   pg_backend_pid() || '@' || pg_conf_load_time()""";
+                   pg_backend_pid() || '@' || pg_conf_load_time(),
+                   (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+                     WHERE e.extname = 'pg_stat_statements'
+                       AND current_setting('pg_stat_statements.max', true) IS NOT NULL)""";
 
     /** Runs the probe on {@code connection}; a dead connection fails here, before any collector. */
     public static PgServer probe(Connection connection) throws SQLException {
@@ -49,7 +55,8 @@ public record PgServer(int versionNum, boolean inRecovery, String version, boole
         if (!rs.next()) {
             throw new SQLException("the probe returned no row");
         }
-        return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3), rs.getBoolean(4), rs.getString(5));
+        return new PgServer(rs.getInt(1), rs.getBoolean(2), rs.getString(3), rs.getBoolean(4), rs.getString(5),
+                rs.getString(6));
     }
 
     public int major() {

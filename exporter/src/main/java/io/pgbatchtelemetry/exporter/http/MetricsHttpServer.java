@@ -76,6 +76,7 @@ public final class MetricsHttpServer implements AutoCloseable {
         InetSocketAddress address = web.host() == null || web.host().isEmpty()
                 ? new InetSocketAddress(web.port())
                 : new InetSocketAddress(web.host(), web.port());
+        HttpServerLimits.apply(web.limits());
         server = create(web, address);
         AtomicInteger threads = new AtomicInteger();
         // a request waits for its server's scrape (at most that target's deadline): a few threads per

@@ -12,6 +12,10 @@ import java.util.Map;
  * timing not tracked for that row), and exposing it as 0 would read as "fast" or "healthy".
  * Each collector gets its own sink so that a collector failing half-way contributes nothing
  * rather than a misleading half.
+ *
+ * <p>The sink is also where a source's output is bounded ({@link LabelBounds}): long label values
+ * are shortened as they arrive (the long string is not kept), and series of a family beyond the
+ * sink's limit are counted and left out, so whatever the database holds, a scrape stays small.
  */
 public final class MetricSink {
 
@@ -19,6 +23,19 @@ public final class MetricSink {
     public record Sample(List<String> labelValues, double value) {}
 
     private final Map<MetricFamily, List<Sample>> samples = new LinkedHashMap<>();
+    private final Map<MetricFamily, Integer> truncated = new LinkedHashMap<>();
+    private final Map<MetricFamily, Integer> dropped = new LinkedHashMap<>();
+    private final int maxSeriesPerFamily;
+
+    /** A sink for a collector: {@value LabelBounds#DEFAULT_MAX_SERIES_PER_FAMILY} series per family at most. */
+    public MetricSink() {
+        this(LabelBounds.DEFAULT_MAX_SERIES_PER_FAMILY);
+    }
+
+    /** A sink for a source that bounds its own series (the sampler's {@code sampler.max-series}). */
+    public MetricSink(int maxSeriesPerFamily) {
+        this.maxSeriesPerFamily = maxSeriesPerFamily;
+    }
 
     public void add(MetricFamily family, Double value, String... labelValues) {
         if (labelValues.length != family.labelNames().size()) {
@@ -29,10 +46,17 @@ public final class MetricSink {
         if (value == null) {
             return; // the family is still declared (HELP/TYPE stay stable), the sample is absent
         }
+        if (list.size() >= maxSeriesPerFamily) {
+            dropped.merge(family, 1, Integer::sum);
+            return;
+        }
         String[] values = labelValues.clone(); // the caller may reuse its array
         for (int i = 0; i < values.length; i++) {
             if (values[i] == null) {
                 values[i] = "";
+            } else if (values[i].length() > LabelBounds.MAX_LABEL_VALUE_CHARS) {
+                values[i] = LabelBounds.bound(values[i]);
+                truncated.merge(family, 1, Integer::sum);
             }
         }
         list.add(new Sample(List.of(values), value));
@@ -46,9 +70,21 @@ public final class MetricSink {
         add(family, value ? 1.0 : 0.0, labelValues);
     }
 
-    /** Appends everything from another sink (used to merge per-collector sinks). */
+    /** Appends everything from another sink (used to merge per-collector sinks), what it cut included. */
     public void addAll(MetricSink other) {
         other.samples.forEach((family, list) -> samples.computeIfAbsent(family, f -> new ArrayList<>()).addAll(list));
+        other.truncated.forEach((family, n) -> truncated.merge(family, n, Integer::sum));
+        other.dropped.forEach((family, n) -> dropped.merge(family, n, Integer::sum));
+    }
+
+    /** Label values shortened, by family. */
+    public Map<MetricFamily, Integer> truncated() {
+        return truncated;
+    }
+
+    /** Series left out over the limit, by family. */
+    public Map<MetricFamily, Integer> dropped() {
+        return dropped;
     }
 
     public Map<MetricFamily, List<Sample>> samples() {

@@ -43,12 +43,25 @@ public final class SnapshotAssembler {
     /** The samples of all {@code sinks} (one per collector); a family written to several sinks is one family. */
     public MetricSnapshots assemble(List<MetricSink> sinks) {
         Map<MetricFamily, List<MetricSink.Sample>> byFamily = new LinkedHashMap<>();
+        MetricSink cuts = new MetricSink();
         for (MetricSink sink : sinks) {
             sink.samples().forEach((family, samples) -> byFamily.merge(family, samples, SnapshotAssembler::concat));
+            sink.truncated().forEach((family, n) -> cuts.add(LabelBounds.TRUNCATED, (double) n, family.name()));
+            sink.dropped().forEach((family, n) -> cuts.add(LabelBounds.DROPPED, (double) n, family.name()));
         }
+        // what was cut, summed per family over the sources (a family with nothing cut has no series)
+        cuts.samples().forEach((family, samples) -> byFamily.put(family, sumByLabels(samples)));
         List<MetricSnapshot> snapshots = new ArrayList<>(byFamily.size());
         byFamily.forEach((family, samples) -> snapshots.add(snapshot(family, samples)));
         return new MetricSnapshots(snapshots);
+    }
+
+    private static List<MetricSink.Sample> sumByLabels(List<MetricSink.Sample> samples) {
+        Map<List<String>, Double> sums = new LinkedHashMap<>();
+        samples.forEach(sample -> sums.merge(sample.labelValues(), sample.value(), Double::sum));
+        List<MetricSink.Sample> summed = new ArrayList<>(sums.size());
+        sums.forEach((labels, value) -> summed.add(new MetricSink.Sample(labels, value)));
+        return summed;
     }
 
     private static List<MetricSink.Sample> concat(List<MetricSink.Sample> first, List<MetricSink.Sample> second) {

@@ -46,7 +46,7 @@ final class ActivityQuery {
                     sessions.add(new SessionSample(rs.getInt("pid"), rs.getString("backend_type"),
                             rs.getString("wait_event_type"), rs.getString("wait_event"),
                             rs.getString("application_name"), rs.getString("usename"), rs.getString("datname"),
-                            pids(rs.getArray("blocked_by")), rs.getBoolean("is_sampled")));
+                            pids(rs.getArray("blocked_by")), rs.getBoolean("is_sampled"), rs.getString("query_id")));
                 }
             }
         }

@@ -23,6 +23,12 @@ public final class SamplerFamilies {
     public static final MetricFamily BATCH_WAIT_EVENT_SECONDS = MetricFamily.counter("pg_batch_wait_event_seconds_total",
             "Estimated session-seconds a batch's sessions spent per wait event; rate() is the batch's average active sessions.",
             "batch", "wait_event_type", "wait_event");
+    public static final MetricFamily BATCH_STATEMENT_SECONDS = MetricFamily.counter("pg_batch_statement_wait_seconds_total",
+            "Estimated session-seconds a batch's sessions spent per statement (pg_stat_activity.query_id, the queryid of "
+                    + "pg_stat_statements) and wait_event_type; the first " + WaitTimeAccumulator.STATEMENTS_PER_BATCH
+                    + " statements of a batch get their own series, later ones count as queryid=\"other\", and "
+                    + "queryid=\"\" is time without a query id.",
+            "batch", "queryid", "wait_event_type");
     public static final MetricFamily BATCH_SESSIONS = MetricFamily.gauge("pg_batch_sessions",
             "Sessions of the batch that were active (not idle) in the last sample; absent when the last sample failed.",
             "batch");
@@ -46,7 +52,7 @@ public final class SamplerFamilies {
             "When the last successful sample was taken (Unix time).");
 
     public static final List<MetricFamily> FAMILIES = List.of(WAIT_EVENT_SECONDS, LOCK_WAIT_BLOCKED_SECONDS,
-            BATCH_WAIT_EVENT_SECONDS, BATCH_SESSIONS, BATCH_BLOCKED_SECONDS, SAMPLES, ERRORS, MISSED_TICKS,
+            BATCH_WAIT_EVENT_SECONDS, BATCH_STATEMENT_SECONDS, BATCH_SESSIONS, BATCH_BLOCKED_SECONDS, SAMPLES, ERRORS, MISSED_TICKS,
             COVERED_SECONDS, INTERVAL, SAMPLE_DURATION, LAST_SAMPLE);
 
     private SamplerFamilies() {}

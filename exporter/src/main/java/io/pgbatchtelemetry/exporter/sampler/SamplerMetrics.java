@@ -16,15 +16,18 @@ final class SamplerMetrics implements MultiCollector {
     private final WaitTimeAccumulator accumulator;
     private final SamplerHealth health;
     private final SnapshotAssembler assembler = new SnapshotAssembler();
+    private final int maxSeries;
 
-    SamplerMetrics(WaitTimeAccumulator accumulator, SamplerHealth health) {
+    /** @param maxSeries sampler.max-series: the accumulator folds label sets beyond it, the sink enforces it */
+    SamplerMetrics(WaitTimeAccumulator accumulator, SamplerHealth health, int maxSeries) {
         this.accumulator = accumulator;
         this.health = health;
+        this.maxSeries = maxSeries;
     }
 
     @Override
     public MetricSnapshots collect() {
-        MetricSink sink = new MetricSink();
+        MetricSink sink = new MetricSink(maxSeries);
         accumulator.writeTo(sink);
         health.writeTo(sink);
         return assembler.assemble(List.of(sink));

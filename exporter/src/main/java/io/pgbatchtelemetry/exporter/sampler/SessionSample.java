@@ -11,12 +11,20 @@ import java.util.List;
  * @param user             usename
  * @param database         datname
  * @param blockedBy        pg_blocking_pids() for a session waiting on a heavyweight lock, else empty
+ * @param queryId          pg_stat_activity.query_id as text; null when not computed (compute_query_id off,
+ *                         a utility statement, no statement yet)
  */
 record SessionSample(int pid, String backendType, String waitEventType, String waitEvent,
                      String applicationName, String user, String database,
-                     List<Integer> blockedBy, boolean sampled) {
+                     List<Integer> blockedBy, boolean sampled, String queryId) {
 
     SessionSample {
         blockedBy = List.copyOf(blockedBy);
+    }
+
+    /** A session whose statement is not known. */
+    SessionSample(int pid, String backendType, String waitEventType, String waitEvent, String applicationName,
+                  String user, String database, List<Integer> blockedBy, boolean sampled) {
+        this(pid, backendType, waitEventType, waitEvent, applicationName, user, database, blockedBy, sampled, null);
     }
 }

@@ -51,6 +51,7 @@ public final class WaitEventSampler implements AutoCloseable {
     private final OpenRunSampling openRuns;
     private final CountDownLatch stopping = new CountDownLatch(1);
     private final Thread thread;
+    private final int maxSeries;
     private Connection connection;
     private boolean failing;
 
@@ -59,7 +60,8 @@ public final class WaitEventSampler implements AutoCloseable {
         this.interval = sampler.interval();
         this.connections = new SamplerConnection(settings.dataSource(), settings.scrape());
         this.query = new ActivityQuery(settings.dataSource().applicationName(), connections.applicationName());
-        this.accumulator = new WaitTimeAccumulator(settings.batches(), sampler.maxSeries());
+        this.maxSeries = sampler.maxSeries();
+        this.accumulator = new WaitTimeAccumulator(settings.batches(), maxSeries);
         this.health = new SamplerHealth(interval);
         this.weights = new SampleWeights(interval);
         this.backoff = new Backoff(interval);
@@ -70,7 +72,7 @@ public final class WaitEventSampler implements AutoCloseable {
 
     /** The sampler's metrics, read from memory; register it in the exporter's registry. */
     public MultiCollector metrics() {
-        return new SamplerMetrics(accumulator, health);
+        return new SamplerMetrics(accumulator, health, maxSeries);
     }
 
     public void start() {

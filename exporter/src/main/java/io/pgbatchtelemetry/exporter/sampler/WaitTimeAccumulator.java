@@ -24,12 +24,17 @@ import org.slf4j.LoggerFactory;
  * {@code max-series} per family whatever the workload: the whole-server wait counter folds new
  * label sets into {@code {backend_type="other", wait_event_type=<type>, wait_event="other"}}, the
  * per-batch one into {@code {batch=<batch>, wait_event_type="other", wait_event="other"}}, the
- * blocker counters into {@code blocker_class="other"}.
+ * blocker counters into {@code blocker_class="other"}. Per batch, waits are also attributed to the
+ * statement (query_id); the first {@link #STATEMENTS_PER_BATCH} statements a batch is seen running
+ * get their own series and later ones count as {@code queryid="other"}, so that family stays within
+ * batches x statements x wait types whatever the workload.
  */
 final class WaitTimeAccumulator {
 
     private static final Logger LOG = LoggerFactory.getLogger(WaitTimeAccumulator.class);
     private static final String OTHER = WaitEventKey.OTHER;
+    /** Statements per batch with series of their own in pg_batch_statement_wait_seconds_total. */
+    static final int STATEMENTS_PER_BATCH = 20;
 
     private final BatchClassifier classifier;
     private final int maxSeries;
@@ -37,6 +42,8 @@ final class WaitTimeAccumulator {
     private final Counters batchWaits;
     private final Counters blocked;
     private final Counters batchBlocked;
+    private final Counters batchStatements;
+    private final Map<String, Set<String>> statementsOfBatch = new HashMap<>();
     /** Sessions per batch in the last sample, in config order; {@code null} when the last sample failed. */
     private Map<String, Integer> batchSessions;
 
@@ -52,6 +59,8 @@ final class WaitTimeAccumulator {
                 labels -> List.of(OTHER)));
         batchBlocked = new Counters(SamplerFamilies.BATCH_BLOCKED_SECONDS, new LabelSetLimiter(maxSeries, batches,
                 labels -> List.of(labels.get(0), OTHER)));
+        batchStatements = new Counters(SamplerFamilies.BATCH_STATEMENT_SECONDS, new LabelSetLimiter(maxSeries,
+                batches * (WaitEventKey.KNOWN_TYPES.size() + 1), labels -> List.of(labels.get(0), OTHER, WaitEventKey.boundedType(labels.get(2)))));
     }
 
     /**
@@ -78,6 +87,7 @@ final class WaitTimeAccumulator {
             if (batch != null) {
                 perBatch.merge(batch, 1, Integer::sum);
                 batchWaits.add(List.of(batch, wait.type(), wait.event()), seconds);
+                batchStatements.add(List.of(batch, statementOf(batch, session.queryId()), wait.type()), seconds);
             }
             if (!session.blockedBy().isEmpty()) {
                 // a session blocked by two sessions of one class is blocked once by that class
@@ -96,6 +106,18 @@ final class WaitTimeAccumulator {
         batchSessions = perBatch;
     }
 
+    /** The queryid label of a batch's session: its own for the batch's first statements, else "other". */
+    private String statementOf(String batch, String queryId) {
+        if (queryId == null || queryId.equals("0")) {
+            return "";
+        }
+        Set<String> seen = statementsOfBatch.computeIfAbsent(batch, b -> new java.util.HashSet<>());
+        if (seen.contains(queryId) || seen.size() < STATEMENTS_PER_BATCH && seen.add(queryId)) {
+            return queryId;
+        }
+        return OTHER;
+    }
+
     /** The last sample failed: how many sessions a batch has now is unknown. */
     synchronized void sampleFailed() {
         batchSessions = null;
@@ -106,6 +128,7 @@ final class WaitTimeAccumulator {
         batchWaits.writeTo(sink);
         blocked.writeTo(sink);
         batchBlocked.writeTo(sink);
+        batchStatements.writeTo(sink);
         if (batchSessions != null) {
             batchSessions.forEach((batch, count) -> sink.add(SamplerFamilies.BATCH_SESSIONS, count, batch));
         } else if (!classifier.rules().isEmpty()) {

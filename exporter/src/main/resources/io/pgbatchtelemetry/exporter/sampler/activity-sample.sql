@@ -13,10 +13,12 @@
 -- block through a session-level advisory lock, and such a blocker is classified 'other'.
 -- pg_blocking_pids() is only called for sessions waiting on a heavyweight lock: it takes every
 -- lock-manager partition lock, too dear to call for every session each second.
+-- query_id (compute_query_id, on with pg_stat_statements loaded) attributes a batch's waits to its
+-- statements: the same queryid as pg_stat_statements and the statements collector.
 -- Parallel workers carry their leader's application_name, user and database, so batch rules
 -- written for the leader match its workers too.
 SELECT pid, backend_type, wait_event_type, wait_event, application_name,
-       usename::text AS usename, datname::text AS datname,
+       usename::text AS usename, datname::text AS datname, query_id::text AS query_id,
        CASE WHEN wait_event_type = 'Lock' THEN pg_blocking_pids(pid) END AS blocked_by,
        (wait_event_type IS DISTINCT FROM 'Activity'
         AND coalesce(state, '') NOT IN ('idle in transaction', 'idle in transaction (aborted)', 'disabled')

@@ -71,7 +71,7 @@ class PgSessionTest {
             createSequence(connection);
             PgServer actual = PgServer.probe(connection);
             PgServer upgradedSince = new PgServer(actual.versionNum() - 10000, actual.inRecovery(), actual.version(),
-                    actual.telemetrySchemaSeen(), actual.settingsGeneration());
+                    actual.telemetrySchemaSeen(), actual.settingsGeneration(), actual.statementsSchema());
             List<PgServer> plannedFor = new ArrayList<>();
             try (PgSession session = open(connection, upgradedSince, plannedFor, NEXT, "SELECT 2 AS n")) {
                 assertEquals(List.of(upgradedSince.versionNum(), actual.versionNum()),

@@ -30,7 +30,31 @@ public final class ExporterProcess implements AutoCloseable {
 
     /** Starts {@code Main} with these environment variables and arguments; output goes to {@code log}. */
     public static ExporterProcess start(Map<String, String> env, List<String> args, Path log) throws IOException {
-        return new ExporterProcess(builder(env, args).redirectOutput(log.toFile()).start(), log);
+        return start(env, args, log, List.of());
+    }
+
+    /** The same with JVM flags of the test's (after the defaults, so e.g. an -Xmx here wins). */
+    public static ExporterProcess start(Map<String, String> env, List<String> args, Path log, List<String> jvmFlags) throws IOException {
+        return new ExporterProcess(builder(env, args, jvmFlags).redirectOutput(log.toFile()).start(), log);
+    }
+
+    /**
+     * The heap flags of exporter/bin/jvm.options (-Xms, -Xmx, -XX:+ExitOnOutOfMemoryError), which the
+     * launcher and the image start the exporter with, so that a test of memory bounds runs with what
+     * operators run; fails if they moved.
+     */
+    public static List<String> launcherHeapFlags() throws IOException {
+        List<String> flags = new ArrayList<>();
+        for (String line : Files.readAllLines(Path.of("bin", "jvm.options"))) {
+            String option = line.strip();
+            if (option.matches("-Xm[sx]\\d+[kmgKMG]") || option.equals("-XX:+ExitOnOutOfMemoryError")) {
+                flags.add(option);
+            }
+        }
+        if (flags.stream().noneMatch(f -> f.startsWith("-Xmx"))) {
+            throw new AssertionError("no -Xmx in exporter/bin/jvm.options: update launcherHeapFlags() to where the heap flags are now");
+        }
+        return flags;
     }
 
     /** Runs {@code Main} to its exit; returns the exit status and everything it printed. */
@@ -47,8 +71,14 @@ public final class ExporterProcess implements AutoCloseable {
     public record Result(int exit, String output) {}
 
     private static ProcessBuilder builder(Map<String, String> env, List<String> args) {
+        return builder(env, args, List.of());
+    }
+
+    private static ProcessBuilder builder(Map<String, String> env, List<String> args, List<String> jvmFlags) {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx64m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp", System.getProperty("java.class.path"), "io.pgbatchtelemetry.exporter.Main"));
+                "-Xmx64m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
+        command.addAll(jvmFlags);
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), "io.pgbatchtelemetry.exporter.Main"));
         command.addAll(args);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
         builder.environment().keySet().removeIf(k -> k.startsWith("DATA_SOURCE") || k.startsWith("PG_EXPORTER"));

@@ -95,6 +95,14 @@ class MonitoringRoleTest {
             assertSqlState("42501", s, "SELECT pg_terminate_backend(" + adminPid + ")", "terminating a superuser's session");
             assertSqlState("42501", s, "SELECT pg_cancel_backend(" + adminPid + ")", "cancelling a superuser's query");
             assertSqlState("42501", s, "CREATE ROLE pgbt_evil", "creating roles");
+            // bounds set ON the role: temp_file_limit is superuser-only, so the role cannot raise it
+            assertEquals("100MB", value(s, "SHOW temp_file_limit"));
+            assertSqlState("42501", s, "SET temp_file_limit = -1", "raising its own temp_file_limit");
+            assertSqlState("42501", s, "ALTER ROLE " + ROLE + " SET temp_file_limit = -1", "raising it for the role");
+            assertEquals("1min", value(s, "SHOW statement_timeout"));
+            assertEquals("1min", value(s, "SHOW idle_in_transaction_session_timeout"));
+            // what docs/operations.md says a stolen password can still do: a temporary table in its own session
+            s.execute("CREATE TEMP TABLE pgbt_scratch AS SELECT 1 AS x");
             // but it sees every session's query text and wait event, which the sampler needs
             try (ResultSet rs = s.executeQuery("SELECT count(*) FROM pg_stat_activity WHERE usename = 'postgres' AND query <> "
                     + "'<insufficient privilege>'")) {
@@ -250,6 +258,13 @@ class MonitoringRoleTest {
         try (ResultSet rs = s.executeQuery(sql)) {
             rs.next();
             return rs.getTimestamp(1);
+        }
+    }
+
+    private static String value(Statement s, String sql) throws SQLException {
+        try (ResultSet rs = s.executeQuery(sql)) {
+            rs.next();
+            return rs.getString(1);
         }
     }
 

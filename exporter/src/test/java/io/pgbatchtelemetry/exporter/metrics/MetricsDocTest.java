@@ -30,6 +30,7 @@ class MetricsDocTest {
         Set<String> documented = new TreeSet<>();
         java.util.Map<String, MetricFamily> declared = new java.util.TreeMap<>();
         SelfMetrics.FAMILIES.forEach(f -> declared.put(f.name(), f));
+        java.util.List.of(LabelBounds.TRUNCATED, LabelBounds.DROPPED).forEach(f -> declared.put(f.name(), f));
         CollectorCatalog.entries().forEach(e -> e.create(CollectorOptions.UNCACHED).families().forEach(f -> declared.put(f.name(), f)));
 
         Matcher m = ROW.matcher(doc);

@@ -138,6 +138,25 @@ class SamplerAccumulatorTest {
     }
 
     @Test
+    void batchWaitsAreAttributedToTheirStatementsWithinABound() {
+        WaitTimeAccumulator accumulator = new WaitTimeAccumulator(List.of(ETL), 500);
+        int statements = WaitTimeAccumulator.STATEMENTS_PER_BATCH + 5;
+        for (int q = 1; q <= statements; q++) {
+            accumulator.add(List.of(new SessionSample(1, "client backend", "Lock", "transactionid", "etl_1", "etl", "dw",
+                    List.of(), true, Long.toString(q)), new SessionSample(2, "client backend", null, null, "etl_2", "etl", "dw",
+                    List.of(), true, null), new SessionSample(3, "client backend", null, null, "report", "bi", "dw",
+                    List.of(), true, "999")), 1.0);
+        }
+        Map<List<String>, Double> byStatement = values(accumulator, SamplerFamilies.BATCH_STATEMENT_SECONDS);
+        assertEquals(1.0, byStatement.get(List.of("nightly_etl", "1", "Lock")), 1e-9);
+        assertEquals(1.0, byStatement.get(List.of("nightly_etl", Integer.toString(WaitTimeAccumulator.STATEMENTS_PER_BATCH), "Lock")), 1e-9);
+        assertEquals(5.0, byStatement.get(List.of("nightly_etl", "other", "Lock")), 1e-9, "statements beyond the bound are folded");
+        assertEquals((double) statements, byStatement.get(List.of("nightly_etl", "", "CPU")), 1e-9, "no query id: queryid \"\"");
+        assertEquals(WaitTimeAccumulator.STATEMENTS_PER_BATCH + 2, byStatement.size(), "bounded: " + byStatement.keySet());
+        assertTrue(byStatement.keySet().stream().noneMatch(k -> k.contains("999")), "sessions outside batches are not attributed");
+    }
+
+    @Test
     void batchRuleMatching() {
         BatchRule all = new BatchRule("b", Pattern.compile("^etl_.*$"), "etl", "dw");
         assertTrue(all.matches("etl_load", "etl", "dw"));

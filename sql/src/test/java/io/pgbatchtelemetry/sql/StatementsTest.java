@@ -1,0 +1,372 @@
+package io.pgbatchtelemetry.sql;
+
+import io.pgbatchtelemetry.harness.PostgresCluster;
+import io.pgbatchtelemetry.harness.SharedClusters;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.sql.Connection;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.SQLWarning;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Statement evidence from pg_stat_statements on servers with the library preloaded (one private
+ * cluster per version, pg_stat_statements.max = 100 so that eviction is easy to cause): the
+ * statement whose index was dropped between two runs is ranked first with verdict "plan changed"
+ * and both plans; a statement called 10x as often is "more calls" with its share of the extra
+ * time; eviction and a reset mid-run leave no negative numbers and are reported; plans are
+ * captured as the statement's role, never wait for a lock held by the batch, and a role without
+ * the rights gets a message; sampled lock waits are attributed to the waiting statement. Without
+ * the extension (the shared clusters) everything else works and diagnose() says how to enable it.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class StatementsTest {
+
+    private static final String VERSIONS = "io.pgbatchtelemetry.harness.SharedClusters#versionsArguments";
+    private static final String UPDATE = "UPDATE acct a SET bal = a.bal * p.f FROM params p WHERE a.id = p.id";
+
+    private final Map<Integer, PostgresCluster> clusters = new HashMap<>();
+
+    private synchronized TelemetryDb db(int major, String database) throws SQLException {
+        PostgresCluster pg = clusters.computeIfAbsent(major, v -> {
+            PostgresCluster c = PostgresCluster.builder(v).name("sql-stmts")
+                    .setting("shared_preload_libraries", "pg_stat_statements")
+                    .setting("pg_stat_statements.max", "100").build();
+            c.start();
+            return c;
+        });
+        return TelemetryDb.installed(pg, database);
+    }
+
+    @AfterAll
+    void stop() {
+        clusters.values().forEach(PostgresCluster::close);
+    }
+
+    private static void exec(Connection c, String... sql) throws SQLException {
+        try (Statement s = c.createStatement()) {
+            for (String q : sql) {
+                s.execute(q);
+            }
+        }
+    }
+
+    private static long queryid(TelemetryDb db, String text) throws SQLException {
+        // LIKE: an entry evicted while its statement ran (pg_stat_statements.max = 100 here) comes
+        // back with its literal text instead of the normalized one
+        String v = db.value("SELECT queryid FROM pg_stat_statements WHERE query LIKE '" + text.replace("'", "''")
+                + "' AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1");
+        assertNotNull(v, "pg_stat_statements has " + text + ": " + rows(db, "SELECT query FROM pg_stat_statements ORDER BY calls DESC LIMIT 100"));
+        return Long.parseLong(v);
+    }
+
+    private static List<Map<String, String>> rows(TelemetryDb db, String sql) throws SQLException {
+        List<Map<String, String>> out = new ArrayList<>();
+        try (Connection c = db.connect(); Statement s = c.createStatement(); ResultSet r = s.executeQuery(sql)) {
+            while (r.next()) {
+                Map<String, String> row = new LinkedHashMap<>();
+                for (int i = 1; i <= r.getMetaData().getColumnCount(); i++) {
+                    row.put(r.getMetaData().getColumnLabel(i), r.getString(i));
+                }
+                out.add(row);
+            }
+        }
+        return out;
+    }
+
+    /** Notices and warnings a query raised. */
+    private static String messages(TelemetryDb db, String sql) throws SQLException {
+        StringBuilder out = new StringBuilder();
+        try (Connection c = db.connect(); Statement s = c.createStatement()) {
+            s.execute(sql);
+            for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
+                out.append(w.getMessage()).append('\n');
+            }
+        }
+        return out.toString();
+    }
+
+    private static long run(TelemetryDb db, String name, int times, String... workload) throws SQLException {
+        long run = db.count("SELECT telemetry.batch_start('" + name + "')");
+        try (Connection c = db.connect()) {
+            for (int i = 0; i < times; i++) {
+                exec(c, workload);
+            }
+        }
+        db.value("SELECT telemetry.batch_end(" + run + ")");
+        return run;
+    }
+
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void aDroppedIndexIsAPlanChangeRankedFirstWithBothPlans(int major) throws Exception {
+        TelemetryDb db = db(major, "stmt_plans");
+        db.exec("DROP TABLE IF EXISTS acct, params",
+                "CREATE TABLE acct (id int PRIMARY KEY, bal numeric)",
+                "INSERT INTO acct SELECT g, 1 FROM generate_series(1, 200000) g",
+                "CREATE TABLE params (id int, f numeric)",
+                "INSERT INTO params SELECT g * 7, 1.0001 FROM generate_series(1, 20) g",
+                "ANALYZE acct", "ANALYZE params");
+        long baseline = run(db, "nightly_plans", 150, UPDATE);
+        db.value("SELECT count(*) FROM telemetry.capture_plans(" + baseline + ")");
+        db.exec("ALTER TABLE acct DROP CONSTRAINT acct_pkey");
+        long slow = run(db, "nightly_plans", 150, UPDATE);
+        db.value("SELECT count(*) FROM telemetry.capture_plans(" + slow + ")");
+        long queryid = queryid(db, UPDATE);
+
+        List<Map<String, String>> cmp = rows(db, "SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
+        Map<String, String> first = cmp.get(0);
+        assertEquals(Long.toString(queryid), first.get("queryid"), "the UPDATE ranks first: " + cmp.subList(0, 3));
+        assertEquals("plan changed", first.get("verdict"), first.toString());
+        assertTrue(first.get("baseline_plan").contains("using acct_pkey on acct"), first.get("baseline_plan"));
+        assertTrue(first.get("slow_plan").contains("Seq Scan on") && !first.get("slow_plan").contains("acct_pkey"), first.get("slow_plan"));
+        assertEquals("150", first.get("baseline_calls"));
+        assertEquals("150", first.get("slow_calls"));
+        assertEquals(UPDATE, first.get("query"));
+        assertTrue(Double.parseDouble(first.get("share_of_extra_pct")) > 50, first.toString());
+        assertTrue(cmp.stream().anyMatch(r -> "(all other statements)".equals(r.get("query"))), "the rest is one row");
+
+        List<Map<String, String>> findings = rows(db, "SELECT * FROM telemetry.diagnose(" + slow + ")");
+        Map<String, String> regression = findings.stream().filter(f -> f.get("pattern").equals("statement_regression"))
+                .findFirst().orElseThrow(() -> new AssertionError("no statement_regression in " + findings));
+        String evidence = regression.get("evidence");
+        assertTrue(evidence.startsWith("plan changed: queryid " + queryid), evidence);
+        assertTrue(evidence.contains("acct_pkey") && evidence.contains("Seq Scan"), "both plans: " + evidence);
+        assertTrue(evidence.contains(UPDATE), evidence);
+    }
+
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void tenTimesTheCallsIsMoreCallsWithItsShareOfTheExtraTime(int major) throws Exception {
+        TelemetryDb db = db(major, "stmt_calls");
+        String work = "SELECT count(*) FROM work_rows w WHERE w.v > (SELECT avg(v) FROM work_rows)";
+        db.exec("DROP TABLE IF EXISTS work_rows", "CREATE TABLE work_rows (v float8)",
+                "INSERT INTO work_rows SELECT random() FROM generate_series(1, 100000)", "ANALYZE work_rows");
+        String total = "SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements WHERE query = '" + work.replace("'", "''") + "'";
+        double before = Double.parseDouble(db.value(total));
+        long baseline = run(db, "nightly_calls", 20, work);
+        double mid = Double.parseDouble(db.value(total));
+        long slow = run(db, "nightly_calls", 200, work);
+        double after = Double.parseDouble(db.value(total));
+        double measuredExtraMs = (after - mid) - (mid - before);
+
+        List<Map<String, String>> cmp = rows(db, "SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
+        Map<String, String> first = cmp.get(0);
+        assertEquals(Long.toString(queryid(db, work)), first.get("queryid"), cmp.subList(0, 3).toString());
+        assertEquals("more calls", first.get("verdict"), first.toString());
+        assertEquals("20", first.get("baseline_calls"));
+        assertEquals("200", first.get("slow_calls"));
+        double extra = Double.parseDouble(first.get("extra_ms"));
+        assertEquals(measuredExtraMs, extra, 0.05 * measuredExtraMs, "its extra time as pg_stat_statements counts it");
+        double allExtra = cmp.stream().mapToDouble(r -> Double.parseDouble(r.get("extra_ms"))).sum();
+        double share = Double.parseDouble(first.get("share_of_extra_pct"));
+        assertEquals(100 * measuredExtraMs / allExtra, share, 5, "share of the extra time within 5 %");
+        for (Map<String, String> r : cmp) {
+            assertFalse(r.get("slow_total_ms").startsWith("-") || r.get("baseline_total_ms").startsWith("-"), r.toString());
+        }
+    }
+
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void evictionAndAResetMidRunAreReportedAndNeverNegative(int major) throws Exception {
+        TelemetryDb db = db(major, "stmt_evict");
+        long evicted = db.count("SELECT telemetry.batch_start('evicting')");
+        try (Connection c = db.connect()) {
+            for (int i = 1; i <= 500; i++) {   // 500 distinct statements: 1+1, 1+1+1, ...
+                exec(c, "SELECT 1" + "+1".repeat(i));
+            }
+        }
+        db.value("SELECT telemetry.batch_end(" + evicted + ")");
+        String warned = messages(db, "SELECT * FROM telemetry.statement_compare((SELECT started_at FROM telemetry.runs WHERE run_id = "
+                + evicted + "), (SELECT ended_at FROM telemetry.runs WHERE run_id = " + evicted + "))");
+        assertTrue(warned.contains("evicted") && warned.contains("pg_stat_statements.max"), warned);
+
+        long reset = db.count("SELECT telemetry.batch_start('resetting')");
+        try (Connection c = db.connect()) {
+            for (int i = 0; i < 30; i++) {
+                exec(c, "SELECT count(*) FROM pg_class");
+            }
+            db.value("SELECT telemetry.snapshot()");
+            exec(c, "SELECT pg_stat_statements_reset()");
+            for (int i = 0; i < 5; i++) {
+                exec(c, "SELECT count(*) FROM pg_class");
+            }
+        }
+        db.value("SELECT telemetry.batch_end(" + reset + ")");
+        String notice = messages(db, "SELECT * FROM telemetry.diagnose(" + reset + ")");
+        assertTrue(notice.contains("statement evidence is incomplete") && notice.contains("was reset"), notice);
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.snapshot_statements WHERE least(calls, plans, rows, shared_blks_hit, "
+                + "shared_blks_read, temp_blks_written, wal_records) < 0 OR least(total_exec_time, total_plan_time) < 0 OR wal_bytes < 0"),
+                "no negative delta");
+        assertTrue(db.count("SELECT count(*) FROM telemetry.statement_captures WHERE dealloc_delta > 0") > 0);
+        assertTrue(db.count("SELECT count(*) FROM telemetry.statement_captures WHERE reset_in_window") > 0);
+        // kept rows are bounded: top 50 by five measures plus "all other statements"
+        assertTrue(db.count("SELECT max(n) FROM (SELECT count(*) n FROM telemetry.snapshot_statements GROUP BY snapshot_id) x") <= 251);
+    }
+
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void plansAreCapturedAsTheStatementsRoleOnlyByThoseAllowedAndNeverWait(int major) throws Exception {
+        TelemetryDb db = db(major, "stmt_roles");
+        db.exec("DROP TABLE IF EXISTS owned", "DROP FUNCTION IF EXISTS planned_as_owner()",
+                "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'stmt_owner') THEN "
+                        + "CREATE ROLE stmt_owner LOGIN PASSWORD 'pw1'; CREATE ROLE stmt_helper LOGIN PASSWORD 'pw2'; "
+                        + "CREATE ROLE stmt_nobody LOGIN PASSWORD 'pw3'; END IF; END $$",
+                "GRANT telemetry_writer TO stmt_owner, stmt_helper",
+                "GRANT telemetry_reader TO stmt_nobody",
+                "GRANT CREATE ON SCHEMA public TO stmt_owner",
+                // planning folds this immutable function: it fails unless planned as stmt_owner
+                "CREATE FUNCTION planned_as_owner() RETURNS int IMMUTABLE LANGUAGE plpgsql AS "
+                        + "$$ BEGIN IF current_user <> 'stmt_owner' THEN RAISE EXCEPTION 'planned as %', current_user; END IF; RETURN 1; END $$");
+        String query = "SELECT count(*) FROM owned WHERE id = planned_as_owner()";
+        long run = db.count("SELECT telemetry.batch_start('owned_batch')");
+        try (Connection c = db.connect("stmt_owner", "pw1")) {
+            exec(c, "CREATE TABLE owned (id int)", "INSERT INTO owned SELECT generate_series(1, 1000)");
+            for (int i = 0; i < 50; i++) {
+                exec(c, query);
+            }
+        }
+        db.value("SELECT telemetry.batch_end(" + run + ")");
+        long queryid = queryid(db, query);
+
+        // a writer that may not become stmt_owner: skipped, with the reason
+        List<Map<String, String>> helper = new ArrayList<>();
+        try (Connection c = db.connect("stmt_helper", "pw2"); Statement s = c.createStatement();
+             ResultSet r = s.executeQuery("SELECT * FROM telemetry.capture_plans(" + run + ") WHERE queryid = " + queryid)) {
+            while (r.next()) {
+                helper.add(Map.of("status", r.getString("status"), "reason", r.getString("reason")));
+            }
+        }
+        assertEquals(1, helper.size());
+        assertEquals("skipped", helper.get(0).get("status"));
+        assertTrue(helper.get(0).get("reason").contains("may not become"), helper.toString());
+
+        // a role without telemetry_writer: a message, not an error, and nothing stored
+        String said;
+        try (Connection c = db.connect("stmt_nobody", "pw3"); Statement s = c.createStatement()) {
+            s.execute("SELECT * FROM telemetry.capture_plans(" + run + ")");
+            said = s.getWarnings() == null ? "" : s.getWarnings().getMessage();
+        }
+        assertTrue(said.contains("may not capture plans") && said.contains("telemetry_writer"), said);
+
+        // a superuser plans it as stmt_owner (the function would raise otherwise)
+        Map<String, String> captured = rows(db, "SELECT * FROM telemetry.capture_plans(" + run + ") WHERE queryid = " + queryid).get(0);
+        assertEquals("captured", captured.get("status"), captured.toString());
+        assertTrue(captured.get("plan").contains("on ") && captured.get("plan").contains("owned"), captured.toString());
+
+        // the statement's own role sees the plan; a reader of another role does not
+        assertEquals(1, countAs(db, "stmt_owner", "pw1", "SELECT count(*) FROM telemetry.run_plans(" + run + ") WHERE shape IS NOT NULL AND queryid = " + queryid));
+        assertEquals(0, countAs(db, "stmt_nobody", "pw3", "SELECT count(*) FROM telemetry.run_plans(" + run + ") WHERE shape IS NOT NULL"));
+        assertEquals(0, countAs(db, "stmt_nobody", "pw3", "SELECT count(*) FROM telemetry.statement_texts WHERE userid <> 'stmt_nobody'::regrole"));
+
+        // a batch holding an exclusive lock: planning fails fast instead of waiting
+        try (Connection batch = db.connect("stmt_owner", "pw1")) {
+            batch.setAutoCommit(false);
+            exec(batch, "LOCK TABLE owned IN ACCESS EXCLUSIVE MODE");
+            long t0 = System.nanoTime();
+            Map<String, String> blocked = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return rows(db, "SELECT * FROM telemetry.capture_plans(" + run + ") WHERE queryid = " + queryid).get(0);
+                } catch (SQLException e) {
+                    throw new IllegalStateException(e);
+                }
+            }).get(30, TimeUnit.SECONDS);
+            long waitedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+            assertEquals("failed", blocked.get("status"), blocked.toString());
+            assertTrue(blocked.get("reason").contains("lock timeout"), blocked.toString());
+            assertTrue(waitedMs < 20_000, "did not wait for the batch's lock: " + waitedMs + " ms");
+            batch.rollback();
+        }
+        assertTrue(db.count("SELECT count(*) FROM telemetry.statement_texts") > 0);
+        if (major == 15) {
+            String withParameter = rows(db, "SELECT reason FROM telemetry.statement_plans WHERE run_id = " + run
+                    + " AND status = 'skipped' AND reason LIKE '%parameters%'").toString();
+            assertTrue(withParameter.contains("PostgreSQL 15 cannot plan it"), "INSERT ... generate_series($1, $2) is skipped on 15: " + withParameter);
+        }
+        // retention: with the snapshots and runs gone, no kept delta or plan refers to the texts any more
+        db.value("SELECT count(*) FROM telemetry.cleanup('0 seconds')");
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.statement_plans WHERE run_id = " + run));
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.statement_texts"), "orphaned texts are deleted");
+    }
+
+    private static long countAs(TelemetryDb db, String user, String password, String sql) throws SQLException {
+        try (Connection c = db.connect(user, password); Statement s = c.createStatement(); ResultSet r = s.executeQuery(sql)) {
+            r.next();
+            return r.getLong(1);
+        }
+    }
+
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void sampledLockWaitsAreAttributedToTheWaitingStatement(int major) throws Exception {
+        TelemetryDb db = db(major, "stmt_waits");
+        db.exec("DROP TABLE IF EXISTS hot", "CREATE TABLE hot (id int PRIMARY KEY, n int)", "INSERT INTO hot VALUES (1, 0)");
+        String blocked = "UPDATE hot SET n = n + 1 WHERE id = 1";
+        long run = db.count("SELECT telemetry.batch_start('blocked_batch')");
+        try (Connection holder = db.connect(); Connection batch = db.connect()) {
+            holder.setAutoCommit(false);
+            exec(holder, "UPDATE hot SET n = n WHERE id = 1");
+            long pid = CoreApiTest.pidOf(batch);
+            CompletableFuture<Void> waiting = CompletableFuture.runAsync(() -> {
+                try {
+                    exec(batch, blocked);
+                } catch (SQLException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+            assertTrue(TelemetryDb.await(10, () -> db.count("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid
+                    + " AND wait_event_type = 'Lock'") == 1));
+            for (int i = 0; i < 3; i++) {
+                db.value("SELECT telemetry.sample()");
+                Thread.sleep(300);
+            }
+            holder.commit();
+            waiting.get(10, TimeUnit.SECONDS);
+        }
+        db.value("SELECT telemetry.batch_end(" + run + ")");
+        long queryid = queryid(db, "UPDATE hot SET n = n + % WHERE id = %");
+        String window = "(SELECT started_at FROM telemetry.runs WHERE run_id = " + run + "), (SELECT ended_at FROM telemetry.runs WHERE run_id = " + run + ")";
+        Map<String, String> top = rows(db, "SELECT * FROM telemetry.statement_waits(" + window + ") WHERE wait_event_type = 'Lock'").get(0);
+        assertEquals(Long.toString(queryid), top.get("queryid"), top.toString());
+        assertEquals("transactionid", top.get("wait_event"));
+        assertTrue(Long.parseLong(top.get("sessions_sampled")) >= 3, top.toString());
+        assertEquals("100.0", top.get("pct_of_wait"));
+        assertTrue(top.get("query").startsWith("UPDATE hot SET n = n + "), top.toString());
+        String lock = rows(db, "SELECT evidence FROM telemetry.diagnose(" + run + ") WHERE pattern = 'lock_contention'").toString();
+        assertTrue(lock.contains("waiting: queryid " + queryid), lock);
+    }
+
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void withoutTheExtensionEverythingElseWorksAndDiagnoseSaysHowToEnableIt(int major) throws Exception {
+        TelemetryDb db = TelemetryDb.installed(SharedClusters.get(major), "tel_no_pgss");
+        long run = db.count("SELECT telemetry.batch_start('no_pgss')");
+        db.exec("SET work_mem = '64kB'; SELECT count(*) FROM (SELECT g FROM generate_series(1, 300000) g ORDER BY random()) x");
+        db.value("SELECT telemetry.batch_end(" + run + ")");
+        assertEquals("unavailable", db.value("SELECT status FROM telemetry.statement_captures ORDER BY snapshot_id DESC LIMIT 1"));
+        assertTrue(db.count("SELECT count(*) FROM telemetry.compare((SELECT started_at FROM telemetry.runs WHERE run_id = " + run
+                + "), (SELECT ended_at FROM telemetry.runs WHERE run_id = " + run + "))") == 1, "compare() works");
+        String said = messages(db, "SELECT * FROM telemetry.diagnose(" + run + ")");
+        assertTrue(said.contains("statement evidence is unavailable") && said.contains("shared_preload_libraries"), said);
+        assertTrue(db.count("SELECT count(*) FROM telemetry.wait_summary((SELECT started_at FROM telemetry.runs WHERE run_id = " + run
+                + "), (SELECT ended_at FROM telemetry.runs WHERE run_id = " + run + "))") >= 0, "wait_summary() works");
+        CoreApiTest.assertError(db, "SELECT * FROM telemetry.statement_compare_runs(" + run + ", " + run + ")",
+                "shared_preload_libraries");
+    }
+}
