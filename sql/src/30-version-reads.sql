@@ -2,8 +2,13 @@
 -- Version-specific reads
 ----------------------------------------------------------------------------------------------
 
--- The one place that knows which PostgreSQL version names what. Every part returns the same
--- columns on every version; snapshot()/sample() run the text with EXECUTE.
+-- The per-version texts live once, in sql/src/reads/<part>.<first major>.sql, shared with the
+-- exporter (which loads the same files from its classpath); sql/build.sh writes them here as
+-- telemetry._read(). Both sides select the columns they need by name.
+-- @reads
+
+-- The one place snapshot()/sample() get their version-specific statements from, as columns in the
+-- order they read them INTO; they run the text with EXECUTE.
 CREATE FUNCTION telemetry.version_sql(p_part text, p_version int DEFAULT current_setting('server_version_num')::int)
 RETURNS text LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, telemetry, pg_temp
@@ -11,58 +16,33 @@ AS $fn$
 BEGIN
   CASE p_part
   WHEN 'wal' THEN
-    -- PG18 removed wal_write/wal_sync/wal_write_time/wal_sync_time: WAL I/O is in pg_stat_io (object 'wal')
-    IF p_version >= 180000 THEN
-      RETURN $q$
-        SELECT w.wal_records::numeric, w.wal_fpi::numeric, w.wal_bytes, w.wal_buffers_full::numeric,
-               io.writes, io.fsyncs, io.write_time, io.fsync_time, w.stats_reset
-          FROM pg_stat_wal w,
-               (SELECT sum(writes)::numeric AS writes, sum(fsyncs)::numeric AS fsyncs,
-                       sum(write_time) AS write_time, sum(fsync_time) AS fsync_time
-                  FROM pg_stat_io WHERE object = 'wal' AND context = 'normal') io $q$;
-    ELSE
-      RETURN $q$
-        SELECT wal_records::numeric, wal_fpi::numeric, wal_bytes, wal_buffers_full::numeric,
-               wal_write::numeric, wal_sync::numeric, wal_write_time, wal_sync_time, stats_reset
-          FROM pg_stat_wal $q$;
-    END IF;
+    RETURN 'SELECT r.wal_records::numeric, r.wal_fpi::numeric, r.wal_bytes, r.wal_buffers_full::numeric, '
+        || 'r.wal_write::numeric, r.wal_sync::numeric, r.wal_write_time, r.wal_sync_time, r.stats_reset FROM ('
+        || telemetry._read('wal', p_version) || ') r';
   WHEN 'checkpointer' THEN
-    -- columns: timed, requested, done, write_time, sync_time, buffers_written, stats_reset
-    IF p_version >= 180000 THEN
-      RETURN $q$ SELECT num_timed::numeric, num_requested::numeric, num_done::numeric, write_time, sync_time,
-                        buffers_written::numeric, stats_reset FROM pg_stat_checkpointer $q$;
-    ELSIF p_version >= 170000 THEN
-      RETURN $q$ SELECT num_timed::numeric, num_requested::numeric, NULL::numeric, write_time, sync_time,
-                        buffers_written::numeric, stats_reset FROM pg_stat_checkpointer $q$;
-    ELSE
-      RETURN $q$ SELECT checkpoints_timed::numeric, checkpoints_req::numeric, NULL::numeric,
-                        checkpoint_write_time, checkpoint_sync_time, buffers_checkpoint::numeric, stats_reset
-                   FROM pg_stat_bgwriter $q$;
-    END IF;
+    RETURN 'SELECT r.timed::numeric, r.requested::numeric, r.done::numeric, r.write_time, r.sync_time, '
+        || 'r.buffers_written::numeric, r.stats_reset FROM ('
+        || telemetry._read('checkpointer', p_version) || ') r';
   WHEN 'bgwriter' THEN
-    -- columns: buffers_clean, maxwritten_clean, buffers_alloc, buffers_backend, buffers_backend_fsync, stats_reset
-    -- PG17 moved backend writes to pg_stat_io (client backends, relation I/O)
-    IF p_version >= 170000 THEN
-      RETURN $q$ SELECT b.buffers_clean::numeric, b.maxwritten_clean::numeric, b.buffers_alloc::numeric,
-                        io.writes, io.fsyncs, b.stats_reset
-                   FROM pg_stat_bgwriter b,
-                        (SELECT sum(writes)::numeric AS writes, sum(fsyncs)::numeric AS fsyncs FROM pg_stat_io
-                          WHERE backend_type = 'client backend' AND object IN ('relation', 'temp relation')) io $q$;
-    ELSE
-      RETURN $q$ SELECT buffers_clean::numeric, maxwritten_clean::numeric, buffers_alloc::numeric,
-                        buffers_backend::numeric, buffers_backend_fsync::numeric, stats_reset
-                   FROM pg_stat_bgwriter $q$;
-    END IF;
+    RETURN 'SELECT r.buffers_clean::numeric, r.maxwritten_clean::numeric, r.buffers_alloc::numeric, '
+        || 'r.buffers_backend::numeric, r.buffers_backend_fsync::numeric, r.stats_reset FROM ('
+        || telemetry._read('bgwriter', p_version) || ') r';
+  WHEN 'database' THEN
+    RETURN 'SELECT sum(r.temp_files), sum(r.temp_bytes), sum(r.xact_commit), sum(r.xact_rollback), sum(r.blks_read), '
+        || 'sum(r.blks_hit), sum(r.deadlocks), max(r.stats_reset) FROM ('
+        || telemetry._read('database', p_version) || ') r';
   WHEN 'io' THEN
-    IF p_version < 160000 THEN
+    IF telemetry._read('io', p_version) IS NULL THEN
       RETURN NULL;   -- pg_stat_io exists from PG16
     END IF;
+    -- relation I/O (shared and temporary buffers) by the backend types the diagnosis tells apart
     RETURN (
       SELECT 'SELECT ' || string_agg(format('sum(%s) FILTER (WHERE backend_type = %L)::%s AS %I',
                                             m.col, b.bt, m.typ, 'io_' || b.short || '_' || m.col),
                                      ', ' ORDER BY b.ord, m.ord)
              || ', sum(writes) FILTER (WHERE backend_type = ''client backend'' AND context = ''normal'')::numeric'
-             || ', max(stats_reset) FROM pg_stat_io WHERE object IN (''relation'', ''temp relation'')'
+             || ', max(stats_reset) FROM (' || telemetry._read('io', p_version) || ') io'
+             || ' WHERE object IN (''relation'', ''temp relation'')'
         FROM (VALUES (1, 'checkpointer', 'checkpointer'), (2, 'autovacuum', 'autovacuum worker'),
                      (3, 'client', 'client backend'), (4, 'bgwriter', 'background writer')) AS b(ord, short, bt),
              (VALUES (1, 'reads', 'numeric'), (2, 'read_time', 'double precision'), (3, 'writes', 'numeric'),
@@ -73,12 +53,12 @@ BEGIN
                            THEN coalesce(pg_last_wal_replay_lsn(), pg_last_wal_receive_lsn())
                            ELSE pg_current_wal_lsn() END $q$;
   WHEN 'progress' THEN
-    -- PG17 renamed the vacuum dead-tuple columns (max_dead_tuples/num_dead_tuples ->
-    -- max_dead_tuple_bytes/dead_tuple_bytes/num_dead_item_ids)
+    -- only VACUUM's columns differ by version; the other commands read the same on 15-18
     RETURN format($q$
-      SELECT p.pid, a.backend_type, p.datname, 'VACUUM'::text, p.relid, p.phase,
-             p.heap_blks_total::numeric, p.heap_blks_scanned::numeric, NULL::numeric, %s
-        FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a USING (pid)
+      SELECT r.pid, r.backend_type, r.datname, r.command, r.relid, r.phase, r.blocks_total::numeric,
+             r.blocks_done::numeric, r.tuples_done::numeric, r.dead_items::numeric, r.max_dead_items::numeric,
+             r.dead_tuple_bytes::numeric, r.max_dead_tuple_bytes::numeric
+        FROM (%s) r
       UNION ALL
       SELECT p.pid, a.backend_type, p.datname, 'ANALYZE', p.relid, p.phase,
              p.sample_blks_total, p.sample_blks_scanned, NULL, NULL, NULL, NULL, NULL
@@ -95,9 +75,7 @@ BEGIN
       SELECT p.pid, a.backend_type, p.datname, p.command, p.relid, p.phase,
              p.heap_blks_total, p.heap_blks_scanned, p.heap_tuples_written, NULL, NULL, NULL, NULL
         FROM pg_stat_progress_cluster p LEFT JOIN pg_stat_activity a USING (pid) $q$,
-      CASE WHEN p_version >= 170000
-           THEN 'p.num_dead_item_ids::numeric, NULL::numeric, p.dead_tuple_bytes::numeric, p.max_dead_tuple_bytes::numeric'
-           ELSE 'p.num_dead_tuples::numeric, p.max_dead_tuples::numeric, NULL::numeric, NULL::numeric' END);
+      telemetry._read('vacuum_progress', p_version));
   WHEN 'statements' THEN
     -- pg_stat_statements(false): counters without texts; %1$I is the extension's schema (format()).
     -- Columns: userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,

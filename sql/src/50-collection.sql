@@ -140,16 +140,14 @@ BEGIN
   EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('bgwriter: ' || SQLERRM);
   END;
   BEGIN
-    SELECT sum(d.temp_files), sum(d.temp_bytes), sum(d.xact_commit), sum(d.xact_rollback),
-           sum(d.blks_read), sum(d.blks_hit), sum(d.deadlocks), max(d.stats_reset)
-      INTO s.temp_files, s.temp_bytes, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
-           s.deadlocks, s.db_stats_reset
-      FROM pg_stat_database d;
+    EXECUTE telemetry.version_sql('database')
+       INTO s.temp_files, s.temp_bytes, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
+            s.deadlocks, s.db_stats_reset;
   EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('database: ' || SQLERRM);
   END;
   BEGIN
-    SELECT count(*), max(pg_wal_lsn_diff(s.wal_lsn, r.restart_lsn))
-      INTO s.slot_count, s.slot_max_retained_bytes FROM pg_replication_slots r;
+    EXECUTE 'SELECT count(*), max(r.retained_bytes) FROM (' || telemetry._read('slots') || ') r'
+       INTO s.slot_count, s.slot_max_retained_bytes;
   EXCEPTION WHEN OTHERS THEN v_errors := v_errors || ('slots: ' || SQLERRM);
   END;
   v_sql := telemetry.version_sql('io');
@@ -187,10 +185,9 @@ BEGIN
   PERFORM set_config('lock_timeout', v_lock_timeout, true);
 
   BEGIN
-    INSERT INTO telemetry.snapshot_replication
-    SELECT v_id, r.pid, r.application_name, r.client_addr, r.state, r.sync_state, r.sent_lsn, r.replay_lsn,
-           r.write_lag, r.flush_lag, r.replay_lag, pg_wal_lsn_diff(s.wal_lsn, r.replay_lsn)
-      FROM pg_stat_replication r;
+    EXECUTE format('INSERT INTO telemetry.snapshot_replication '
+                   'SELECT %s, r.pid, r.application_name, r.client_addr, r.state, r.sync_state, r.sent_lsn, r.replay_lsn, '
+                   'r.write_lag, r.flush_lag, r.replay_lag, r.replay_lag_bytes FROM (%s) r', v_id, telemetry._read('replication'));
   EXCEPTION WHEN OTHERS THEN
     UPDATE telemetry.snapshots SET errors = coalesce(errors, '{}') || ('replication: ' || SQLERRM) WHERE id = v_id;
   END;
@@ -210,7 +207,6 @@ DECLARE
   v_me int := pg_backend_pid();
   v_top int := telemetry._setting('sample_top_sessions', '25')::int;
   v_preview int := telemetry._setting('query_preview_chars', '200')::int;
-  v_lsn pg_lsn;
   v_rule record;
 BEGIN
   IF pg_is_in_recovery() THEN
@@ -285,11 +281,9 @@ BEGIN
     RAISE WARNING 'telemetry.sample(): progress part failed: %', SQLERRM;
   END;
 
-  EXECUTE telemetry.version_sql('current_lsn') INTO v_lsn;
-  INSERT INTO telemetry.sample_replication
-  SELECT v_id, r.pid, r.application_name, r.client_addr, r.state, r.sync_state,
-         r.write_lag, r.flush_lag, r.replay_lag, pg_wal_lsn_diff(v_lsn, r.replay_lsn)
-    FROM pg_stat_replication r;
+  EXECUTE format('INSERT INTO telemetry.sample_replication '
+                 'SELECT %s, r.pid, r.application_name, r.client_addr, r.state, r.sync_state, '
+                 'r.write_lag, r.flush_lag, r.replay_lag, r.replay_lag_bytes FROM (%s) r', v_id, telemetry._read('replication'));
 
   -- batch runs recognised from application_name rules
   FOR v_rule IN SELECT rr.app_pattern, rr.run_name,

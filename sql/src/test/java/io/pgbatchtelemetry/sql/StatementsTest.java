@@ -103,7 +103,7 @@ class StatementsTest {
     }
 
     private static long run(TelemetryDb db, String name, int times, String... workload) throws SQLException {
-        long run = db.count("SELECT telemetry.batch_start('" + name + "')");
+        long run = db.count("SELECT telemetry.batch_start('" + name + "', session_bound => false)");
         try (Connection c = db.connect()) {
             for (int i = 0; i < times; i++) {
                 exec(c, workload);
@@ -186,7 +186,7 @@ class StatementsTest {
     @MethodSource(VERSIONS)
     void evictionAndAResetMidRunAreReportedAndNeverNegative(int major) throws Exception {
         TelemetryDb db = db(major, "stmt_evict");
-        long evicted = db.count("SELECT telemetry.batch_start('evicting')");
+        long evicted = db.count("SELECT telemetry.batch_start('evicting', session_bound => false)");
         try (Connection c = db.connect()) {
             for (int i = 1; i <= 500; i++) {   // 500 distinct statements: 1+1, 1+1+1, ...
                 exec(c, "SELECT 1" + "+1".repeat(i));
@@ -197,7 +197,7 @@ class StatementsTest {
                 + evicted + "), (SELECT ended_at FROM telemetry.runs WHERE run_id = " + evicted + "))");
         assertTrue(warned.contains("evicted") && warned.contains("pg_stat_statements.max"), warned);
 
-        long reset = db.count("SELECT telemetry.batch_start('resetting')");
+        long reset = db.count("SELECT telemetry.batch_start('resetting', session_bound => false)");
         try (Connection c = db.connect()) {
             for (int i = 0; i < 30; i++) {
                 exec(c, "SELECT count(*) FROM pg_class");
@@ -235,7 +235,7 @@ class StatementsTest {
                 "CREATE FUNCTION planned_as_owner() RETURNS int IMMUTABLE LANGUAGE plpgsql AS "
                         + "$$ BEGIN IF current_user <> 'stmt_owner' THEN RAISE EXCEPTION 'planned as %', current_user; END IF; RETURN 1; END $$");
         String query = "SELECT count(*) FROM owned WHERE id = planned_as_owner()";
-        long run = db.count("SELECT telemetry.batch_start('owned_batch')");
+        long run = db.count("SELECT telemetry.batch_start('owned_batch', session_bound => false)");
         try (Connection c = db.connect("stmt_owner", "pw1")) {
             exec(c, "CREATE TABLE owned (id int)", "INSERT INTO owned SELECT generate_series(1, 1000)");
             for (int i = 0; i < 50; i++) {
@@ -318,7 +318,7 @@ class StatementsTest {
         TelemetryDb db = db(major, "stmt_waits");
         db.exec("DROP TABLE IF EXISTS hot", "CREATE TABLE hot (id int PRIMARY KEY, n int)", "INSERT INTO hot VALUES (1, 0)");
         String blocked = "UPDATE hot SET n = n + 1 WHERE id = 1";
-        long run = db.count("SELECT telemetry.batch_start('blocked_batch')");
+        long run = db.count("SELECT telemetry.batch_start('blocked_batch', session_bound => false)");
         try (Connection holder = db.connect(); Connection batch = db.connect()) {
             holder.setAutoCommit(false);
             exec(holder, "UPDATE hot SET n = n WHERE id = 1");
@@ -356,7 +356,7 @@ class StatementsTest {
     @MethodSource(VERSIONS)
     void withoutTheExtensionEverythingElseWorksAndDiagnoseSaysHowToEnableIt(int major) throws Exception {
         TelemetryDb db = TelemetryDb.installed(SharedClusters.get(major), "tel_no_pgss");
-        long run = db.count("SELECT telemetry.batch_start('no_pgss')");
+        long run = db.count("SELECT telemetry.batch_start('no_pgss', session_bound => false)");
         db.exec("SET work_mem = '64kB'; SELECT count(*) FROM (SELECT g FROM generate_series(1, 300000) g ORDER BY random()) x");
         db.value("SELECT telemetry.batch_end(" + run + ")");
         assertEquals("unavailable", db.value("SELECT status FROM telemetry.statement_captures ORDER BY snapshot_id DESC LIMIT 1"));

@@ -1,7 +1,8 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -87,13 +88,13 @@ public final class ActivityCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
-        return List.of(ACTIVITY.forServer(server));
+    public List<VersionedSql> statements(PgServer server) {
+        return List.of(ACTIVITY);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        session.query(ACTIVITY.forServer(session.server()), row -> {
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        results.rows(ACTIVITY, row -> {
             sink.add(SESSIONS, row.number("sessions"), row.text("backend_type"), row.text("state"));
             if (row.first()) {
                 sink.add(OLDEST_TRANSACTION_AGE, row.number("oldest_transaction_age"));

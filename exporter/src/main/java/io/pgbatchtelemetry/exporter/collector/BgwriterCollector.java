@@ -1,7 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.SharedReads;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -20,8 +22,11 @@ import java.util.List;
  * the same numbers are now {@code sum(writes)} and {@code sum(fsyncs)} of {@code pg_stat_io} over
  * {@code object = 'relation'} (shared buffers; temp relations live in backend-local buffers and
  * never counted) and every {@code backend_type} except {@code checkpointer} and
- * {@code background writer}: the processes PG16's counter covered (client backends, autovacuum
- * workers, background workers, walsenders, ...). The metric names do not change. On 17+
+ * {@code background writer}, summed over contexts: PG16 counted every write of a permanent
+ * relation's block by any process but those two (client backends, autovacuum, background and
+ * parallel workers, walsenders, startup) when it handed the checkpointer the file to sync. The read
+ * is shared with the telemetry schema ({@code sql/src/reads/bgwriter.*.sql}, see
+ * {@link SharedReads}; docs/metrics.md says why this definition). The metric names do not change. On 17+
  * {@code pg_stat_reset_shared('io')} also resets the backend counters without moving
  * {@code pg_stat_bgwriter.stats_reset}; Prometheus treats the drop as a counter reset either way.
  *
@@ -48,21 +53,7 @@ public final class BgwriterCollector implements Collector {
     static final MetricFamily STATS_RESET = MetricFamily.gauge("pg_stat_bgwriter_stats_reset_timestamp_seconds",
             "When pg_stat_bgwriter was last reset (Unix time).");
 
-    private static final VersionedSql STATS = VersionedSql.of(
-            15, """
-                SELECT buffers_clean, maxwritten_clean, buffers_alloc,
-                       buffers_backend, buffers_backend_fsync,
-                       extract(epoch FROM stats_reset) AS stats_reset
-                  FROM pg_stat_bgwriter""",
-            17, """
-                SELECT b.buffers_clean, b.maxwritten_clean, b.buffers_alloc,
-                       io.writes AS buffers_backend, io.fsyncs AS buffers_backend_fsync,
-                       extract(epoch FROM b.stats_reset) AS stats_reset
-                  FROM pg_stat_bgwriter b,
-                       (SELECT sum(writes) AS writes, sum(fsyncs) AS fsyncs
-                          FROM pg_stat_io
-                         WHERE object = 'relation'
-                           AND backend_type NOT IN ('checkpointer', 'background writer')) io""");
+    private static final VersionedSql STATS = SharedReads.load("bgwriter");
 
     @Override
     public String name() {
@@ -76,19 +67,19 @@ public final class BgwriterCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
-        return List.of(STATS.forServer(server));
+    public List<VersionedSql> statements(PgServer server) {
+        return List.of(STATS);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        session.queryOne(STATS.forServer(session.server()), row -> {
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        results.one(STATS, row -> {
             sink.add(BUFFERS_CLEAN, row.number("buffers_clean"));
             sink.add(MAXWRITTEN_CLEAN, row.number("maxwritten_clean"));
             sink.add(BUFFERS_ALLOC, row.number("buffers_alloc"));
             sink.add(BUFFERS_BACKEND, row.number("buffers_backend"));
             sink.add(BUFFERS_BACKEND_FSYNC, row.number("buffers_backend_fsync"));
-            sink.add(STATS_RESET, row.number("stats_reset"));
+            sink.add(STATS_RESET, row.epochSeconds("stats_reset"));
         });
     }
 }

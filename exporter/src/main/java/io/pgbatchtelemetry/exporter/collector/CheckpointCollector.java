@@ -1,7 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.SharedReads;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -19,7 +21,8 @@ import java.util.List;
  * <p>Versions: PostgreSQL 15 and 16 keep these counters in {@code pg_stat_bgwriter}; 17 moved them
  * to {@code pg_stat_checkpointer} (num_timed, num_requested, write_time, sync_time,
  * buffers_written) and 18 added {@code num_done} (checkpoints that completed, as opposed to
- * requested ones skipped because nothing had changed). The metric names keep
+ * requested ones skipped because nothing had changed). The read is shared with the telemetry schema
+ * ({@code sql/src/reads/checkpointer.*.sql}, see {@link SharedReads}). The metric names keep
  * postgres_exporter's {@code pg_stat_bgwriter_} prefix on every version, so dashboards built for
  * postgres_exporter keep working on 17+ where the source is {@code pg_stat_checkpointer}.
  * {@code pg_stat_checkpointer_num_done_total} and
@@ -57,26 +60,9 @@ public final class CheckpointCollector implements Collector {
     static final MetricFamily LAST_CHECKPOINT_AGE = MetricFamily.gauge("pg_last_checkpoint_age_seconds",
             "Seconds since the last checkpoint (restartpoint on a standby) started, from pg_control_checkpoint().");
 
-    private static final VersionedSql STATS = VersionedSql.of(
-            15, """
-                SELECT b.checkpoints_timed, b.checkpoints_req,
-                       b.checkpoint_write_time AS write_time, b.checkpoint_sync_time AS sync_time,
-                       b.buffers_checkpoint AS buffers_written,
-                       NULL::bigint AS num_done, NULL::numeric AS stats_reset,
-                       extract(epoch FROM now() - c.checkpoint_time) AS last_checkpoint_age
-                  FROM pg_stat_bgwriter b, pg_control_checkpoint() c""",
-            17, """
-                SELECT k.num_timed AS checkpoints_timed, k.num_requested AS checkpoints_req,
-                       k.write_time, k.sync_time, k.buffers_written,
-                       NULL::bigint AS num_done, extract(epoch FROM k.stats_reset) AS stats_reset,
-                       extract(epoch FROM now() - c.checkpoint_time) AS last_checkpoint_age
-                  FROM pg_stat_checkpointer k, pg_control_checkpoint() c""",
-            18, """
-                SELECT k.num_timed AS checkpoints_timed, k.num_requested AS checkpoints_req,
-                       k.write_time, k.sync_time, k.buffers_written,
-                       k.num_done, extract(epoch FROM k.stats_reset) AS stats_reset,
-                       extract(epoch FROM now() - c.checkpoint_time) AS last_checkpoint_age
-                  FROM pg_stat_checkpointer k, pg_control_checkpoint() c""");
+    private static final VersionedSql STATS = SharedReads.load("checkpointer")
+            .map(read -> "SELECT r.*, extract(epoch FROM now() - c.checkpoint_time) AS last_checkpoint_age FROM ("
+                    + read + ") r, pg_control_checkpoint() c");
 
     @Override
     public String name() {
@@ -90,20 +76,20 @@ public final class CheckpointCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
-        return List.of(STATS.forServer(server));
+    public List<VersionedSql> statements(PgServer server) {
+        return List.of(STATS);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        session.queryOne(STATS.forServer(session.server()), row -> {
-            sink.add(TIMED, row.number("checkpoints_timed"));
-            sink.add(REQUESTED, row.number("checkpoints_req"));
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        results.one(STATS, row -> {
+            sink.add(TIMED, row.number("timed"));
+            sink.add(REQUESTED, row.number("requested"));
             sink.add(WRITE_TIME, row.millisAsSeconds("write_time"));
             sink.add(SYNC_TIME, row.millisAsSeconds("sync_time"));
             sink.add(BUFFERS_WRITTEN, row.number("buffers_written"));
-            sink.add(DONE, row.number("num_done"));
-            sink.add(STATS_RESET, row.number("stats_reset"));
+            sink.add(DONE, row.number("done"));
+            sink.add(STATS_RESET, row.epochSeconds("checkpointer_stats_reset"));
             sink.add(LAST_CHECKPOINT_AGE, row.number("last_checkpoint_age"));
         });
     }

@@ -1,7 +1,8 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -10,9 +11,25 @@ import java.util.List;
 /**
  * Reads one PostgreSQL view or concern and writes its metrics.
  *
- * <p>Implementations keep the SQL for each server version next to the code that maps its
- * columns, and expose the same metric names on every version they support. A collector may
- * throw: the scrape isolates the failure and reports {@code pg_scrape_collector_success 0}.
+ * <p>How a collector reads (the scrape's statement contract, see {@link StatementResults}):
+ * <ol>
+ *   <li>Keep each statement as a {@link VersionedSql} constant, its text for each server version
+ *       side by side, every version returning the same column aliases (reads shared with the
+ *       telemetry schema come from {@code sql/src/reads/} through
+ *       {@link io.pgbatchtelemetry.exporter.db.SharedReads}).</li>
+ *   <li>Declare, in {@link #statements}, the constants it will read on this server. The scrape
+ *       sends every collector's declared statements with its probe in one round trip.</li>
+ *   <li>In {@link #collect}, read each declared statement's rows with
+ *       {@link StatementResults#rows}/{@link StatementResults#one}, passing the same constant. A
+ *       statement that was not declared can't be read that way; one that depends on an earlier
+ *       result (a size read only now and then, a statement with parameters) goes through
+ *       {@link StatementResults#followUp} and costs a round trip of its own.</li>
+ * </ol>
+ * The facts of the probe ({@link PgServer}: version, standby or not, the telemetry schema as this
+ * role sees it, the settings generation) are in {@link StatementResults#server()}; nothing needs to
+ * ask for them again. A collector may throw: the scrape isolates the failure and reports
+ * {@code pg_scrape_collector_success 0}. It exposes the same metric names on every version it
+ * supports.
  */
 public interface Collector {
 
@@ -28,14 +45,14 @@ public interface Collector {
     }
 
     /**
-     * The parameterless statements {@link #collect} is about to run on this server, so that the
-     * scrape can send every collector's statements in one round trip ({@link PgSession#prefetch});
-     * {@code collect} still runs them through {@link PgSession#query}, which then answers from
-     * memory. Statements that depend on an earlier result are left out and run as usual.
+     * The statements {@link #collect} reads on this server with {@link StatementResults#rows} or
+     * {@link StatementResults#one}, so that the scrape can send every collector's statements in
+     * one round trip. Asked for once per scrape before {@code collect}, with the same server facts.
      */
-    default List<String> statements(PgServer server) {
+    default List<VersionedSql> statements(PgServer server) {
         return List.of();
     }
 
-    void collect(PgSession session, MetricSink sink) throws SQLException;
+    /** Reads the results of its {@link #statements} and writes its samples into {@code sink}. */
+    void collect(StatementResults results, MetricSink sink) throws SQLException;
 }

@@ -1,7 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.SharedReads;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -25,14 +27,14 @@ import java.util.Map;
  * sets of parallel sorts and hashes live in subdirectories and are not counted, and neither are
  * temp files in {@code temp_tablespaces}.
  *
- * <p>{@code pg_database_size()} stats every file of a database: with 2 000 tables it was 85 % of
- * the exporter's server time (docs/benchmarks.md), while sizes move slowly. It therefore runs in
+ * <p>{@code pg_database_size()} stats every file of a database: with thousands of tables it is most
+ * of the exporter's server time (measured in docs/benchmarks.md), while sizes move slowly. It therefore runs in
  * its own statement at most once per {@code scrape.database-size-interval} (default 60 s; 0 = every
  * scrape), or sooner when a database appears; scrapes in between serve the last sizes read.
  *
- * <p>Versions: the columns read here are the same on PostgreSQL 15–18. Rows come from joining
- * {@code pg_database}, which drops the NULL-datid row for shared catalogs, and templates are
- * skipped ({@code datistemplate}: template0, template1 and any database made a template), since
+ * <p>Versions: the columns read here are the same on PostgreSQL 15–18. The rows are the telemetry
+ * schema's too ({@code sql/src/reads/database.15.sql}, see {@link SharedReads}): joining
+ * {@code pg_database} drops the NULL-datid row for shared catalogs, and templates are skipped ({@code datistemplate}: template0, template1 and any database made a template), since
  * no batch runs there. The size is left NULL (absent) rather than failing the whole collector
  * where the user may neither connect to the database nor read all stats; with pg_monitor it is
  * always there.
@@ -84,17 +86,11 @@ public final class DatabaseCollector implements Collector {
             "Bytes of temporary files that exist now in the default tablespace (pg_ls_tmpdir()).");
 
     // The temp files in use ride along on every row: one round trip for the whole collector.
-    private static final VersionedSql DATABASES = VersionedSql.of(15, """
-            SELECT d.datname, s.numbackends, s.xact_commit, s.xact_rollback, s.blks_read, s.blks_hit,
-                   s.tup_returned, s.tup_fetched, s.tup_inserted, s.tup_updated, s.tup_deleted,
-                   s.conflicts, s.temp_files, s.temp_bytes, s.deadlocks,
-                   s.blk_read_time, s.blk_write_time,
-                   extract(epoch FROM s.stats_reset) AS stats_reset,
-                   tmp.files AS temp_files_in_use, tmp.bytes AS temp_space_in_use
-              FROM pg_database d
-              JOIN pg_stat_database s ON s.datid = d.oid
-             CROSS JOIN (SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM pg_ls_tmpdir()) tmp
-             WHERE NOT d.datistemplate""");
+    private static final VersionedSql DATABASES = SharedReads.load("database").map(read -> """
+            SELECT r.*, tmp.files AS temp_files_in_use, tmp.bytes AS temp_space_in_use
+              FROM (%s) r
+             CROSS JOIN (SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM pg_ls_tmpdir()) tmp"""
+            .formatted(read));
 
     private static final VersionedSql SIZES = VersionedSql.of(15, """
             SELECT d.datname,
@@ -133,14 +129,14 @@ public final class DatabaseCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
-        return List.of(DATABASES.forServer(server)); // the sizes only now and then: not announced
+    public List<VersionedSql> statements(PgServer server) {
+        return List.of(DATABASES); // the sizes only now and then: not announced
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
         List<String> databases = new ArrayList<>();
-        session.query(DATABASES.forServer(session.server()), row -> {
+        results.rows(DATABASES, row -> {
             String datname = row.text("datname");
             databases.add(datname);
             sink.add(NUMBACKENDS, row.number("numbackends"), datname);
@@ -159,20 +155,20 @@ public final class DatabaseCollector implements Collector {
             sink.add(DEADLOCKS, row.number("deadlocks"), datname);
             sink.add(BLK_READ_TIME, row.millisAsSeconds("blk_read_time"), datname);
             sink.add(BLK_WRITE_TIME, row.millisAsSeconds("blk_write_time"), datname);
-            sink.add(STATS_RESET, row.number("stats_reset"), datname);
+            sink.add(STATS_RESET, row.epochSeconds("stats_reset"), datname);
             if (row.first()) { // the same on every row
                 sink.add(TEMP_FILES_IN_USE, row.number("temp_files_in_use"));
                 sink.add(TEMP_SPACE_IN_USE, row.number("temp_space_in_use"));
             }
         });
-        Sizes current = currentSizes(session, databases);
+        Sizes current = currentSizes(results, databases);
         for (String datname : databases) {
             sink.add(SIZE, current.bytes().get(datname), datname); // a dropped database's size is not served
         }
     }
 
     /** The cached sizes, read again when older than the interval or when a database is new to them. */
-    private Sizes currentSizes(PgSession session, List<String> databases) throws SQLException {
+    private Sizes currentSizes(StatementResults results, List<String> databases) throws SQLException {
         Sizes cached = sizes;
         long now = System.nanoTime();
         if (cached != null && now - cached.readAtNanos() < sizeInterval.toNanos()
@@ -180,7 +176,7 @@ public final class DatabaseCollector implements Collector {
             return cached;
         }
         Map<String, Double> bytes = new HashMap<>();
-        session.query(SIZES.forServer(session.server()), row -> bytes.put(row.text("datname"), row.number("size_bytes")));
+        results.followUp(SIZES, row -> bytes.put(row.text("datname"), row.number("size_bytes")));
         Sizes fresh = new Sizes(bytes, now);
         sizes = fresh;
         return fresh;

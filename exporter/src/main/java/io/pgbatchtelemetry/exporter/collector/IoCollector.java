@@ -1,7 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.SharedReads;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -62,22 +64,7 @@ public final class IoCollector implements Collector {
     static final MetricFamily STATS_RESET = MetricFamily.gauge("pg_stat_io_stats_reset_timestamp_seconds",
             "When pg_stat_io was last reset (Unix time, latest over its rows).");
 
-    private static final VersionedSql ROWS = VersionedSql.of(
-            16, """
-                SELECT backend_type, object, context,
-                       reads, writes, writebacks, extends, hits, evictions, reuses, fsyncs,
-                       read_time, write_time, writeback_time, extend_time, fsync_time,
-                       reads * op_bytes AS read_bytes, writes * op_bytes AS write_bytes,
-                       extends * op_bytes AS extend_bytes,
-                       extract(epoch FROM max(stats_reset) OVER ()) AS stats_reset
-                  FROM pg_stat_io""",
-            18, """
-                SELECT backend_type, object, context,
-                       reads, writes, writebacks, extends, hits, evictions, reuses, fsyncs,
-                       read_time, write_time, writeback_time, extend_time, fsync_time,
-                       read_bytes, write_bytes, extend_bytes,
-                       extract(epoch FROM max(stats_reset) OVER ()) AS stats_reset
-                  FROM pg_stat_io""");
+    private static final VersionedSql ROWS = SharedReads.load("io");
 
     private static MetricFamily counter(String name, String help) {
         return MetricFamily.counter(name, help, LABELS);
@@ -101,15 +88,18 @@ public final class IoCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
-        return List.of(ROWS.forServer(server));
+    public List<VersionedSql> statements(PgServer server) {
+        return List.of(ROWS);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        Double[] statsReset = {null}; // the same on every row: the latest reset over the view
-        session.query(ROWS.forServer(session.server()), row -> {
-            statsReset[0] = row.number("stats_reset");
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        Double[] statsReset = {null}; // the latest reset over the view's rows
+        results.rows(ROWS, row -> {
+            Double reset = row.epochSeconds("stats_reset");
+            if (reset != null && (statsReset[0] == null || reset > statsReset[0])) {
+                statsReset[0] = reset;
+            }
             String[] labels = {row.text("backend_type"), row.text("object"), row.text("context")};
             sink.add(READS, row.number("reads"), labels);
             sink.add(WRITES, row.number("writes"), labels);

@@ -1,7 +1,8 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -60,13 +61,13 @@ public final class LockCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
-        return List.of(COUNTS.forServer(server));
+    public List<VersionedSql> statements(PgServer server) {
+        return List.of(COUNTS);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        session.query(COUNTS.forServer(session.server()), row ->
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        results.rows(COUNTS, row ->
                 sink.add(LOCKS, row.number("locks"),
                         row.text("datname"), row.text("mode"), String.valueOf(row.bool("granted"))));
     }

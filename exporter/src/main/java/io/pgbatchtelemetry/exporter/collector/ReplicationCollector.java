@@ -1,7 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.SharedReads;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -15,7 +17,8 @@ import java.util.List;
  * commit of the batch, and a slot whose consumer stopped keeps WAL on the primary's disk.
  *
  * <p>Versions: the columns read here are the same on PostgreSQL 15–18, so there is one query per
- * concern. Lag in bytes is measured from "the newest WAL this server has": {@code
+ * concern; the replicas and slots are the telemetry schema's reads too
+ * ({@code sql/src/reads/replication.15.sql}, {@code slots.15.sql}, see {@link SharedReads}). Lag in bytes is measured from "the newest WAL this server has": {@code
  * pg_current_wal_lsn()} on a primary; on a standby (where that function fails, and which may
  * itself feed cascading replicas or hold slots) the greater of the received and the replayed
  * position. A physical slot advances with what its standby flushed, not replayed, so a paused
@@ -71,30 +74,19 @@ public final class ReplicationCollector implements Collector {
             "pg_stat_wal_receiver_last_msg_receipt_timestamp_seconds",
             "Standby only: when the WAL receiver last heard from the primary (Unix time).");
 
-    /** The newest WAL this server has; a CASE because pg_current_wal_lsn() raises on a standby. */
-    private static final String NEWEST_WAL = """
-            CASE WHEN pg_is_in_recovery()
-                 THEN greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())
-                 ELSE pg_current_wal_lsn() END""";
-
-    private static final VersionedSql REPLICAS = VersionedSql.of(15, """
+    // Walsenders with the same application_name and address are one series with the worst lag.
+    private static final VersionedSql REPLICAS = SharedReads.load("replication").map(read -> """
             SELECT coalesce(r.application_name, '') AS application_name,
                    coalesce(host(r.client_addr), '') AS client_addr,
                    max(extract(epoch FROM r.write_lag)) AS write_lag,
                    max(extract(epoch FROM r.flush_lag)) AS flush_lag,
                    max(extract(epoch FROM r.replay_lag)) AS replay_lag,
-                   max(p.newest - r.sent_lsn) AS sent_lag_bytes,
-                   max(p.newest - r.write_lsn) AS write_lag_bytes,
-                   max(p.newest - r.flush_lsn) AS flush_lag_bytes,
-                   max(p.newest - r.replay_lsn) AS replay_lag_bytes
-              FROM pg_stat_replication r, (SELECT %s AS newest) p
-             GROUP BY 1, 2""".formatted(NEWEST_WAL));
+                   max(r.sent_lag_bytes) AS sent_lag_bytes, max(r.write_lag_bytes) AS write_lag_bytes,
+                   max(r.flush_lag_bytes) AS flush_lag_bytes, max(r.replay_lag_bytes) AS replay_lag_bytes
+              FROM (%s) r
+             GROUP BY 1, 2""".formatted(read));
 
-    private static final VersionedSql SLOTS = VersionedSql.of(15, """
-            SELECT s.slot_name, s.slot_type,
-                   p.newest - s.restart_lsn AS retained_bytes,
-                   s.active, s.safe_wal_size
-              FROM pg_replication_slots s, (SELECT %s AS newest) p""".formatted(NEWEST_WAL));
+    private static final VersionedSql SLOTS = SharedReads.load("slots");
 
     // postgres_exporter's pg_replication_lag: 0 when the standby replayed all it received,
     // because pg_last_xact_replay_timestamp() stands still while the primary is idle.
@@ -118,15 +110,15 @@ public final class ReplicationCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
+    public List<VersionedSql> statements(PgServer server) {
         return server.inRecovery()
-                ? List.of(REPLICAS.forServer(server), SLOTS.forServer(server), STANDBY.forServer(server))
-                : List.of(REPLICAS.forServer(server), SLOTS.forServer(server));
+                ? List.of(REPLICAS, SLOTS, STANDBY)
+                : List.of(REPLICAS, SLOTS);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        session.query(REPLICAS.forServer(session.server()), row -> {
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        results.rows(REPLICAS, row -> {
             String[] replica = {row.text("application_name"), row.text("client_addr")};
             sink.add(WRITE_LAG_SECONDS, row.number("write_lag"), replica);
             sink.add(FLUSH_LAG_SECONDS, row.number("flush_lag"), replica);
@@ -137,17 +129,17 @@ public final class ReplicationCollector implements Collector {
             sink.add(REPLAY_LAG_BYTES, row.number("replay_lag_bytes"), replica);
             sink.add(WAL_LSN_DIFF, row.number("replay_lag_bytes"), replica);
         });
-        session.query(SLOTS.forServer(session.server()), row -> {
+        results.rows(SLOTS, row -> {
             String[] slot = {row.text("slot_name"), row.text("slot_type")};
             sink.add(SLOT_RETAINED_WAL_BYTES, row.number("retained_bytes"), slot);
             sink.add(SLOT_IS_ACTIVE, row.boolAsNumber("active"), slot);
             sink.add(SLOT_SAFE_WAL_SIZE, row.number("safe_wal_size"), slot);
         });
-        sink.add(IS_REPLICA, session.server().inRecovery());
-        if (!session.server().inRecovery()) {
+        sink.add(IS_REPLICA, results.server().inRecovery());
+        if (!results.server().inRecovery()) {
             return;
         }
-        session.queryOne(STANDBY.forServer(session.server()), row -> {
+        results.one(STANDBY, row -> {
             sink.add(STANDBY_LAG_SECONDS, row.number("lag"));
             sink.add(WAL_RECEIVER_UP, row.boolAsNumber("receiver_up"));
             sink.add(WAL_RECEIVER_LAST_MSG, row.number("last_msg_receipt"));

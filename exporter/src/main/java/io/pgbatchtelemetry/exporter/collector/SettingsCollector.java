@@ -2,7 +2,8 @@ package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.collector.SettingUnit.Dimension;
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.db.SqlRow;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
@@ -29,8 +30,8 @@ import org.slf4j.LoggerFactory;
  * {@code autovacuum_vacuum_cost_delay}) is exported as -1 unconverted. The enum
  * {@code synchronous_commit} is one series, {@code pg_settings_synchronous_commit{setting="on"} 1}.
  *
- * <p>{@code pg_settings} builds all ~350 settings before any filter applies (about 1 ms of server
- * time, the costliest small statement of a scrape), and what a session sees changes only when the
+ * <p>{@code pg_settings} builds every setting before any filter applies (the costliest small
+ * statement of a scrape, docs/benchmarks.md), and what a session sees changes only when the
  * server reloads its configuration or the session is new. So the rows are read again only when
  * the scrape's probe reports another {@link PgServer#settingsGeneration()} (backend pid and
  * {@code pg_conf_load_time()}); other scrapes serve the samples read last. A reload (SIGHUP,
@@ -135,17 +136,17 @@ public final class SettingsCollector implements Collector {
     private volatile Cached cached;
 
     @Override
-    public List<String> statements(PgServer server) {
-        return cachedFor(server) != null ? List.of() : List.of(SETTINGS.forServer(server));
+    public List<VersionedSql> statements(PgServer server) {
+        return cachedFor(server) != null ? List.of() : List.of(SETTINGS);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        Cached current = cachedFor(session.server());
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        Cached current = cachedFor(results.server());
         if (current == null) {
             MetricSink read = new MetricSink();
-            read(session, read);
-            current = new Cached(session.server().settingsGeneration(), read);
+            read(results, read);
+            current = new Cached(results.server().settingsGeneration(), read);
             cached = current;
         }
         sink.addAll(current.samples());
@@ -157,8 +158,8 @@ public final class SettingsCollector implements Collector {
         return current != null && current.generation().equals(server.settingsGeneration()) ? current : null;
     }
 
-    private static void read(PgSession session, MetricSink sink) throws SQLException {
-        session.query(SETTINGS.forServer(session.server()), row -> {
+    private static void read(StatementResults results, MetricSink sink) throws SQLException {
+        results.rows(SETTINGS, row -> {
             String name = row.text("name");
             if (SYNCHRONOUS_COMMIT_NAME.equals(name)) {
                 sink.add(SYNCHRONOUS_COMMIT, 1.0, row.text("setting"));

@@ -16,7 +16,7 @@ import java.util.Set;
  * near-ties stay as they are. At most {@code k} statements ever have series.
  *
  * @param k      the most statements with series
- * @param margin how much more time a newcomer needs to displace a member, e.g. 0.1 for 10 %
+ * @param margin how much more time a newcomer needs to displace a member, e.g. 0.1 for a tenth more
  */
 record StatementTopK(int k, double margin) {
 

@@ -1,7 +1,8 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -172,12 +173,23 @@ public final class StatementsCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
+    public List<VersionedSql> statements(PgServer server) {
         return server.statementsSchema() == null || fresh(server) ? List.of() : List.of(read(server));
     }
 
-    private String read(PgServer server) {
-        return READ.forServer(server).formatted(quote(server.statementsSchema()), topK.window());
+    /** The text for this server's extension schema and the current window; one statement while neither changes. */
+    private record Declared(String text, VersionedSql statement) {}
+
+    private volatile Declared declared;
+
+    private VersionedSql read(PgServer server) {
+        String text = READ.forServer(server).formatted(quote(server.statementsSchema()), topK.window());
+        Declared last = declared;
+        if (last == null || !last.text().equals(text)) {
+            last = new Declared(text, VersionedSql.of(text));
+            declared = last;
+        }
+        return last.statement();
     }
 
     private static String quote(String identifier) {
@@ -185,8 +197,8 @@ public final class StatementsCollector implements Collector {
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        PgServer server = session.server();
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        PgServer server = results.server();
         if (server.statementsSchema() == null) {
             sink.add(AVAILABLE, false);
             if (absenceLogged.compareAndSet(false, true)) {
@@ -202,16 +214,16 @@ public final class StatementsCollector implements Collector {
             return;
         }
         MetricSink read = new MetricSink();
-        readInto(session, server, read);
+        readInto(results, server, read);
         cached = new Cached(read, System.nanoTime(), identity(server));
         sink.addAll(read);
     }
 
-    private void readInto(PgSession session, PgServer server, MetricSink sink) throws SQLException {
+    private void readInto(StatementResults results, PgServer server, MetricSink sink) throws SQLException {
         sink.add(AVAILABLE, true);
         List<StatementTopK.Ranked<Key>> ranked = new ArrayList<>();
         Map<Key, Double[]> counters = new HashMap<>();
-        session.query(read(server), row -> {
+        results.rows(read(server), row -> {
             if (Boolean.TRUE.equals(row.bool("total"))) {
                 sink.add(ALL_CALLS, row.number("calls"));
                 sink.add(ALL_SECONDS, row.millisAsSeconds("exec_ms"));
@@ -247,15 +259,15 @@ public final class StatementsCollector implements Collector {
         }
         members = Set.copyOf(now);
         if (previewChars > 0) {
-            addPreviews(session, server, now, sink);
+            addPreviews(results, server, now, sink);
         }
     }
 
-    private void addPreviews(PgSession session, PgServer server, Set<Key> now, MetricSink sink) throws SQLException {
+    private void addPreviews(StatementResults results, PgServer server, Set<Key> now, MetricSink sink) throws SQLException {
         previews.keySet().retainAll(now);
         List<Long> missing = now.stream().filter(k -> !previews.containsKey(k)).map(k -> Long.valueOf(k.queryid())).toList();
         if (!missing.isEmpty()) {
-            session.query(TEXTS.formatted(quote(server.statementsSchema())), row -> {
+            results.followUp(VersionedSql.of(TEXTS.formatted(quote(server.statementsSchema()))), row -> {
                 Key key = new Key(row.text("queryid"), row.text("datname"), row.text("username"));
                 if (now.contains(key)) {
                     previews.put(key, QueryPreview.of(row.text("query"), previewChars));

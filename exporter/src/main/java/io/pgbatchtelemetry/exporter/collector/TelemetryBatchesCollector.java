@@ -1,6 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.PgServer;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.TelemetrySchema;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -108,6 +111,16 @@ public final class TelemetryBatchesCollector implements Collector {
     private static final String NO_USUAL = "SELECT NULL::numeric AS seconds";
     private static final String SESSION_GONE = "telemetry.run_session_gone(r.run_id)";
     private static final String TOTALS_JOIN = "LEFT JOIN telemetry.run_totals t ON t.name = b.name";
+    private static final String ABANDONED_TOTALS = "t.started, t.succeeded, t.failed, t.abandoned + b.abandoned_unclosed AS abandoned";
+    private static final VersionedSql CURRENT = VersionedSql.of(RUNS_QUERY.formatted(SESSION_GONE, MAX_BATCHES,
+            ABANDONED_TOTALS, USUAL, TOTALS_JOIN));
+    private static final VersionedSql WITH_ABANDONED = VersionedSql.of(RUNS_QUERY.formatted(SESSION_GONE, MAX_BATCHES,
+            ABANDONED_TOTALS, NO_USUAL, TOTALS_JOIN));
+    private static final VersionedSql WITH_TOTALS = VersionedSql.of(RUNS_QUERY.formatted("false", MAX_BATCHES,
+            "t.started, t.succeeded, t.failed, NULL::bigint AS abandoned", NO_USUAL, TOTALS_JOIN));
+    private static final VersionedSql WITHOUT_TOTALS = VersionedSql.of(RUNS_QUERY.formatted("false", MAX_BATCHES,
+            "NULL::bigint AS started, NULL::bigint AS succeeded, NULL::bigint AS failed, NULL::bigint AS abandoned",
+            NO_USUAL, ""));
 
     @Override
     public String name() {
@@ -121,22 +134,30 @@ public final class TelemetryBatchesCollector implements Collector {
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        TelemetrySchema schema = TelemetrySchema.probe(session);
+    public List<VersionedSql> statements(PgServer server) {
+        return server.telemetry().readable() ? List.of(runsQuery(server.telemetry())) : List.of();
+    }
+
+    /**
+     * A schema installed before usual_duration(), run_session_gone() or run_totals existed gets the runs without the
+     * usual duration or those counters.
+     */
+    private static VersionedSql runsQuery(TelemetrySchema schema) {
+        if (schema.has("run_session_gone()")) {
+            return schema.has("usual_duration()") ? CURRENT : WITH_ABANDONED;
+        }
+        return schema.has("run_totals") ? WITH_TOTALS : WITHOUT_TOTALS;
+    }
+
+    @Override
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        TelemetrySchema schema = results.server().telemetry();
         if (!schema.installed()) {
             return;
         }
+        schema.requireUsable();
         boolean[] first = {true};
-        String usual = schema.has("usual_duration()") ? USUAL : NO_USUAL;
-        String query = schema.has("run_session_gone()")
-                ? RUNS_QUERY.formatted(SESSION_GONE, MAX_BATCHES,
-                        "t.started, t.succeeded, t.failed, t.abandoned + b.abandoned_unclosed AS abandoned", usual, TOTALS_JOIN)
-                : schema.has("run_totals")
-                ? RUNS_QUERY.formatted("false", MAX_BATCHES, "t.started, t.succeeded, t.failed, NULL::bigint AS abandoned", usual,
-                        TOTALS_JOIN)
-                : RUNS_QUERY.formatted("false", MAX_BATCHES,
-                        "NULL::bigint AS started, NULL::bigint AS succeeded, NULL::bigint AS failed, NULL::bigint AS abandoned", usual, "");
-        session.query(query, row -> {
+        results.rows(runsQuery(schema), row -> {
             if (first[0]) {
                 sink.add(BATCHES, row.number("batches")); // the same on every row: a window count before LIMIT
                 first[0] = false;

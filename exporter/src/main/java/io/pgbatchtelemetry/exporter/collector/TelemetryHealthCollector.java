@@ -1,6 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.PgServer;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.TelemetrySchema;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -42,13 +45,16 @@ public final class TelemetryHealthCollector implements Collector {
     static final MetricFamily CRON_JOB_FAILED_RUNS = MetricFamily.gauge("pg_telemetry_cron_job_failed_runs_last_hour",
             "Runs of the job that failed in the last hour (cron.job_run_details).", "job");
 
-    private static final String AGES = """
+    private static final VersionedSql AGES = VersionedSql.of("""
             SELECT extract(epoch FROM now() - (SELECT max(captured_at) FROM telemetry.snapshots)) AS snapshot_age,
-                   extract(epoch FROM now() - (SELECT max(captured_at) FROM telemetry.samples)) AS sample_age""";
+                   extract(epoch FROM now() - (SELECT max(captured_at) FROM telemetry.samples)) AS sample_age""");
 
-    private static final String CRON_JOBS = """
+    /** Listed by the probe only where this role may execute it (TelemetrySchema). */
+    private static final String CRON_JOB_HEALTH = "cron_job_health()";
+
+    private static final VersionedSql CRON_JOBS = VersionedSql.of("""
             SELECT jobname, active, last_status = 'failed' AS last_failed, failed_last_hour
-              FROM telemetry.cron_job_health()""";
+              FROM telemetry.cron_job_health()""");
 
     @Override
     public String name() {
@@ -61,26 +67,36 @@ public final class TelemetryHealthCollector implements Collector {
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        TelemetrySchema schema = TelemetrySchema.probe(session);
+    public List<VersionedSql> statements(PgServer server) {
+        TelemetrySchema schema = server.telemetry();
+        if (!schema.readable()) {
+            return List.of();
+        }
+        return schema.has(CRON_JOB_HEALTH) ? List.of(AGES, CRON_JOBS) : List.of(AGES);
+    }
+
+    @Override
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        TelemetrySchema schema = results.server().telemetry();
         sink.add(INSTALLED, schema.installed());
         if (!schema.installed()) {
             return;
         }
-        session.queryOne(AGES, row -> {
+        schema.requireUsable();
+        results.one(AGES, row -> {
             sink.add(SNAPSHOT_AGE, row.number("snapshot_age"));
             sink.add(SAMPLE_AGE, row.number("sample_age"));
         });
-        if (schema.has("cron_job_health()")) {
-            collectCronJobs(session, sink);
+        if (schema.has(CRON_JOB_HEALTH)) {
+            collectCronJobs(results, sink);
         }
     }
 
     /** The job metrics are extras: a revoked EXECUTE leaves them absent instead of failing the rest. */
-    private static void collectCronJobs(PgSession session, MetricSink sink) throws SQLException {
+    private static void collectCronJobs(StatementResults results, MetricSink sink) throws SQLException {
         MetricSink jobs = new MetricSink();
         try {
-            session.query(CRON_JOBS, row -> {
+            results.rows(CRON_JOBS, row -> {
                 String job = row.text("jobname");
                 jobs.add(CRON_JOB_ACTIVE, row.boolAsNumber("active"), job);
                 jobs.add(CRON_JOB_LAST_RUN_FAILED, row.boolAsNumber("last_failed"), job);

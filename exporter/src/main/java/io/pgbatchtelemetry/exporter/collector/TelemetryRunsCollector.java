@@ -1,6 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.PgServer;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.TelemetrySchema;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -79,8 +82,8 @@ public final class TelemetryRunsCollector implements Collector {
                          THEN string_agg(br.run_id::text, ',' ORDER BY br.run_id) END
                FROM telemetry.baseline_runs(rr.run_id) br)""";
 
-    private static final String WITH_BASELINE = RUNS_QUERY.formatted(MAX_BATCHES, RECENT_RUNS, BASELINE_LIST);
-    private static final String WITHOUT_BASELINE = RUNS_QUERY.formatted(MAX_BATCHES, RECENT_RUNS, "NULL::text");
+    private static final VersionedSql WITH_BASELINE = VersionedSql.of(RUNS_QUERY.formatted(MAX_BATCHES, RECENT_RUNS, BASELINE_LIST));
+    private static final VersionedSql WITHOUT_BASELINE = VersionedSql.of(RUNS_QUERY.formatted(MAX_BATCHES, RECENT_RUNS, "NULL::text"));
 
     @Override
     public String name() {
@@ -93,12 +96,23 @@ public final class TelemetryRunsCollector implements Collector {
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        TelemetrySchema schema = TelemetrySchema.probe(session);
+    public List<VersionedSql> statements(PgServer server) {
+        return server.telemetry().readable() ? List.of(runsQuery(server.telemetry())) : List.of();
+    }
+
+    /** A schema installed before baseline_runs() existed gets the runs without their baselines. */
+    private static VersionedSql runsQuery(TelemetrySchema schema) {
+        return schema.has("baseline_runs()") ? WITH_BASELINE : WITHOUT_BASELINE;
+    }
+
+    @Override
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        TelemetrySchema schema = results.server().telemetry();
         if (!schema.installed()) {
             return;
         }
-        session.query(schema.has("baseline_runs()") ? WITH_BASELINE : WITHOUT_BASELINE, row -> {
+        schema.requireUsable();
+        results.rows(runsQuery(schema), row -> {
             String batch = row.text("name");
             String run = row.text("run_id");
             boolean open = "running".equals(row.text("state"));

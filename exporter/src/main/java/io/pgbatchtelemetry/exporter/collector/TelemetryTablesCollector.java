@@ -1,6 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.PgServer;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.TelemetrySchema;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -108,8 +111,8 @@ public final class TelemetryTablesCollector implements Collector {
              GROUP BY tr.relid, tr.schemaname, tr.relname
              ORDER BY tr.schemaname, tr.relname""".formatted(MAX_TABLES));
 
-    private static final String COUNT = """
-            SELECT count(*) AS tracked FROM telemetry.tracked_tables t JOIN pg_class c ON c.oid = t.relid""";
+    private static final VersionedSql COUNT = VersionedSql.of("""
+            SELECT count(*) AS tracked FROM telemetry.tracked_tables t JOIN pg_class c ON c.oid = t.relid""");
 
     @Override
     public String name() {
@@ -123,12 +126,19 @@ public final class TelemetryTablesCollector implements Collector {
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        if (!TelemetrySchema.probe(session).installed()) {
+    public List<VersionedSql> statements(PgServer server) {
+        return server.telemetry().readable() ? List.of(COUNT, TABLES) : List.of();
+    }
+
+    @Override
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        TelemetrySchema schema = results.server().telemetry();
+        if (!schema.installed()) {
             return;
         }
-        session.queryOne(COUNT, row -> sink.add(TRACKED, row.number("tracked")));
-        session.query(TABLES.forServer(session.server()), row -> {
+        schema.requireUsable();
+        results.one(COUNT, row -> sink.add(TRACKED, row.number("tracked")));
+        results.rows(TABLES, row -> {
             String[] table = {row.text("schemaname"), row.text("relname")};
             sink.add(SIZE, row.number("size_bytes"), table);
             sink.add(LIVE_TUPLES, row.number("live"), table);

@@ -1,7 +1,9 @@
 package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.SharedReads;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -14,9 +16,12 @@ import java.util.List;
  * images after a checkpoint, {@code wal_buffers} filling up, and time spent writing and syncing WAL.
  *
  * <p>Versions: PostgreSQL 15–17 keep the write/sync counters and times in {@code pg_stat_wal};
- * 18 removed them, and the same numbers are the {@code object = 'wal'} rows of {@code pg_stat_io}
- * (writes, fsyncs and their times, summed over backend types and contexts). The metric names do
- * not change. On a standby {@code pg_current_wal_lsn()} fails, so the position is read from
+ * 18 removed them, and the same numbers are the {@code object = 'wal'}, {@code context = 'normal'}
+ * rows of {@code pg_stat_io} (writes and fsyncs by {@code XLogWrite()} and
+ * {@code issue_xlog_fsync()}, what PG17's columns counted), summed over backend types; context
+ * {@code 'init'}, the zero-filling of new WAL segments, was never part of them. The read is shared
+ * with the telemetry schema ({@code sql/src/reads/wal.*.sql}, see {@link SharedReads}). The metric
+ * names do not change. On a standby {@code pg_current_wal_lsn()} fails, so the position is read from
  * {@code pg_last_wal_receive_lsn()} and {@code pg_last_wal_replay_lsn()} instead.
  */
 public final class WalCollector implements Collector {
@@ -30,9 +35,9 @@ public final class WalCollector implements Collector {
     static final MetricFamily BUFFERS_FULL = MetricFamily.counter("pg_stat_wal_buffers_full_total",
             "Times WAL was written because wal_buffers was full (pg_stat_wal.wal_buffers_full).");
     static final MetricFamily WRITES = MetricFamily.counter("pg_stat_wal_write_total",
-            "WAL buffer writes to disk (pg_stat_wal.wal_write; pg_stat_io object='wal' writes on 18).");
+            "WAL buffer writes to disk (pg_stat_wal.wal_write; on 18 pg_stat_io writes of object 'wal', context 'normal').");
     static final MetricFamily SYNCS = MetricFamily.counter("pg_stat_wal_sync_total",
-            "WAL file syncs to disk (pg_stat_wal.wal_sync; pg_stat_io object='wal' fsyncs on 18).");
+            "WAL file syncs to disk (pg_stat_wal.wal_sync; on 18 pg_stat_io fsyncs of object 'wal', context 'normal').");
     static final MetricFamily WRITE_TIME = MetricFamily.counter("pg_stat_wal_write_time_seconds_total",
             "Time spent writing WAL to disk; stays 0 unless track_wal_io_timing is on.");
     static final MetricFamily SYNC_TIME = MetricFamily.counter("pg_stat_wal_sync_time_seconds_total",
@@ -53,22 +58,8 @@ public final class WalCollector implements Collector {
                     pg_last_wal_receive_lsn() - '0/0' AS receive_lsn,
                     pg_last_wal_replay_lsn() - '0/0' AS replay_lsn) pos""";
 
-    private static final VersionedSql STATS = VersionedSql.of(
-            15, """
-                SELECT w.wal_records, w.wal_fpi, w.wal_bytes, w.wal_buffers_full,
-                       w.wal_write, w.wal_sync, w.wal_write_time, w.wal_sync_time,
-                       extract(epoch FROM w.stats_reset) AS stats_reset, pos.*
-                  FROM pg_stat_wal w, %s""".formatted(POSITION),
-            18, """
-                SELECT w.wal_records, w.wal_fpi, w.wal_bytes, w.wal_buffers_full,
-                       io.writes AS wal_write, io.fsyncs AS wal_sync,
-                       io.write_time AS wal_write_time, io.fsync_time AS wal_sync_time,
-                       extract(epoch FROM w.stats_reset) AS stats_reset, pos.*
-                  FROM pg_stat_wal w,
-                       (SELECT sum(writes) AS writes, sum(fsyncs) AS fsyncs,
-                               sum(write_time) AS write_time, sum(fsync_time) AS fsync_time
-                          FROM pg_stat_io WHERE object = 'wal') io,
-                       %s""".formatted(POSITION));
+    private static final VersionedSql STATS = SharedReads.load("wal")
+            .map(read -> "SELECT r.*, pos.* FROM (" + read + ") r, " + POSITION);
 
     @Override
     public String name() {
@@ -82,13 +73,13 @@ public final class WalCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
-        return List.of(STATS.forServer(server));
+    public List<VersionedSql> statements(PgServer server) {
+        return List.of(STATS);
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
-        session.queryOne(STATS.forServer(session.server()), row -> {
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
+        results.one(STATS, row -> {
             sink.add(RECORDS, row.number("wal_records"));
             sink.add(FPI, row.number("wal_fpi"));
             sink.add(BYTES, row.number("wal_bytes"));
@@ -97,7 +88,7 @@ public final class WalCollector implements Collector {
             sink.add(SYNCS, row.number("wal_sync"));
             sink.add(WRITE_TIME, row.millisAsSeconds("wal_write_time"));
             sink.add(SYNC_TIME, row.millisAsSeconds("wal_sync_time"));
-            sink.add(STATS_RESET, row.number("stats_reset"));
+            sink.add(STATS_RESET, row.epochSeconds("stats_reset"));
             sink.add(CURRENT_LSN, row.number("current_lsn"));
             sink.add(RECEIVE_LSN, row.number("receive_lsn"));
             sink.add(REPLAY_LSN, row.number("replay_lsn"));

@@ -7,10 +7,12 @@ import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashMap;
-import java.util.LinkedHashSet;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Function;
 import org.slf4j.Logger;
@@ -23,15 +25,19 @@ import org.slf4j.LoggerFactory;
  * connect time by the pool), so a lock held on a table can't hang a collector for longer than
  * that. The statement in flight is remembered so that the scrape deadline can cancel it.
  *
- * <p>Round trips, not server time, are most of a scrape's cost (~0.4 ms each on a 2-vCPU VM even
- * for {@code SELECT 1}; more across a network). {@link #prefetch} therefore sends the statements
- * all collectors announced in one round trip, and {@link #query} serves each of them from those
- * results. If any of them fails, none is kept and every collector queries on its own as if
- * nothing had been prefetched, so one failing statement still fails only its own collector.
+ * <p>Round trips, not server time, are most of a scrape's cost (docs/benchmarks.md). {@link #prefetch}
+ * therefore sends the statements all collectors declared in one round trip, and each collector
+ * reads its own from {@link #resultsOf} (the contract is described on {@link StatementResults}).
+ * Results are kept by statement instance, never by SQL text. If any of them fails, none is kept and
+ * every collector queries on its own as if nothing had been prefetched, so one failing statement
+ * still fails only its own collector.
  */
 public final class PgSession implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(PgSession.class);
+
+    /** The probe as a statement of the batch {@link #open} sends. */
+    private static final VersionedSql PROBE = VersionedSql.of(PgServer.PROBE);
 
     /** Visits one row. */
     @FunctionalInterface
@@ -42,8 +48,8 @@ public final class PgSession implements AutoCloseable {
     private final Connection connection;
     private final PgServer server;
     private final AtomicReference<Statement> inFlight = new AtomicReference<>();
-    /** Results of {@link #prefetch} not yet asked for, by statement text; only the scrape thread touches it. */
-    private final Map<String, ResultSet> prefetched = new HashMap<>();
+    /** Results of {@link #prefetch} not yet asked for, by statement; only the scrape thread touches it. */
+    private final Map<VersionedSql, ResultSet> prefetched = new IdentityHashMap<>();
     private Statement prefetchStatement;
 
     public PgSession(Connection connection, PgServer server) {
@@ -52,23 +58,24 @@ public final class PgSession implements AutoCloseable {
     }
 
     /**
-     * Probes the server and prefetches the statements {@code statementsFor} announces for it. With
+     * Probes the server and prefetches the statements {@code statementsFor} declares for it. With
      * the facts of the last scrape as {@code assumed}, the probe travels in the same round trip as
      * the statements planned for those facts, and they are kept if the server still has the same
-     * version and role (they are, but for an upgrade or a failover); without, or when the batch
-     * fails, it is two round trips: the probe, then the statements for what it found.
+     * version, role and telemetry schema ({@link PgServer#samePlanAs}; it has, but for an upgrade, a
+     * failover or a schema installed since); without, or when the batch fails, it is two round
+     * trips: the probe, then the statements for what it found.
      *
      * @throws SQLException when the probe fails or the connection is lost
      */
     public static PgSession open(Connection connection, PgServer assumed,
-                                 Function<PgServer, Collection<String>> statementsFor) throws SQLException {
+                                 Function<PgServer, Collection<VersionedSql>> statementsFor) throws SQLException {
         if (assumed != null) {
             PgSession planned = new PgSession(connection, assumed);
-            List<String> statements = new ArrayList<>();
-            statements.add(PgServer.PROBE);
+            List<VersionedSql> statements = new ArrayList<>();
+            statements.add(PROBE);
             statements.addAll(statementsFor.apply(assumed));
             planned.prefetch(statements);
-            ResultSet probe = planned.prefetched.remove(PgServer.PROBE);
+            ResultSet probe = planned.prefetched.remove(PROBE);
             if (probe == null) {
                 // nothing came back: a statement of the batch failed (a lock, a timeout), and sending it
                 // again would only wait again; or the probe had nothing to travel with. Probe alone, and
@@ -79,17 +86,17 @@ public final class PgSession implements AutoCloseable {
             try (probe) {
                 actual = PgServer.read(probe);
             }
-            if (actual.versionNum() == assumed.versionNum() && actual.inRecovery() == assumed.inRecovery()) {
+            if (actual.samePlanAs(assumed)) {
                 return planned.withServer(actual);
             }
-            planned.close(); // planned for another version or role: plan again for this one
+            planned.close(); // planned for another version, role or schema: plan again for this one
             return plannedFor(connection, actual, statementsFor);
         }
         return plannedFor(connection, PgServer.probe(connection), statementsFor);
     }
 
     private static PgSession plannedFor(Connection connection, PgServer server,
-                                        Function<PgServer, Collection<String>> statementsFor) throws SQLException {
+                                        Function<PgServer, Collection<VersionedSql>> statementsFor) throws SQLException {
         PgSession session = new PgSession(connection, server);
         session.prefetch(statementsFor.apply(server));
         return session;
@@ -116,20 +123,27 @@ public final class PgSession implements AutoCloseable {
     }
 
     /**
-     * Runs {@code statements} (parameterless SELECTs) in one round trip and keeps their results
-     * for {@link #query}. They run in one implicit transaction: an error in any of them (a
-     * timeout, a missing privilege) rolls back all, so then nothing is kept and the statements run
-     * one by one when asked for. Duplicates are sent once and served once. Throws only when the
-     * connection itself is lost ({@link #connectionLost}).
+     * Runs {@code statements} (parameterless SELECTs, in their text for this server) in one round
+     * trip and keeps their results for {@link #resultsOf}. They run in one implicit transaction: an
+     * error in any of them (a timeout, a missing privilege) rolls back all, so then nothing is kept
+     * and the statements run one by one when asked for. A statement listed twice is sent once and
+     * served once. Throws only when the connection itself is lost ({@link #connectionLost}).
      */
-    public void prefetch(Collection<String> statements) throws SQLException {
-        List<String> distinct = List.copyOf(new LinkedHashSet<>(statements));
+    public void prefetch(Collection<VersionedSql> statements) throws SQLException {
+        Set<VersionedSql> distinct = Collections.newSetFromMap(new LinkedHashMap<>());
+        for (VersionedSql statement : statements) {
+            if (!distinct.contains(statement) && statement.supports(server)) {
+                distinct.add(statement);
+            }
+        }
         if (distinct.size() < 2) {
             return; // one statement gains nothing from being sent early
         }
-        List<ResultSet> results = new ArrayList<>(distinct.size());
+        List<VersionedSql> ordered = List.copyOf(distinct);
+        List<String> texts = ordered.stream().map(s -> s.forServer(server)).toList();
+        List<ResultSet> results = new ArrayList<>(ordered.size());
         try {
-            PreparedStatement statement = connection.prepareStatement(String.join(";\n", distinct));
+            PreparedStatement statement = connection.prepareStatement(String.join(";\n", texts));
             prefetchStatement = statement;
             inFlight.set(statement);
             boolean isResultSet = statement.execute();
@@ -144,29 +158,88 @@ public final class PgSession implements AutoCloseable {
             if (connectionLost(e)) {
                 throw e; // not a statement's fault: the caller retries on another connection
             }
-            LOG.debug("prefetching {} statements failed, each collector queries on its own: {}", distinct.size(), e.getMessage());
+            LOG.debug("prefetching {} statements failed, each collector queries on its own: {}", ordered.size(), e.getMessage());
             return;
         } finally {
             inFlight.set(null);
         }
-        if (results.size() != distinct.size()) {
+        if (results.size() != ordered.size()) {
             closePrefetched(); // not one result set per statement: can't tell which is whose
             return;
         }
-        for (int i = 0; i < distinct.size(); i++) {
-            prefetched.put(distinct.get(i), results.get(i));
+        for (int i = 0; i < ordered.size(); i++) {
+            prefetched.put(ordered.get(i), results.get(i));
         }
     }
 
-    /** Runs {@code sql} with the given parameters and visits every row. */
-    public void query(String sql, RowVisitor visitor, Object... parameters) throws SQLException {
-        ResultSet ready = parameters.length == 0 ? prefetched.remove(sql) : null;
+    /**
+     * The results one collector may read: those of the statements it {@code declared} for this
+     * server, from the prefetch or, where the prefetch did not bring them, run when read.
+     */
+    public StatementResults resultsOf(Collection<VersionedSql> declared) {
+        Set<VersionedSql> mine = Collections.newSetFromMap(new IdentityHashMap<>());
+        mine.addAll(declared);
+        return new StatementResults() {
+            @Override
+            public PgServer server() {
+                return server;
+            }
+
+            @Override
+            public void rows(VersionedSql statement, RowVisitor visitor) throws SQLException {
+                if (!mine.contains(statement)) {
+                    throw new IllegalArgumentException("statement not declared by this collector for PostgreSQL "
+                            + server.major() + ": " + statement);
+                }
+                query(statement, visitor);
+            }
+
+            @Override
+            public void one(VersionedSql statement, RowVisitor visitor) throws SQLException {
+                exactlyOne(statement, visitor, v -> rows(statement, v));
+            }
+
+            @Override
+            public void followUp(VersionedSql statement, RowVisitor visitor, Object... parameters) throws SQLException {
+                run(statement.forServer(server), visitor, parameters);
+            }
+        };
+    }
+
+    /** Visits the rows of {@code statement}: from the prefetch if it brought them, else run now. */
+    public void query(VersionedSql statement, RowVisitor visitor) throws SQLException {
+        ResultSet ready = prefetched.remove(statement);
         if (ready != null) {
             try (ready) {
                 visitRows(ready, visitor);
             }
             return;
         }
+        run(statement.forServer(server), visitor);
+    }
+
+    /** Like {@link #query}, expecting exactly one row. */
+    public void queryOne(VersionedSql statement, RowVisitor visitor) throws SQLException {
+        exactlyOne(statement, visitor, v -> query(statement, v));
+    }
+
+    @FunctionalInterface
+    private interface Visit {
+        void run(RowVisitor visitor) throws SQLException;
+    }
+
+    private static void exactlyOne(VersionedSql statement, RowVisitor visitor, Visit visit) throws SQLException {
+        int[] rows = {0};
+        visit.run(row -> {
+            rows[0]++;
+            visitor.visit(row);
+        });
+        if (rows[0] != 1) {
+            throw new SQLException("expected one row, got " + rows[0] + " from: " + statement);
+        }
+    }
+
+    private void run(String sql, RowVisitor visitor, Object... parameters) throws SQLException {
         try (PreparedStatement statement = connection.prepareStatement(sql)) {
             for (int i = 0; i < parameters.length; i++) {
                 statement.setObject(i + 1, parameters[i]);
@@ -184,18 +257,6 @@ public final class PgSession implements AutoCloseable {
         SqlRow row = new SqlRow(resultSet);
         while (resultSet.next()) {
             visitor.visit(row);
-        }
-    }
-
-    /** Runs {@code sql}, expecting exactly one row, and visits it. */
-    public void queryOne(String sql, RowVisitor visitor, Object... parameters) throws SQLException {
-        int[] rows = {0};
-        query(sql, row -> {
-            rows[0]++;
-            visitor.visit(row);
-        }, parameters);
-        if (rows[0] != 1) {
-            throw new SQLException("expected one row, got " + rows[0] + " from: " + sql);
         }
     }
 

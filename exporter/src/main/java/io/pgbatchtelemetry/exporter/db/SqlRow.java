@@ -2,6 +2,7 @@ package io.pgbatchtelemetry.exporter.db;
 
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.time.OffsetDateTime;
 
 /**
  * One row of a collector query, read by column name with SQL NULL kept as Java {@code null}.
@@ -35,6 +36,12 @@ public final class SqlRow {
     public Double millisAsSeconds(String column) throws SQLException {
         Double millis = number(column);
         return millis == null ? null : millis / 1000.0;
+    }
+
+    /** A timestamptz column as Unix time in seconds, or {@code null} when NULL. */
+    public Double epochSeconds(String column) throws SQLException {
+        OffsetDateTime time = resultSet.getObject(column, OffsetDateTime.class);
+        return time == null ? null : time.toEpochSecond() + time.getNano() / 1e9;
     }
 
     public String text(String column) throws SQLException {

@@ -20,8 +20,8 @@ import java.util.zip.GZIPOutputStream;
  * Serves the client library's {@link MetricsHandler} gzip-compressed at zlib's fastest level.
  *
  * <p>Prometheus asks for gzip on every scrape, and the client library compresses at zlib's default
- * level 6: for our ~65 kB exposition about 1.1 ms of CPU, against 0.24 ms at level 1, which makes
- * 8.3 kB instead of 6.9 (measured, docs/benchmarks.md). The library chooses gzip by the request's
+ * level 6: for an exposition of our size level 1 costs a fraction of the CPU for a slightly larger
+ * body (measured in docs/benchmarks.md). The library chooses gzip by the request's
  * {@code Accept-Encoding}, so the handler sees the request without that header, writes the plain
  * exposition (content negotiation, the name filter, HEAD, errors: all still the library's), and
  * this class compresses what it writes.

@@ -1,7 +1,6 @@
 package io.pgbatchtelemetry.exporter.scrape;
 
 import io.pgbatchtelemetry.exporter.collector.Collector;
-import io.pgbatchtelemetry.exporter.db.ConnectionPool;
 import io.pgbatchtelemetry.exporter.db.PgServer;
 import java.time.Duration;
 import java.util.List;

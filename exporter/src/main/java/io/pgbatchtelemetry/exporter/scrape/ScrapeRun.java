@@ -1,9 +1,9 @@
 package io.pgbatchtelemetry.exporter.scrape;
 
 import io.pgbatchtelemetry.exporter.collector.Collector;
-import io.pgbatchtelemetry.exporter.db.ConnectionPool;
 import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -68,8 +68,8 @@ final class ScrapeRun {
         return result(true);
     }
 
-    private List<String> announcedStatements(PgServer facts) {
-        List<String> statements = new ArrayList<>();
+    private List<VersionedSql> declaredStatements(PgServer facts) {
+        List<VersionedSql> statements = new ArrayList<>();
         for (Collector collector : collectors) {
             if (collector.supports(facts)) {
                 statements.addAll(collector.statements(facts));
@@ -91,7 +91,7 @@ final class ScrapeRun {
             Connection connection = null;
             try {
                 connection = pool.borrow();
-                session = PgSession.open(connection, assumed, this::announcedStatements);
+                session = PgSession.open(connection, assumed, this::declaredStatements);
                 return connection;
             } catch (SQLException e) {
                 connectError = describe(innermost(e));
@@ -136,7 +136,7 @@ final class ScrapeRun {
         }
         MetricSink sink = new MetricSink();
         try {
-            collector.collect(session, sink);
+            collector.collect(session.resultsOf(collector.statements(session.server())), sink);
             return CollectorOutcome.succeeded(collector.name(), Duration.ofNanos(System.nanoTime() - start), sink);
         } catch (SQLException | RuntimeException e) {
             return CollectorOutcome.failed(collector.name(), Duration.ofNanos(System.nanoTime() - start), describe(e));

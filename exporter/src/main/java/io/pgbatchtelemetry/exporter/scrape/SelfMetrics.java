@@ -1,6 +1,5 @@
 package io.pgbatchtelemetry.exporter.scrape;
 
-import io.pgbatchtelemetry.exporter.db.ConnectionPool;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.util.List;

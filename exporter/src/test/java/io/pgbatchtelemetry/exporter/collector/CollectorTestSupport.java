@@ -21,7 +21,8 @@ final class CollectorTestSupport {
     /** Runs {@code collector} once on {@code connection} into a fresh sink. */
     static MetricSink collect(Connection connection, Collector collector) throws SQLException {
         MetricSink sink = new MetricSink();
-        collector.collect(new PgSession(connection, serverOf(connection)), sink);
+        PgSession session = new PgSession(connection, serverOf(connection));
+        collector.collect(session.resultsOf(collector.statements(session.server())), sink);
         return sink;
     }
 

@@ -2,7 +2,10 @@ package io.pgbatchtelemetry.exporter.db;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.pgbatchtelemetry.exporter.it.TelemetryTestDb;
+import io.pgbatchtelemetry.harness.PostgresCluster;
 import io.pgbatchtelemetry.harness.SharedClusters;
 import java.sql.Connection;
 import java.sql.SQLException;
@@ -20,16 +23,21 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class PgSessionTest {
 
-    private static final String NEXT = "SELECT nextval('pgbt_session_test') AS n";
+    private static final String TELEMETRY_DB = "pgbt_shared_reads"; // SharedReadsTest installs it too
+
+    private static final VersionedSql NEXT = VersionedSql.of("SELECT nextval('pgbt_session_test') AS n");
+    private static final VersionedSql TWO = VersionedSql.of("SELECT 2 AS n");
+    private static final VersionedSql THREE = VersionedSql.of("SELECT 3 AS n");
+    private static final VersionedSql FAILS = VersionedSql.of("SELECT 1/0 AS n");
 
     @ParameterizedTest(name = "PostgreSQL {0}")
     @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
     void prefetchedResultsAreServedOnceThenQueriedAgain(int major) throws Exception {
         try (Connection connection = SharedClusters.get(major).connect();
              PgSession session = session(connection)) {
-            session.prefetch(List.of(NEXT, "SELECT 2 AS n", NEXT));
+            session.prefetch(List.of(NEXT, TWO, NEXT));
             assertEquals(1.0, number(session, NEXT), "from the prefetch (sent once although listed twice)");
-            assertEquals(2.0, number(session, "SELECT 2 AS n"));
+            assertEquals(2.0, number(session, TWO));
             assertEquals(2.0, number(session, NEXT), "served once: the second ask runs the statement");
         }
     }
@@ -39,12 +47,32 @@ class PgSessionTest {
     void aFailingStatementFailsOnlyItsOwnQuery(int major) throws Exception {
         try (Connection connection = SharedClusters.get(major).connect();
              PgSession session = session(connection)) {
-            session.prefetch(List.of(NEXT, "SELECT 1/0 AS n", "SELECT 3 AS n"));
+            session.prefetch(List.of(NEXT, FAILS, THREE));
             // the failed batch used up value 1 (sequences ignore rollbacks), so 2 proves a fresh run
             assertEquals(2.0, number(session, NEXT), "nothing kept from a batch that failed");
-            SQLException error = assertThrows(SQLException.class, () -> number(session, "SELECT 1/0 AS n"));
+            SQLException error = assertThrows(SQLException.class, () -> number(session, FAILS));
             assertEquals("22012", error.getSQLState(), "division_by_zero, from running it on its own");
-            assertEquals(3.0, number(session, "SELECT 3 AS n"));
+            assertEquals(3.0, number(session, THREE));
+        }
+    }
+
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void resultsAreKeptByStatementNotByTextAndACollectorReadsOnlyWhatItDeclared(int major) throws Exception {
+        VersionedSql sameTextAsNext = VersionedSql.of("SELECT nextval('pgbt_session_test') AS n");
+        try (Connection connection = SharedClusters.get(major).connect();
+             PgSession session = session(connection)) {
+            session.prefetch(List.of(sameTextAsNext, NEXT));
+            StatementResults mine = session.resultsOf(List.of(NEXT));
+            double[] value = {Double.NaN};
+            mine.one(NEXT, row -> value[0] = row.number("n"));
+            assertEquals(2.0, value[0], "NEXT's own result, not the first statement with its text");
+            assertEquals(1.0, number(session, sameTextAsNext), "the other statement's result, kept apart");
+            IllegalArgumentException undeclared = assertThrows(IllegalArgumentException.class,
+                    () -> mine.rows(TWO, row -> { }));
+            assertTrue(undeclared.getMessage().contains("not declared"), undeclared.getMessage());
+            mine.followUp(TWO, row -> value[0] = row.number("n"));
+            assertEquals(2.0, value[0], "a follow-up needs no declaration");
         }
     }
 
@@ -55,7 +83,7 @@ class PgSessionTest {
             createSequence(connection);
             PgServer facts = PgServer.probe(connection);
             List<PgServer> plannedFor = new ArrayList<>();
-            try (PgSession session = open(connection, facts, plannedFor, NEXT, "SELECT 2 AS n")) {
+            try (PgSession session = open(connection, facts, plannedFor, NEXT, TWO)) {
                 assertEquals(List.of(facts), plannedFor, "planned once, for the facts of the last scrape");
                 assertEquals(facts.versionNum(), session.server().versionNum());
                 assertEquals(1.0, number(session, NEXT), "prefetched with the probe");
@@ -71,9 +99,9 @@ class PgSessionTest {
             createSequence(connection);
             PgServer actual = PgServer.probe(connection);
             PgServer upgradedSince = new PgServer(actual.versionNum() - 10000, actual.inRecovery(), actual.version(),
-                    actual.telemetrySchemaSeen(), actual.settingsGeneration(), actual.statementsSchema());
+                    actual.settingsGeneration(), actual.statementsSchema(), actual.telemetry());
             List<PgServer> plannedFor = new ArrayList<>();
-            try (PgSession session = open(connection, upgradedSince, plannedFor, NEXT, "SELECT 2 AS n")) {
+            try (PgSession session = open(connection, upgradedSince, plannedFor, NEXT, TWO)) {
                 assertEquals(List.of(upgradedSince.versionNum(), actual.versionNum()),
                         plannedFor.stream().map(PgServer::versionNum).toList(),
                         "planned for the old facts, then again for what the probe found");
@@ -85,12 +113,36 @@ class PgSessionTest {
 
     @ParameterizedTest(name = "PostgreSQL {0}")
     @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void theProbeReadsTheTelemetrySchemaAndOpenPlansAgainWhenItAppeared(int major) throws Exception {
+        PostgresCluster cluster = SharedClusters.get(major);
+        TelemetryTestDb.install(cluster, TELEMETRY_DB);
+        try (Connection connection = cluster.connect(TELEMETRY_DB)) {
+            createSequence(connection);
+            PgServer actual = PgServer.probe(connection);
+            assertTrue(actual.telemetry().readable(), "installed, and the superuser may use it: " + actual.telemetry());
+            assertTrue(actual.telemetry().has("run_totals") && actual.telemetry().has("cron_job_health()"), actual.telemetry().toString());
+            PgServer beforeInstall = new PgServer(actual.versionNum(), actual.inRecovery(), actual.version(),
+                    actual.settingsGeneration(), actual.statementsSchema(), TelemetrySchema.ABSENT);
+            List<PgServer> plannedFor = new ArrayList<>();
+            try (PgSession session = open(connection, beforeInstall, plannedFor, NEXT, TWO)) {
+                assertEquals(List.of(beforeInstall, actual), plannedFor, "planned without the schema, then again with it");
+                assertEquals(2.0, number(session, NEXT), "served from the second batch (the first used up 1)");
+            }
+        }
+        try (Connection connection = cluster.connect()) {
+            assertEquals(TelemetrySchema.ABSENT.installed(), PgServer.probe(connection).telemetry().installed(),
+                    "no telemetry schema in database postgres");
+        }
+    }
+
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
     void openDoesNotSendAFailedBatchTwice(int major) throws Exception {
         try (Connection connection = SharedClusters.get(major).connect()) {
             createSequence(connection);
             PgServer facts = PgServer.probe(connection);
             List<PgServer> plannedFor = new ArrayList<>();
-            try (PgSession session = open(connection, facts, plannedFor, NEXT, "SELECT 1/0 AS n")) {
+            try (PgSession session = open(connection, facts, plannedFor, NEXT, FAILS)) {
                 assertEquals(1, plannedFor.size(), "after a failed batch the probe runs alone, nothing is sent again");
                 assertEquals(facts.versionNum(), session.server().versionNum());
                 assertEquals(2.0, number(session, NEXT), "run on its own (the failed batch used up 1)");
@@ -99,7 +151,7 @@ class PgSessionTest {
     }
 
     /** {@link PgSession#open} with {@code statements} announced, recording each server they were planned for. */
-    private static PgSession open(Connection connection, PgServer assumed, List<PgServer> plannedFor, String... statements)
+    private static PgSession open(Connection connection, PgServer assumed, List<PgServer> plannedFor, VersionedSql... statements)
             throws SQLException {
         return PgSession.open(connection, assumed, server -> {
             plannedFor.add(server);
@@ -118,9 +170,9 @@ class PgSessionTest {
         }
     }
 
-    private static double number(PgSession session, String sql) throws SQLException {
+    private static double number(PgSession session, VersionedSql statement) throws SQLException {
         double[] value = {Double.NaN};
-        session.queryOne(sql, row -> value[0] = row.number("n"));
+        session.queryOne(statement, row -> value[0] = row.number("n"));
         return value[0];
     }
 }

@@ -8,7 +8,7 @@ import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.collector.CollectorCatalog;
 import io.pgbatchtelemetry.exporter.collector.CollectorOptions;
 import io.pgbatchtelemetry.exporter.config.ExporterSettings;
-import io.pgbatchtelemetry.exporter.db.ConnectionPool;
+import io.pgbatchtelemetry.exporter.scrape.ConnectionPool;
 import io.pgbatchtelemetry.exporter.scrape.CollectorOutcome;
 import io.pgbatchtelemetry.exporter.scrape.ScrapeCoordinator;
 import io.pgbatchtelemetry.exporter.scrape.ScrapeResult;

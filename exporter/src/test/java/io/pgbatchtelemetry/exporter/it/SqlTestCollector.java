@@ -2,7 +2,9 @@ package io.pgbatchtelemetry.exporter.it;
 
 import io.pgbatchtelemetry.exporter.collector.Collector;
 import io.pgbatchtelemetry.exporter.db.PgServer;
-import io.pgbatchtelemetry.exporter.db.PgSession;
+import io.pgbatchtelemetry.exporter.db.PgSession.RowVisitor;
+import io.pgbatchtelemetry.exporter.db.StatementResults;
+import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
@@ -16,7 +18,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class SqlTestCollector implements Collector {
 
     private final String name;
-    private final String sql;
+    private final VersionedSql sql;
     private final MetricFamily family;
     private final AtomicInteger calls = new AtomicInteger();
     private final boolean announced;
@@ -28,7 +30,7 @@ public final class SqlTestCollector implements Collector {
     private SqlTestCollector(boolean announced, String name, String sql, String... labelColumns) {
         this.announced = announced;
         this.name = name;
-        this.sql = sql;
+        this.sql = VersionedSql.of(sql);
         this.family = MetricFamily.gauge("pgbt_test_" + name, "test collector " + name, labelColumns);
     }
 
@@ -38,7 +40,7 @@ public final class SqlTestCollector implements Collector {
     }
 
     @Override
-    public List<String> statements(PgServer server) {
+    public List<VersionedSql> statements(PgServer server) {
         return announced ? List.of(sql) : List.of();
     }
 
@@ -61,14 +63,19 @@ public final class SqlTestCollector implements Collector {
     }
 
     @Override
-    public void collect(PgSession session, MetricSink sink) throws SQLException {
+    public void collect(StatementResults results, MetricSink sink) throws SQLException {
         calls.incrementAndGet();
-        session.query(sql, row -> {
+        RowVisitor visitor = row -> {
             String[] labels = new String[family.labelNames().size()];
             for (int i = 0; i < labels.length; i++) {
                 labels[i] = row.text(family.labelNames().get(i));
             }
             sink.add(family, row.number("n"), labels);
-        });
+        };
+        if (announced) {
+            results.rows(sql, visitor);
+        } else {
+            results.followUp(sql, visitor);
+        }
     }
 }

@@ -1,4 +1,4 @@
-package io.pgbatchtelemetry.exporter.db;
+package io.pgbatchtelemetry.exporter.scrape;
 
 import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;

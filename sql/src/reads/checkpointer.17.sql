@@ -1,0 +1,7 @@
+-- Checkpoints, PostgreSQL 17: pg_stat_checkpointer.
+-- columns: timed, requested, done (18+), write_time, sync_time (ms), buffers_written,
+--          stats_reset (of these counters), checkpointer_stats_reset (pg_stat_checkpointer's, 17+)
+SELECT k.num_timed AS timed, k.num_requested AS requested, NULL::bigint AS done,
+       k.write_time, k.sync_time, k.buffers_written,
+       k.stats_reset, k.stats_reset AS checkpointer_stats_reset
+  FROM pg_stat_checkpointer k

@@ -1,0 +1,8 @@
+-- VACUUM in progress, PostgreSQL 15-16: dead tuples counted (num_dead_tuples/max_dead_tuples).
+-- columns: pid, backend_type, datname, command, relid, phase, blocks_total, blocks_done, tuples_done,
+--          dead_items, max_dead_items, dead_tuple_bytes, max_dead_tuple_bytes
+SELECT p.pid, a.backend_type, p.datname, 'VACUUM'::text AS command, p.relid, p.phase,
+       p.heap_blks_total AS blocks_total, p.heap_blks_scanned AS blocks_done, NULL::bigint AS tuples_done,
+       p.num_dead_tuples AS dead_items, p.max_dead_tuples AS max_dead_items,
+       NULL::bigint AS dead_tuple_bytes, NULL::bigint AS max_dead_tuple_bytes
+  FROM pg_stat_progress_vacuum p LEFT JOIN pg_stat_activity a USING (pid)
