@@ -328,6 +328,48 @@ CREATE TABLE IF NOT EXISTS telemetry.run_rules (
 );
 
 ----------------------------------------------------------------------------------------------
+-- Batch-run fidelity: what the batch session ran with, which runs make a baseline, where each
+-- sample came from, and the closing snapshot taken after the batch session flushed its statistics
+----------------------------------------------------------------------------------------------
+
+-- A run marked as not representative (a run during an outage, a one-off reload) stays in the
+-- history but is never part of another run's baseline (telemetry.exclude_from_baseline()).
+ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS baseline_excluded boolean NOT NULL DEFAULT false;
+-- batch_end(): the session that ended the run, and the snapshot taken once that session left the
+-- transaction (PostgreSQL flushes a session's statistics then, at most once a second otherwise).
+ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS end_pid int;
+ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS stats_snapshot_id bigint;   -- no FK: cleanup() and TRUNCATE of snapshots stay free
+CREATE INDEX IF NOT EXISTS runs_open_idx ON telemetry.runs (started_at) WHERE state = 'running';
+CREATE INDEX IF NOT EXISTS runs_unsettled_idx ON telemetry.runs (ended_at)
+  WHERE end_pid IS NOT NULL AND stats_snapshot_id IS NULL;
+
+-- Who took a sample and how often that source samples: 'sample()' (the pg_cron job or a manual
+-- call), 'batch_start'/'batch_end', 'pg_cron' (every second while a run is open, pg_cron 1.5+) or
+-- 'exporter' (the exporter's sampler while a run is open). diagnose() states its coverage from it.
+ALTER TABLE telemetry.samples ADD COLUMN IF NOT EXISTS source text;
+ALTER TABLE telemetry.samples ADD COLUMN IF NOT EXISTS interval_s numeric;
+
+-- The batch session's own settings, recorded by batch_start() in that session: a SET work_mem in
+-- the batch is visible only there, and the evidence must describe the batch, not whoever asks.
+CREATE TABLE IF NOT EXISTS telemetry.run_settings (
+  run_id   bigint NOT NULL REFERENCES telemetry.runs ON DELETE CASCADE,
+  name     text NOT NULL,
+  setting  text,
+  unit     text,
+  source   text,
+  PRIMARY KEY (run_id, name)
+);
+
+INSERT INTO telemetry.config (key, value, description) VALUES
+  ('baseline_runs',               '5',          'a run''s baseline: at most this many previous succeeded runs of the same name'),
+  ('baseline_min_runs',           '3',          'a baseline counts as "usual" only with at least this many runs'),
+  ('run_sample_max_age',          '12 hours',   'runs open longer than this are not sampled every second any more (a run left open by a crashed batch)'),
+  ('run_stats_settle_window',     '60 seconds', 'the closing snapshot of a run is re-taken after its session flushed its statistics, if that happens within this time'),
+  ('diagnose.backend_writes_per_second', '256', 'buffer_wal_pressure, rate form: client backend buffer writes per second of the window'),
+  ('diagnose.temp_bytes_per_second', '8388608', 'temp_file_spills, rate form: temp bytes per second of the window (8 MB/s)'),
+  ('diagnose.checkpoint_sync_ms_per_second', '100', 'checkpoint_interference, rate form: checkpoint fsync ms per second of the window (10% of the time)')
+ON CONFLICT (key) DO UPDATE SET description = excluded.description;
+----------------------------------------------------------------------------------------------
 -- Security: bounded names, who may end a run, and who may read stored SQL text.
 -- The threat model (what each role can do and see) is in docs/operations.md.
 ----------------------------------------------------------------------------------------------
@@ -1103,7 +1145,9 @@ BEGIN
 END
 $fn$;
 
-CREATE FUNCTION telemetry.sample()
+-- One sample; p_source and p_interval_s say who took it and how often that source samples
+-- (diagnose() states its coverage from them).
+CREATE FUNCTION telemetry._sample(p_source text, p_interval_s numeric)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -1120,12 +1164,12 @@ BEGIN
     RETURN NULL;
   END IF;
   -- pg_stat_activity is read once per transaction (cached), so all parts below see one instant
-  INSERT INTO telemetry.samples (captured_at, active_sessions, idle_in_xact, blocked_sessions, total_backends)
-  SELECT now(),
+  INSERT INTO telemetry.samples (captured_at, active_sessions, idle_in_xact, blocked_sessions, total_backends, source, interval_s)
+  SELECT CASE WHEN p_source = 'batch_start' THEN clock_timestamp() ELSE now() END,   -- batch_start samples after the run began
          count(*) FILTER (WHERE a.backend_type = 'client backend' AND a.state = 'active'),
          count(*) FILTER (WHERE a.state LIKE 'idle in transaction%'),
          count(*) FILTER (WHERE a.wait_event_type = 'Lock'),
-         count(*)
+         count(*), p_source, p_interval_s
     FROM pg_stat_activity a WHERE a.pid <> v_me
   RETURNING id INTO v_id;
 
@@ -1206,9 +1250,15 @@ BEGIN
     END IF;
   END LOOP;
   PERFORM telemetry.close_abandoned_runs();   -- runs whose session died without batch_end() (91-abandoned-runs.sql)
+  PERFORM telemetry._settle_runs();            -- closing snapshots after batch_end() (91-run-fidelity.sql)
   RETURN v_id;
 END
 $fn$;
+
+CREATE FUNCTION telemetry.sample()
+RETURNS bigint LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT telemetry._sample('sample()', NULL) $$;
 
 ----------------------------------------------------------------------------------------------
 -- Statement capture: pg_stat_statements deltas at every snapshot()
@@ -2109,6 +2159,50 @@ END
 $fn$;
 
 ----------------------------------------------------------------------------------------------
+-- Baselines: the ONE definition of "usual" for a run (batch_runs, the exporter's usual duration,
+-- compare_to_baseline, diagnose and the report all read it)
+----------------------------------------------------------------------------------------------
+
+-- The previous succeeded runs of the same name that started before the run, most recent first, at
+-- most config baseline_runs, leaving out runs marked with exclude_from_baseline(). Never the run
+-- itself: a slow run must not raise its own yardstick.
+CREATE FUNCTION telemetry.baseline_runs(p_run_id bigint)
+RETURNS TABLE (run_id bigint, started_at timestamptz, ended_at timestamptz, duration_s numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT b.run_id, b.started_at, b.ended_at, round(extract(epoch FROM b.ended_at - b.started_at), 3)
+    FROM telemetry.runs r
+    JOIN telemetry.runs b ON b.name = r.name AND b.started_at < r.started_at AND b.run_id <> r.run_id
+   WHERE r.run_id = p_run_id AND b.state = 'succeeded' AND b.ended_at IS NOT NULL AND NOT b.baseline_excluded
+   ORDER BY b.started_at DESC, b.run_id DESC
+   LIMIT telemetry._setting('baseline_runs', '5')::int
+$$;
+
+-- The usual duration of a run in seconds: the mean of its baseline runs, NULL while there are fewer
+-- than config baseline_min_runs of them (two runs are not a habit).
+CREATE FUNCTION telemetry.usual_duration(p_run_id bigint, OUT usual_s numeric, OUT baseline_count int)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT CASE WHEN count(*) >= telemetry._setting('baseline_min_runs', '3')::int THEN round(avg(b.duration_s), 3) END,
+         count(*)::int
+    FROM telemetry.baseline_runs(p_run_id) b
+$$;
+
+CREATE FUNCTION telemetry.exclude_from_baseline(run_id bigint, excluded boolean DEFAULT true)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+BEGIN
+  UPDATE telemetry.runs r SET baseline_excluded = coalesce(excluded, true) WHERE r.run_id = run_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'telemetry.exclude_from_baseline: run % does not exist (see telemetry.batch_runs)', run_id;
+  END IF;
+END
+$fn$;
+----------------------------------------------------------------------------------------------
 -- Batch runs
 ----------------------------------------------------------------------------------------------
 
@@ -2121,17 +2215,24 @@ SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 DECLARE
   v_id bigint;
+  v_job text;
 BEGIN
   IF telemetry._name_problem(run_name) IS NOT NULL THEN
     RAISE EXCEPTION 'telemetry.batch_start: %', telemetry._name_problem(run_name);
   END IF;
   -- exact boundaries: a snapshot and a sample at the start of the run
   PERFORM telemetry.snapshot();
-  PERFORM telemetry.sample();
   INSERT INTO telemetry.runs (name, started_by, backend_start)
   VALUES (run_name, session_user,
           CASE WHEN session_bound THEN (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()) END)
   RETURNING run_id INTO v_id;
+  PERFORM telemetry._sample('batch_start', NULL);   -- after the run began: inside its window
+  PERFORM telemetry._record_run_settings(v_id);   -- this session's settings: the batch's (91-run-fidelity.sql)
+  PERFORM pg_advisory_xact_lock(hashtext('telemetry.run_sampling'));
+  v_job := telemetry._run_sampling_job(true);     -- a sample every second while the run is open, where pg_cron can
+  IF v_job <> 'scheduled' THEN
+    RAISE DEBUG 'telemetry.batch_start: no per-second pg_cron sampling (%)', v_job;
+  END IF;
   RETURN v_id;
 END
 $fn$;
@@ -2153,7 +2254,10 @@ BEGIN
     RAISE EXCEPTION 'telemetry.batch_end: run % was started by another role; only that role or a member of telemetry_admin may end it', run_id
       USING ERRCODE = 'insufficient_privilege';
   END IF;
-  UPDATE telemetry.runs r SET state = batch_end.state, ended_at = clock_timestamp()
+  -- this session's statistics are flushed when it leaves this transaction; _settle_runs() then
+  -- takes the run's closing snapshot again (91-run-fidelity.sql)
+  PERFORM pg_stat_force_next_flush();
+  UPDATE telemetry.runs r SET state = batch_end.state, ended_at = clock_timestamp(), end_pid = pg_backend_pid()
    WHERE r.run_id = batch_end.run_id AND r.state = 'running'
   RETURNING r.ended_at - r.started_at INTO v_duration;
   IF NOT FOUND AND EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.run_id = batch_end.run_id AND r.state = 'abandoned') THEN
@@ -2162,7 +2266,7 @@ BEGIN
   ELSIF NOT FOUND THEN
     RAISE EXCEPTION 'telemetry.batch_end: run % does not exist or has already ended', run_id;
   END IF;
-  PERFORM telemetry.sample();
+  PERFORM telemetry._sample('batch_end', NULL);
   PERFORM telemetry.snapshot();
   RETURN v_duration;
 END
@@ -2171,13 +2275,11 @@ $fn$;
 CREATE VIEW telemetry.batch_runs AS
 SELECT r.run_id, r.name, r.state, r.started_at, r.ended_at,
        coalesce(r.ended_at, now()) - r.started_at AS duration,
-       avg(coalesce(r.ended_at, now()) - r.started_at) FILTER (WHERE r.state = 'succeeded')
-         OVER (PARTITION BY r.name) AS avg_succeeded_duration,
-       round((extract(epoch FROM coalesce(r.ended_at, now()) - r.started_at)
-              / nullif(extract(epoch FROM avg(coalesce(r.ended_at, now()) - r.started_at) FILTER (WHERE r.state = 'succeeded')
-                                          OVER (PARTITION BY r.name)), 0))::numeric, 2) AS duration_vs_avg,
-       r.started_by, r.pid, r.source
-  FROM telemetry.runs r;
+       make_interval(secs => u.usual_s::double precision) AS avg_succeeded_duration,   -- the run's baseline: telemetry.usual_duration()
+       round(extract(epoch FROM coalesce(r.ended_at, now()) - r.started_at) / nullif(u.usual_s, 0), 2) AS duration_vs_avg,
+       r.started_by, r.pid, r.source, u.baseline_count AS baseline_runs, r.baseline_excluded
+  FROM telemetry.runs r
+ CROSS JOIN LATERAL telemetry.usual_duration(r.run_id) u;
 
 -- Keeps telemetry.run_totals: a run counts as started when inserted and as succeeded/failed when
 -- its state leaves 'running' (or when it is inserted already finished). Every path that writes runs
@@ -2213,7 +2315,7 @@ SELECT r.name, count(*), count(*) FILTER (WHERE r.state = 'succeeded'), count(*)
  GROUP BY r.name;
 
 CREATE FUNCTION telemetry._run_window(p_run_id bigint, OUT start_time timestamptz, OUT end_time timestamptz)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 BEGIN
@@ -2221,6 +2323,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'telemetry: run % does not exist (see telemetry.batch_runs)', p_run_id;
   END IF;
+  end_time := telemetry._run_closing(p_run_id, end_time);   -- 91-run-fidelity.sql
 END
 $fn$;
 
@@ -2330,18 +2433,246 @@ BEGIN
 END
 $fn$;
 ----------------------------------------------------------------------------------------------
+-- Batch-run fidelity: per-second samples while a run is open, the closing snapshot after the
+-- batch session's statistics flush, the batch session's settings, and the coverage of samples
+----------------------------------------------------------------------------------------------
+
+-- The closing snapshot of runs ended by batch_end(): PostgreSQL keeps a session's statistics (WAL,
+-- blocks, temp files, tuples) in the session and flushes them at most once a second, when it goes
+-- idle. batch_end() forces the next flush (pg_stat_force_next_flush()), but that happens only after
+-- its own transaction: its snapshot can miss the last second of the batch's work, all of it for a
+-- run of a few ms. Once the ending session has left that transaction its statistics are in shared
+-- memory, and the next sample()/sample_open_runs()/diagnose(run) takes one snapshot that closes
+-- every such run (within config run_stats_settle_window; later ones stay as batch_end left them).
+CREATE FUNCTION telemetry._settle_runs()
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_window interval := telemetry._setting('run_stats_settle_window', '60 seconds')::interval;
+  v_runs bigint[];
+  v_snapshot bigint;
+BEGIN
+  SELECT array_agg(r.run_id) INTO v_runs
+    FROM telemetry.runs r
+   WHERE r.end_pid IS NOT NULL AND r.stats_snapshot_id IS NULL AND r.ended_at > now() - v_window
+     AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                      WHERE a.pid = r.end_pid AND a.xact_start IS NOT NULL AND a.xact_start <= r.ended_at);
+  IF v_runs IS NULL OR pg_is_in_recovery() THEN
+    RETURN NULL;
+  END IF;
+  v_snapshot := telemetry.snapshot();
+  UPDATE telemetry.runs r SET stats_snapshot_id = v_snapshot WHERE r.run_id = ANY (v_runs);
+  RETURN v_snapshot;
+END
+$fn$;
+
+-- A sample while any run is open (or a closing snapshot is due): called every second by the
+-- pg_cron job telemetry_run_sample (pg_cron 1.5+, scheduled by batch_start) and by the exporter's
+-- sampler when its role is a telemetry_writer. Returns the sample's id, or NULL when nothing is
+-- open or another source sampled less than half an interval ago (both may run at once).
+CREATE FUNCTION telemetry.sample_open_runs(p_source text, p_interval_s numeric)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_max_age interval := telemetry._setting('run_sample_max_age', '12 hours')::interval;
+BEGIN
+  IF p_source IS NULL OR p_interval_s IS NULL OR p_interval_s <= 0 THEN
+    RAISE EXCEPTION 'telemetry.sample_open_runs: a source and a positive interval in seconds are required';
+  END IF;
+  IF pg_is_in_recovery() THEN
+    RETURN NULL;
+  END IF;
+  PERFORM pg_advisory_xact_lock(hashtext('telemetry.run_sampling'));   -- against batch_start scheduling the job
+  IF NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.state = 'running' AND r.started_at > now() - v_max_age) THEN
+    IF p_source = 'pg_cron' AND NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.end_pid IS NOT NULL AND r.stats_snapshot_id IS NULL
+                                              AND r.ended_at > now() - telemetry._setting('run_stats_settle_window', '60 seconds')::interval) THEN
+      PERFORM telemetry._run_sampling_job(false);   -- nothing open, nothing to settle: the per-second job stops itself
+    END IF;
+    PERFORM telemetry._settle_runs();
+    RETURN NULL;
+  END IF;
+  IF EXISTS (SELECT 1 FROM telemetry.samples s WHERE s.captured_at > now() - make_interval(secs => (p_interval_s / 2)::double precision)) THEN
+    PERFORM telemetry._settle_runs();
+    RETURN NULL;
+  END IF;
+  RETURN telemetry._sample(p_source, p_interval_s);   -- settles runs too
+END
+$fn$;
+
+-- Schedules (p_on) or removes the pg_cron job that samples every second while runs are open.
+-- Second schedules need pg_cron 1.5+; the version string does not tell, so the schedule is tried.
+-- Returns what happened, for batch_start's notice.
+CREATE FUNCTION telemetry._run_sampling_job(p_on boolean)
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+    RETURN 'no pg_cron in this database';
+  END IF;
+  IF NOT p_on THEN
+    EXECUTE $q$SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = 'telemetry_run_sample'$q$;
+    RETURN 'unscheduled';
+  END IF;
+  IF EXISTS (SELECT 1 FROM cron.job WHERE jobname = 'telemetry_run_sample') THEN
+    RETURN 'scheduled';
+  END IF;
+  BEGIN
+    EXECUTE $q$SELECT cron.schedule('telemetry_run_sample', '1 seconds', 'SELECT telemetry.sample_open_runs(''pg_cron'', 1)')$q$;
+    RETURN 'scheduled';
+  EXCEPTION WHEN OTHERS THEN
+    RETURN 'this pg_cron has no second schedules (pg_cron 1.5+ has): ' || SQLERRM;
+  END;
+END
+$fn$;
+
+-- The batch session's settings, recorded by batch_start() in that session: every setting not at
+-- its built-in default, and always the ones the evidence of diagnose() names.
+CREATE FUNCTION telemetry._record_run_settings(p_run_id bigint)
+RETURNS void LANGUAGE sql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  INSERT INTO telemetry.run_settings (run_id, name, setting, unit, source)
+  SELECT p_run_id, s.name, s.setting, s.unit, s.source
+    FROM pg_settings s
+   WHERE s.source NOT IN ('default', 'override')
+      OR s.name IN ('work_mem', 'maintenance_work_mem', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout',
+                    'random_page_cost', 'jit', 'effective_cache_size', 'temp_buffers', 'hash_mem_multiplier',
+                    'max_parallel_workers_per_gather', 'synchronous_commit', 'track_io_timing',
+                    'track_wal_io_timing', 'temp_file_limit')
+  ON CONFLICT (run_id, name) DO NOTHING
+$$;
+
+-- A setting as users write it: 65536 with unit kB is '64 MB', 300 with unit s is '300s'.
+CREATE FUNCTION telemetry._setting_display(p_setting text, p_unit text)
+RETURNS text LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT CASE WHEN p_setting !~ '^-?[0-9]+$' OR p_unit IS NULL THEN p_setting
+              WHEN p_setting::numeric < 0 THEN p_setting
+              WHEN p_unit IN ('B', 'kB', 'MB', '8kB', '16MB')
+                THEN pg_size_pretty(p_setting::numeric * CASE p_unit WHEN 'B' THEN 1 WHEN 'kB' THEN 1024 WHEN 'MB' THEN 1048576
+                                                                     WHEN '8kB' THEN 8192 ELSE 16777216 END)
+              ELSE p_setting || p_unit END
+$$;
+
+-- The server's own value of a setting (postgresql.conf, ALTER SYSTEM, else built in), as the server
+-- sees it, not the calling session's: pg_file_settings needs the schema owner's rights.
+CREATE FUNCTION telemetry._server_setting(p_name text)
+RETURNS text LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+  v_file text;
+  v_unit text;
+  v_boot text;
+BEGIN
+  IF p_name NOT IN ('work_mem', 'maintenance_work_mem', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout',
+                    'random_page_cost', 'jit', 'effective_cache_size', 'temp_buffers', 'hash_mem_multiplier',
+                    'max_parallel_workers_per_gather', 'synchronous_commit', 'synchronous_standby_names',
+                    'track_io_timing', 'track_wal_io_timing', 'temp_file_limit') THEN
+    RAISE EXCEPTION 'telemetry._server_setting: % is not a setting the evidence names', p_name;   -- file values may hold secrets
+  END IF;
+  SELECT s.unit, s.boot_val INTO v_unit, v_boot FROM pg_settings s WHERE s.name = p_name;
+  BEGIN
+    SELECT f.setting INTO v_file FROM pg_file_settings f
+     WHERE f.name = p_name AND f.applied ORDER BY f.seqno DESC LIMIT 1;
+  EXCEPTION WHEN insufficient_privilege THEN
+    v_file := NULL;
+  END;
+  IF v_file IS NOT NULL THEN
+    RETURN CASE WHEN v_file ~ '^[0-9]+$' THEN telemetry._setting_display(v_file, v_unit) ELSE v_file END
+           || ' (server default, configuration file)';
+  END IF;
+  RETURN telemetry._setting_display(v_boot, v_unit) || ' (server default, built in)';
+END
+$fn$;
+
+-- A setting for the evidence of a window: the batch session's value when the window is a run whose
+-- settings batch_start() recorded, else the server default (a session may have used another).
+CREATE FUNCTION telemetry._window_setting(p_run_id bigint, p_name text)
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT coalesce((SELECT telemetry._setting_display(rs.setting, rs.unit) || ' (batch session)'
+                     FROM telemetry.run_settings rs WHERE rs.run_id = p_run_id AND rs.name = p_name),
+                  telemetry._server_setting(p_name))
+$$;
+
+-- What the samples of a window can and cannot show: how many, from which sources at which
+-- intervals, and the longest stretch of the window without a sample (a wait shorter than that
+-- may have happened unseen between two samples).
+CREATE FUNCTION telemetry.sample_coverage(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (samples bigint, sources text, longest_gap_s numeric, note text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  WITH s AS (
+    SELECT captured_at, source, interval_s FROM telemetry.samples
+     WHERE captured_at BETWEEN start_time AND end_time
+  ), edges AS (
+    SELECT start_time AS t UNION ALL SELECT captured_at FROM s UNION ALL SELECT end_time
+  ), gaps AS (
+    SELECT extract(epoch FROM lead(t) OVER (ORDER BY t) - t) AS gap FROM edges
+  ), src AS (
+    SELECT string_agg(format('%s from %s%s', n, coalesce(source, 'sample()'),
+                             CASE WHEN interval_s IS NOT NULL THEN format(' every %s s', trim_scale(interval_s)) ELSE '' END), ', '
+                      ORDER BY n DESC) AS sources
+      FROM (SELECT source, interval_s, count(*) AS n FROM s GROUP BY 1, 2) x
+  )
+  SELECT (SELECT count(*) FROM s), src.sources, round(max(g.gap), 1),
+         format('%s samples (%s); longest stretch without a sample %s s: waits shorter than that may be missing',
+                (SELECT count(*) FROM s), coalesce(src.sources, 'none'), round(max(g.gap), 1))
+    FROM gaps g, src
+   GROUP BY src.sources
+$$;
+
+-- The end of a run's window for its evidence: the snapshot taken after the batch session flushed
+-- its statistics when there is one (taken now if it is due and the caller may collect), else the
+-- end batch_end() recorded, with a notice that the run's own last second of work may be missing.
+CREATE FUNCTION telemetry._run_closing(p_run_id bigint, p_end timestamptz)
+RETURNS timestamptz LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  r record;
+BEGIN
+  SELECT x.end_pid, x.stats_snapshot_id, x.ended_at INTO r FROM telemetry.runs x WHERE x.run_id = p_run_id;
+  IF r.end_pid IS NULL THEN
+    RETURN p_end;   -- open, or not ended by batch_end()
+  END IF;
+  IF r.stats_snapshot_id IS NULL AND has_function_privilege('telemetry._settle_runs()', 'EXECUTE') THEN
+    PERFORM telemetry._settle_runs();
+    SELECT x.stats_snapshot_id INTO r.stats_snapshot_id FROM telemetry.runs x WHERE x.run_id = p_run_id;
+  END IF;
+  IF r.stats_snapshot_id IS NULL THEN
+    RAISE NOTICE 'telemetry: run % ended at % and no snapshot was taken after its session flushed its statistics: '
+                 'WAL, block, temp and table numbers may miss up to the last second of the run''s own work '
+                 '(PostgreSQL flushes a session''s statistics at most once a second; all of it for a run of a few ms)',
+      p_run_id, r.ended_at;
+    RETURN p_end;
+  END IF;
+  RETURN greatest(p_end, (SELECT s.captured_at FROM telemetry.snapshots s WHERE s.id = r.stats_snapshot_id));
+END
+$fn$;
+----------------------------------------------------------------------------------------------
 -- diagnose(): one row per finding, the six patterns, ranked by score (= multiple of its threshold)
 ----------------------------------------------------------------------------------------------
 
 CREATE TYPE telemetry._finding AS (pattern text, score numeric, evidence text, recommendation text);
 
-CREATE FUNCTION telemetry.diagnose(start_time timestamptz, end_time timestamptz)
+-- p_run_id: the run the window belongs to (its batch session's settings), NULL for a plain window.
+CREATE FUNCTION telemetry._diagnose(start_time timestamptz, end_time timestamptz, p_run_id bigint)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 #variable_conflict use_variable
 DECLARE
+  v_coverage record;
+  v_rate_s numeric := greatest(extract(epoch FROM end_time - start_time), 1);   -- rate forms: per second, windows under 1 s as 1 s
   c telemetry._pair_deltas;
   v_findings telemetry._finding[] := '{}';
   v_missing text[] := '{}';
@@ -2369,6 +2700,8 @@ BEGIN
   IF cardinality(v_missing) > 0 THEN
     RAISE NOTICE 'telemetry.diagnose: partial evidence: %', array_to_string(v_missing, '; ');
   END IF;
+  SELECT * INTO v_coverage FROM telemetry.sample_coverage(start_time, end_time);
+  RAISE NOTICE 'telemetry.diagnose: coverage: %', v_coverage.note;
 
   -- 1. lock contention: the longest wait of a blocked session (from pg_locks.waitstart)
   IF v_samples > 0 THEN
@@ -2385,9 +2718,10 @@ BEGIN
       v_score := r.wait_s / telemetry._setting('diagnose.lock_wait_seconds', '1')::numeric;
       IF v_score >= 1 THEN
         v_findings := v_findings || ROW('lock_contention', v_score,
-          format('blocked sessions in %s of %s samples; longest wait %s s: pid %s waiting for %s (%s) on %s, blocked by pid %s (%s): %s',
+          format('blocked sessions in %s of %s samples; longest wait %s s: pid %s waiting for %s (%s) on %s, blocked by pid %s (%s): %s; coverage: %s',
                  r.blocked_samples, v_samples, round(r.wait_s, 1), r.blocked_pid, r.lock_mode, r.lock_type,
-                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(no query text: previews off, or not yours to see without pg_read_all_stats)')),
+                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(no query text: previews off, or not yours to see without pg_read_all_stats)'),
+                 v_coverage.note),
           'Find the blocker in telemetry.locks_between(start, end): shorten its transaction, keep DDL/TRUNCATE and long transactions out of the batch window, and set lock_timeout in the batch so it fails fast instead of queueing.')::telemetry._finding;
       END IF;
     END IF;
@@ -2396,11 +2730,12 @@ BEGIN
   IF v_have_compare THEN
     -- 2. buffer / WAL pressure: client backends writing dirty buffers themselves
     v_val := coalesce(c.io_client_normal_writes, c.bgw_buffers_backend_delta);
-    v_score := v_val / telemetry._setting('diagnose.backend_writes', '1024')::numeric;
+    v_score := greatest(v_val / telemetry._setting('diagnose.backend_writes', '1024')::numeric,
+                        v_val / v_rate_s / telemetry._setting('diagnose.backend_writes_per_second', '256')::numeric);
     IF v_score >= 1 THEN
       v_findings := v_findings || ROW('buffer_wal_pressure', v_score,
-        format('client backends wrote %s buffers (%s) themselves; checkpointer wrote %s, bgwriter %s (maxwritten_clean %s); backend fsyncs %s; WAL %s, wal_buffers_full %s',
-               v_val, pg_size_pretty(v_val * current_setting('block_size')::numeric), c.ckpt_buffers_delta,
+        format('client backends wrote %s buffers (%s, %s buffers/s over %s s) themselves; checkpointer wrote %s, bgwriter %s (maxwritten_clean %s); backend fsyncs %s; WAL %s, wal_buffers_full %s',
+               v_val, pg_size_pretty(v_val * current_setting('block_size')::numeric), round(v_val / v_rate_s, 1), round(v_rate_s, 1), c.ckpt_buffers_delta,
                c.bgw_buffers_clean_delta, c.bgw_maxwritten_clean_delta, coalesce(c.io_client_fsyncs, c.bgw_buffers_backend_fsync_delta),
                c.wal_bytes_pretty, c.wal_buffers_full_delta),
         'Backends are evicting dirty pages on their own: raise shared_buffers, let the background writer do more (bgwriter_lru_maxpages, bgwriter_delay), reduce concurrent writers; if wal_buffers_full grows, raise wal_buffers.')::telemetry._finding;
@@ -2408,21 +2743,24 @@ BEGIN
 
     -- 3. checkpoint interference: forced checkpoints or slow checkpoint fsyncs
     v_score := greatest(c.ckpt_requested_delta / telemetry._setting('diagnose.requested_checkpoints', '1')::numeric,
-                        c.ckpt_sync_time_ms / telemetry._setting('diagnose.checkpoint_sync_ms', '10000')::numeric);
+                        c.ckpt_sync_time_ms / telemetry._setting('diagnose.checkpoint_sync_ms', '10000')::numeric,
+                        c.ckpt_sync_time_ms / v_rate_s / telemetry._setting('diagnose.checkpoint_sync_ms_per_second', '100')::numeric);
     IF v_score >= 1 THEN
       v_findings := v_findings || ROW('checkpoint_interference', v_score,
         format('%s requested (forced) and %s timed checkpoints; checkpoint write %s ms, sync %s ms, %s buffers written; WAL %s in the window (max_wal_size %s)',
                c.ckpt_requested_delta, c.ckpt_timed_delta, c.ckpt_write_time_ms, c.ckpt_sync_time_ms,
-               c.ckpt_buffers_delta, c.wal_bytes_pretty, current_setting('max_wal_size')),
+               c.ckpt_buffers_delta, c.wal_bytes_pretty, telemetry._window_setting(p_run_id, 'max_wal_size')),
         'Forced checkpoints mean the batch wrote more WAL than max_wal_size between checkpoints: raise max_wal_size (and checkpoint_timeout), or run the batch away from other write-heavy work.')::telemetry._finding;
     END IF;
 
     -- 5. temp file spills
-    v_score := c.temp_bytes_delta / telemetry._setting('diagnose.temp_bytes', '33554432')::numeric;
+    v_score := greatest(c.temp_bytes_delta / telemetry._setting('diagnose.temp_bytes', '33554432')::numeric,
+                        c.temp_bytes_delta / v_rate_s / telemetry._setting('diagnose.temp_bytes_per_second', '8388608')::numeric);
     IF v_score >= 1 THEN
       v_findings := v_findings || ROW('temp_file_spills', v_score,
-        format('%s temp files, %s written to disk by sorts/hashes (work_mem %s)',
-               c.temp_files_delta, c.temp_bytes_pretty, current_setting('work_mem')),
+        format('%s temp files, %s written to disk by sorts/hashes (%s/s over %s s); work_mem %s, hash_mem_multiplier %s',
+               c.temp_files_delta, c.temp_bytes_pretty, pg_size_pretty(round(c.temp_bytes_delta / v_rate_s)), round(v_rate_s, 1),
+               telemetry._window_setting(p_run_id, 'work_mem'), telemetry._window_setting(p_run_id, 'hash_mem_multiplier')),
         'Sorts and hashes spill to disk: raise work_mem for the batch session (SET work_mem = ''256MB''), or avoid the large sort (index, smaller batches); EXPLAIN (ANALYZE, BUFFERS) shows "external merge" / hash batches.')::telemetry._finding;
     END IF;
 
@@ -2460,7 +2798,7 @@ BEGIN
   IF v_score >= 1 THEN
     v_findings := v_findings || ROW('replication_lag', v_score,
       format('replica %s was up to %s behind in replay (replay_lag up to %s); synchronous_commit %s, synchronous_standby_names ''%s''',
-             r.app, pg_size_pretty(r.bytes), coalesce(r.lag::text, 'n/a'), current_setting('synchronous_commit'),
+             r.app, pg_size_pretty(r.bytes), coalesce(r.lag::text, 'n/a'), telemetry._window_setting(p_run_id, 'synchronous_commit'),
              current_setting('synchronous_standby_names')),
       'A replica fell behind: check its disk, CPU and network (and whether replay was paused or conflicted); with synchronous replication the batch waits for it, so consider SET LOCAL synchronous_commit = local for the batch or fix the replica first.')::telemetry._finding;
   END IF;
@@ -2468,8 +2806,9 @@ BEGIN
   v_findings := telemetry._statement_evidence(v_findings, start_time, end_time);   -- 93-statement-compare.sql
 
   IF cardinality(v_findings) = 0 THEN
-    RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%)', start_time, end_time, v_samples,
-      CASE WHEN v_have_compare THEN format(', snapshots %s .. %s', c.start_snapshot_at, c.end_snapshot_at) ELSE ', no snapshots' END;
+    RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%; %)', start_time, end_time, v_samples,
+      CASE WHEN v_have_compare THEN format(', snapshots %s .. %s', c.start_snapshot_at, c.end_snapshot_at) ELSE ', no snapshots' END,
+      v_coverage.note;
   END IF;
   RETURN QUERY
   SELECT (row_number() OVER (ORDER BY f.score DESC, f.pattern))::int, f.pattern,
@@ -2480,6 +2819,12 @@ BEGIN
 END
 $fn$;
 
+CREATE FUNCTION telemetry.diagnose(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
+LANGUAGE sql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT * FROM telemetry._diagnose(start_time, end_time, NULL) $$;
+
 CREATE FUNCTION telemetry.diagnose(run_id bigint)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
 LANGUAGE plpgsql
@@ -2488,7 +2833,7 @@ AS $fn$
 DECLARE
   w record := telemetry._run_window(run_id);
 BEGIN
-  RETURN QUERY SELECT * FROM telemetry.diagnose(w.start_time, w.end_time);
+  RETURN QUERY SELECT * FROM telemetry._diagnose(w.start_time, w.end_time, run_id);
 END
 $fn$;
 
@@ -3150,6 +3495,12 @@ GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.ba
 REVOKE EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb),
   telemetry._cleanup_statement_texts() FROM telemetry_reader;
 GRANT EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb) TO telemetry_writer;
+-- batch-run fidelity (91-run-fidelity.sql, 89-baseline.sql)
+REVOKE EXECUTE ON FUNCTION telemetry._sample(text, numeric), telemetry.sample_open_runs(text, numeric),
+  telemetry._settle_runs(), telemetry._run_sampling_job(boolean), telemetry._record_run_settings(bigint),
+  telemetry.exclude_from_baseline(bigint, boolean) FROM telemetry_reader;
+GRANT EXECUTE ON FUNCTION telemetry.sample_open_runs(text, numeric), telemetry._settle_runs(),
+  telemetry.exclude_from_baseline(bigint, boolean) TO telemetry_writer;
 
 COMMIT;
 

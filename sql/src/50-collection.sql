@@ -196,7 +196,9 @@ BEGIN
 END
 $fn$;
 
-CREATE FUNCTION telemetry.sample()
+-- One sample; p_source and p_interval_s say who took it and how often that source samples
+-- (diagnose() states its coverage from them).
+CREATE FUNCTION telemetry._sample(p_source text, p_interval_s numeric)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -213,12 +215,12 @@ BEGIN
     RETURN NULL;
   END IF;
   -- pg_stat_activity is read once per transaction (cached), so all parts below see one instant
-  INSERT INTO telemetry.samples (captured_at, active_sessions, idle_in_xact, blocked_sessions, total_backends)
-  SELECT now(),
+  INSERT INTO telemetry.samples (captured_at, active_sessions, idle_in_xact, blocked_sessions, total_backends, source, interval_s)
+  SELECT CASE WHEN p_source = 'batch_start' THEN clock_timestamp() ELSE now() END,   -- batch_start samples after the run began
          count(*) FILTER (WHERE a.backend_type = 'client backend' AND a.state = 'active'),
          count(*) FILTER (WHERE a.state LIKE 'idle in transaction%'),
          count(*) FILTER (WHERE a.wait_event_type = 'Lock'),
-         count(*)
+         count(*), p_source, p_interval_s
     FROM pg_stat_activity a WHERE a.pid <> v_me
   RETURNING id INTO v_id;
 
@@ -299,7 +301,13 @@ BEGIN
     END IF;
   END LOOP;
   PERFORM telemetry.close_abandoned_runs();   -- runs whose session died without batch_end() (91-abandoned-runs.sql)
+  PERFORM telemetry._settle_runs();            -- closing snapshots after batch_end() (91-run-fidelity.sql)
   RETURN v_id;
 END
 $fn$;
+
+CREATE FUNCTION telemetry.sample()
+RETURNS bigint LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT telemetry._sample('sample()', NULL) $$;
 

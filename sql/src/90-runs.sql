@@ -11,17 +11,24 @@ SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 DECLARE
   v_id bigint;
+  v_job text;
 BEGIN
   IF telemetry._name_problem(run_name) IS NOT NULL THEN
     RAISE EXCEPTION 'telemetry.batch_start: %', telemetry._name_problem(run_name);
   END IF;
   -- exact boundaries: a snapshot and a sample at the start of the run
   PERFORM telemetry.snapshot();
-  PERFORM telemetry.sample();
   INSERT INTO telemetry.runs (name, started_by, backend_start)
   VALUES (run_name, session_user,
           CASE WHEN session_bound THEN (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()) END)
   RETURNING run_id INTO v_id;
+  PERFORM telemetry._sample('batch_start', NULL);   -- after the run began: inside its window
+  PERFORM telemetry._record_run_settings(v_id);   -- this session's settings: the batch's (91-run-fidelity.sql)
+  PERFORM pg_advisory_xact_lock(hashtext('telemetry.run_sampling'));
+  v_job := telemetry._run_sampling_job(true);     -- a sample every second while the run is open, where pg_cron can
+  IF v_job <> 'scheduled' THEN
+    RAISE DEBUG 'telemetry.batch_start: no per-second pg_cron sampling (%)', v_job;
+  END IF;
   RETURN v_id;
 END
 $fn$;
@@ -43,7 +50,10 @@ BEGIN
     RAISE EXCEPTION 'telemetry.batch_end: run % was started by another role; only that role or a member of telemetry_admin may end it', run_id
       USING ERRCODE = 'insufficient_privilege';
   END IF;
-  UPDATE telemetry.runs r SET state = batch_end.state, ended_at = clock_timestamp()
+  -- this session's statistics are flushed when it leaves this transaction; _settle_runs() then
+  -- takes the run's closing snapshot again (91-run-fidelity.sql)
+  PERFORM pg_stat_force_next_flush();
+  UPDATE telemetry.runs r SET state = batch_end.state, ended_at = clock_timestamp(), end_pid = pg_backend_pid()
    WHERE r.run_id = batch_end.run_id AND r.state = 'running'
   RETURNING r.ended_at - r.started_at INTO v_duration;
   IF NOT FOUND AND EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.run_id = batch_end.run_id AND r.state = 'abandoned') THEN
@@ -52,7 +62,7 @@ BEGIN
   ELSIF NOT FOUND THEN
     RAISE EXCEPTION 'telemetry.batch_end: run % does not exist or has already ended', run_id;
   END IF;
-  PERFORM telemetry.sample();
+  PERFORM telemetry._sample('batch_end', NULL);
   PERFORM telemetry.snapshot();
   RETURN v_duration;
 END
@@ -61,13 +71,11 @@ $fn$;
 CREATE VIEW telemetry.batch_runs AS
 SELECT r.run_id, r.name, r.state, r.started_at, r.ended_at,
        coalesce(r.ended_at, now()) - r.started_at AS duration,
-       avg(coalesce(r.ended_at, now()) - r.started_at) FILTER (WHERE r.state = 'succeeded')
-         OVER (PARTITION BY r.name) AS avg_succeeded_duration,
-       round((extract(epoch FROM coalesce(r.ended_at, now()) - r.started_at)
-              / nullif(extract(epoch FROM avg(coalesce(r.ended_at, now()) - r.started_at) FILTER (WHERE r.state = 'succeeded')
-                                          OVER (PARTITION BY r.name)), 0))::numeric, 2) AS duration_vs_avg,
-       r.started_by, r.pid, r.source
-  FROM telemetry.runs r;
+       make_interval(secs => u.usual_s::double precision) AS avg_succeeded_duration,   -- the run's baseline: telemetry.usual_duration()
+       round(extract(epoch FROM coalesce(r.ended_at, now()) - r.started_at) / nullif(u.usual_s, 0), 2) AS duration_vs_avg,
+       r.started_by, r.pid, r.source, u.baseline_count AS baseline_runs, r.baseline_excluded
+  FROM telemetry.runs r
+ CROSS JOIN LATERAL telemetry.usual_duration(r.run_id) u;
 
 -- Keeps telemetry.run_totals: a run counts as started when inserted and as succeeded/failed when
 -- its state leaves 'running' (or when it is inserted already finished). Every path that writes runs
@@ -103,7 +111,7 @@ SELECT r.name, count(*), count(*) FILTER (WHERE r.state = 'succeeded'), count(*)
  GROUP BY r.name;
 
 CREATE FUNCTION telemetry._run_window(p_run_id bigint, OUT start_time timestamptz, OUT end_time timestamptz)
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 BEGIN
@@ -111,6 +119,7 @@ BEGIN
   IF NOT FOUND THEN
     RAISE EXCEPTION 'telemetry: run % does not exist (see telemetry.batch_runs)', p_run_id;
   END IF;
+  end_time := telemetry._run_closing(p_run_id, end_time);   -- 91-run-fidelity.sql
 END
 $fn$;
 

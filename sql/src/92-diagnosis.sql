@@ -4,13 +4,16 @@
 
 CREATE TYPE telemetry._finding AS (pattern text, score numeric, evidence text, recommendation text);
 
-CREATE FUNCTION telemetry.diagnose(start_time timestamptz, end_time timestamptz)
+-- p_run_id: the run the window belongs to (its batch session's settings), NULL for a plain window.
+CREATE FUNCTION telemetry._diagnose(start_time timestamptz, end_time timestamptz, p_run_id bigint)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 #variable_conflict use_variable
 DECLARE
+  v_coverage record;
+  v_rate_s numeric := greatest(extract(epoch FROM end_time - start_time), 1);   -- rate forms: per second, windows under 1 s as 1 s
   c telemetry._pair_deltas;
   v_findings telemetry._finding[] := '{}';
   v_missing text[] := '{}';
@@ -38,6 +41,8 @@ BEGIN
   IF cardinality(v_missing) > 0 THEN
     RAISE NOTICE 'telemetry.diagnose: partial evidence: %', array_to_string(v_missing, '; ');
   END IF;
+  SELECT * INTO v_coverage FROM telemetry.sample_coverage(start_time, end_time);
+  RAISE NOTICE 'telemetry.diagnose: coverage: %', v_coverage.note;
 
   -- 1. lock contention: the longest wait of a blocked session (from pg_locks.waitstart)
   IF v_samples > 0 THEN
@@ -54,9 +59,10 @@ BEGIN
       v_score := r.wait_s / telemetry._setting('diagnose.lock_wait_seconds', '1')::numeric;
       IF v_score >= 1 THEN
         v_findings := v_findings || ROW('lock_contention', v_score,
-          format('blocked sessions in %s of %s samples; longest wait %s s: pid %s waiting for %s (%s) on %s, blocked by pid %s (%s): %s',
+          format('blocked sessions in %s of %s samples; longest wait %s s: pid %s waiting for %s (%s) on %s, blocked by pid %s (%s): %s; coverage: %s',
                  r.blocked_samples, v_samples, round(r.wait_s, 1), r.blocked_pid, r.lock_mode, r.lock_type,
-                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(no query text: previews off, or not yours to see without pg_read_all_stats)')),
+                 coalesce(r.relation, '-'), r.blocking_pid, coalesce(r.blocking_state, '?'), coalesce(r.blocking_query, '(no query text: previews off, or not yours to see without pg_read_all_stats)'),
+                 v_coverage.note),
           'Find the blocker in telemetry.locks_between(start, end): shorten its transaction, keep DDL/TRUNCATE and long transactions out of the batch window, and set lock_timeout in the batch so it fails fast instead of queueing.')::telemetry._finding;
       END IF;
     END IF;
@@ -65,11 +71,12 @@ BEGIN
   IF v_have_compare THEN
     -- 2. buffer / WAL pressure: client backends writing dirty buffers themselves
     v_val := coalesce(c.io_client_normal_writes, c.bgw_buffers_backend_delta);
-    v_score := v_val / telemetry._setting('diagnose.backend_writes', '1024')::numeric;
+    v_score := greatest(v_val / telemetry._setting('diagnose.backend_writes', '1024')::numeric,
+                        v_val / v_rate_s / telemetry._setting('diagnose.backend_writes_per_second', '256')::numeric);
     IF v_score >= 1 THEN
       v_findings := v_findings || ROW('buffer_wal_pressure', v_score,
-        format('client backends wrote %s buffers (%s) themselves; checkpointer wrote %s, bgwriter %s (maxwritten_clean %s); backend fsyncs %s; WAL %s, wal_buffers_full %s',
-               v_val, pg_size_pretty(v_val * current_setting('block_size')::numeric), c.ckpt_buffers_delta,
+        format('client backends wrote %s buffers (%s, %s buffers/s over %s s) themselves; checkpointer wrote %s, bgwriter %s (maxwritten_clean %s); backend fsyncs %s; WAL %s, wal_buffers_full %s',
+               v_val, pg_size_pretty(v_val * current_setting('block_size')::numeric), round(v_val / v_rate_s, 1), round(v_rate_s, 1), c.ckpt_buffers_delta,
                c.bgw_buffers_clean_delta, c.bgw_maxwritten_clean_delta, coalesce(c.io_client_fsyncs, c.bgw_buffers_backend_fsync_delta),
                c.wal_bytes_pretty, c.wal_buffers_full_delta),
         'Backends are evicting dirty pages on their own: raise shared_buffers, let the background writer do more (bgwriter_lru_maxpages, bgwriter_delay), reduce concurrent writers; if wal_buffers_full grows, raise wal_buffers.')::telemetry._finding;
@@ -77,21 +84,24 @@ BEGIN
 
     -- 3. checkpoint interference: forced checkpoints or slow checkpoint fsyncs
     v_score := greatest(c.ckpt_requested_delta / telemetry._setting('diagnose.requested_checkpoints', '1')::numeric,
-                        c.ckpt_sync_time_ms / telemetry._setting('diagnose.checkpoint_sync_ms', '10000')::numeric);
+                        c.ckpt_sync_time_ms / telemetry._setting('diagnose.checkpoint_sync_ms', '10000')::numeric,
+                        c.ckpt_sync_time_ms / v_rate_s / telemetry._setting('diagnose.checkpoint_sync_ms_per_second', '100')::numeric);
     IF v_score >= 1 THEN
       v_findings := v_findings || ROW('checkpoint_interference', v_score,
         format('%s requested (forced) and %s timed checkpoints; checkpoint write %s ms, sync %s ms, %s buffers written; WAL %s in the window (max_wal_size %s)',
                c.ckpt_requested_delta, c.ckpt_timed_delta, c.ckpt_write_time_ms, c.ckpt_sync_time_ms,
-               c.ckpt_buffers_delta, c.wal_bytes_pretty, current_setting('max_wal_size')),
+               c.ckpt_buffers_delta, c.wal_bytes_pretty, telemetry._window_setting(p_run_id, 'max_wal_size')),
         'Forced checkpoints mean the batch wrote more WAL than max_wal_size between checkpoints: raise max_wal_size (and checkpoint_timeout), or run the batch away from other write-heavy work.')::telemetry._finding;
     END IF;
 
     -- 5. temp file spills
-    v_score := c.temp_bytes_delta / telemetry._setting('diagnose.temp_bytes', '33554432')::numeric;
+    v_score := greatest(c.temp_bytes_delta / telemetry._setting('diagnose.temp_bytes', '33554432')::numeric,
+                        c.temp_bytes_delta / v_rate_s / telemetry._setting('diagnose.temp_bytes_per_second', '8388608')::numeric);
     IF v_score >= 1 THEN
       v_findings := v_findings || ROW('temp_file_spills', v_score,
-        format('%s temp files, %s written to disk by sorts/hashes (work_mem %s)',
-               c.temp_files_delta, c.temp_bytes_pretty, current_setting('work_mem')),
+        format('%s temp files, %s written to disk by sorts/hashes (%s/s over %s s); work_mem %s, hash_mem_multiplier %s',
+               c.temp_files_delta, c.temp_bytes_pretty, pg_size_pretty(round(c.temp_bytes_delta / v_rate_s)), round(v_rate_s, 1),
+               telemetry._window_setting(p_run_id, 'work_mem'), telemetry._window_setting(p_run_id, 'hash_mem_multiplier')),
         'Sorts and hashes spill to disk: raise work_mem for the batch session (SET work_mem = ''256MB''), or avoid the large sort (index, smaller batches); EXPLAIN (ANALYZE, BUFFERS) shows "external merge" / hash batches.')::telemetry._finding;
     END IF;
 
@@ -129,7 +139,7 @@ BEGIN
   IF v_score >= 1 THEN
     v_findings := v_findings || ROW('replication_lag', v_score,
       format('replica %s was up to %s behind in replay (replay_lag up to %s); synchronous_commit %s, synchronous_standby_names ''%s''',
-             r.app, pg_size_pretty(r.bytes), coalesce(r.lag::text, 'n/a'), current_setting('synchronous_commit'),
+             r.app, pg_size_pretty(r.bytes), coalesce(r.lag::text, 'n/a'), telemetry._window_setting(p_run_id, 'synchronous_commit'),
              current_setting('synchronous_standby_names')),
       'A replica fell behind: check its disk, CPU and network (and whether replay was paused or conflicted); with synchronous replication the batch waits for it, so consider SET LOCAL synchronous_commit = local for the batch or fix the replica first.')::telemetry._finding;
   END IF;
@@ -137,8 +147,9 @@ BEGIN
   v_findings := telemetry._statement_evidence(v_findings, start_time, end_time);   -- 93-statement-compare.sql
 
   IF cardinality(v_findings) = 0 THEN
-    RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%)', start_time, end_time, v_samples,
-      CASE WHEN v_have_compare THEN format(', snapshots %s .. %s', c.start_snapshot_at, c.end_snapshot_at) ELSE ', no snapshots' END;
+    RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%; %)', start_time, end_time, v_samples,
+      CASE WHEN v_have_compare THEN format(', snapshots %s .. %s', c.start_snapshot_at, c.end_snapshot_at) ELSE ', no snapshots' END,
+      v_coverage.note;
   END IF;
   RETURN QUERY
   SELECT (row_number() OVER (ORDER BY f.score DESC, f.pattern))::int, f.pattern,
@@ -149,6 +160,12 @@ BEGIN
 END
 $fn$;
 
+CREATE FUNCTION telemetry.diagnose(start_time timestamptz, end_time timestamptz)
+RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
+LANGUAGE sql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$ SELECT * FROM telemetry._diagnose(start_time, end_time, NULL) $$;
+
 CREATE FUNCTION telemetry.diagnose(run_id bigint)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
 LANGUAGE plpgsql
@@ -157,7 +174,7 @@ AS $fn$
 DECLARE
   w record := telemetry._run_window(run_id);
 BEGIN
-  RETURN QUERY SELECT * FROM telemetry.diagnose(w.start_time, w.end_time);
+  RETURN QUERY SELECT * FROM telemetry._diagnose(w.start_time, w.end_time, run_id);
 END
 $fn$;
 

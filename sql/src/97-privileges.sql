@@ -17,6 +17,12 @@ GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.ba
 REVOKE EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb),
   telemetry._cleanup_statement_texts() FROM telemetry_reader;
 GRANT EXECUTE ON FUNCTION telemetry._store_plan(bigint, oid, oid, bigint, text, text, jsonb) TO telemetry_writer;
+-- batch-run fidelity (91-run-fidelity.sql, 89-baseline.sql)
+REVOKE EXECUTE ON FUNCTION telemetry._sample(text, numeric), telemetry.sample_open_runs(text, numeric),
+  telemetry._settle_runs(), telemetry._run_sampling_job(boolean), telemetry._record_run_settings(bigint),
+  telemetry.exclude_from_baseline(bigint, boolean) FROM telemetry_reader;
+GRANT EXECUTE ON FUNCTION telemetry.sample_open_runs(text, numeric), telemetry._settle_runs(),
+  telemetry.exclude_from_baseline(bigint, boolean) TO telemetry_writer;
 
 COMMIT;
 

@@ -24,7 +24,8 @@ import java.util.concurrent.TimeUnit;
  * averaged over N calls in one session, and the backend's own CPU from /proc/self/schedstat where the server can read
  * it):
  * <ol>
- * <li>sample() with 200 sessions connected (50 in pg_sleep, 150 idle);</li>
+ * <li>sample() with 200 sessions connected (50 in pg_sleep, 150 idle); the per-second sampling of open runs: a
+ * tick with no run open, the sample of an open run, a tick right after another source sampled;</li>
  * <li>snapshot() with 100 tracked tables, in one session and as the first call of a new session (what a pg_cron job
  * pays), then the storage per sample and per snapshot;</li>
  * <li>7 days of synthetic history at the default rates, then compare(), table_compare(), wait_summary(), diagnose()
@@ -121,6 +122,7 @@ public final class SqlBenchmark {
             }
             line("sessions_connected", value(q, "SELECT count(*) FROM pg_stat_activity WHERE datname = '" + database + "'"));
             line("sample_ms_" + sessions + "_sessions", timeit(q, "telemetry.sample()", 20));
+            openRunSampling(q, sessions);
         } finally {
             try (Statement s = q.createStatement()) {
                 s.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" + database
@@ -135,6 +137,20 @@ public final class SqlBenchmark {
             }
             sleepers.shutdownNow();
         }
+    }
+
+    /**
+     * Per-second sampling while a run is open (pg_cron 1.5+ job or the exporter's sampler): one tick with no run
+     * open (paid every tick), the sample of an open run (once a second per open run), and a tick that finds a sample
+     * taken less than half a second ago by another source.
+     */
+    private void openRunSampling(Connection q, int sessions) throws SQLException {
+        exec(q, "UPDATE telemetry.runs SET state = 'failed', ended_at = now() WHERE state = 'running'");
+        line("run_tick_ms_no_open_run", timeit(q, "telemetry.sample_open_runs('bench', 1)", 100));
+        exec(q, "INSERT INTO telemetry.runs (name) VALUES ('bench_open_run')");
+        line("run_sample_ms_" + sessions + "_sessions", timeit(q, "telemetry._sample('bench', 1)", 20));
+        line("run_tick_ms_open_run_sampled_just_now", timeit(q, "telemetry.sample_open_runs('bench', 1)", 100));
+        exec(q, "UPDATE telemetry.runs SET state = 'failed', ended_at = now() WHERE state = 'running'");
     }
 
     private void snapshot(Connection q) throws SQLException {

@@ -1,8 +1,11 @@
 package io.pgbatchtelemetry.demo;
 
 import java.sql.Connection;
+import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
+import java.time.Duration;
+import java.util.function.LongConsumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -11,16 +14,28 @@ import org.slf4j.LoggerFactory;
  * A small nightly-batch imitation that moves every number the exporter shows: bulk inserts
  * (WAL, backend writes), an update that leaves dead tuples (autovacuum), a sort bigger than
  * work_mem (temp files), a forced checkpoint, and a short lock conflict between two sessions.
+ *
+ * <p>Each round is a batch run marked with {@code telemetry.batch_start('demo-batch')} and
+ * {@code batch_end()}, as a real batch would be. Round {@value #SLOW_ROUND} is the slow one: its
+ * lock wait lasts {@link #SLOW_LOCK} instead of {@link #LOCK}, after enough rounds for a baseline,
+ * and {@code onSlowRun} gets its run id (the demo prints its {@code diagnose()}).
  */
 final class BatchWorkload implements Runnable {
 
     private static final Logger LOG = LoggerFactory.getLogger(BatchWorkload.class);
 
+    static final String RUN_NAME = "demo-batch";
+    static final int SLOW_ROUND = 4;
+    static final Duration LOCK = Duration.ofSeconds(3);
+    static final Duration SLOW_LOCK = Duration.ofSeconds(12);
+
     private final Supplier<Connection> connections;
+    private final LongConsumer onSlowRun;
     private volatile boolean running = true;
 
-    BatchWorkload(Supplier<Connection> connections) {
+    BatchWorkload(Supplier<Connection> connections, LongConsumer onSlowRun) {
         this.connections = connections;
+        this.onSlowRun = onSlowRun;
     }
 
     void stop() {
@@ -39,8 +54,11 @@ final class BatchWorkload implements Runnable {
         while (running) {
             round++;
             try {
-                runOnce(round);
-                LOG.info("demo: batch round {} done", round);
+                long run = runOnce(round, round == SLOW_ROUND ? SLOW_LOCK : LOCK);
+                LOG.info("demo: batch round {} done (telemetry run {})", round, run);
+                if (round == SLOW_ROUND) {
+                    onSlowRun.accept(run);
+                }
                 sleep(15_000);
             } catch (SQLException | RuntimeException e) {
                 if (running) {
@@ -51,25 +69,41 @@ final class BatchWorkload implements Runnable {
         }
     }
 
-    private void runOnce(int round) throws SQLException {
+    /** One round as one telemetry run; returns its run id. */
+    long runOnce(int round, Duration lockWait) throws SQLException {
         try (Connection c = connections.get(); Statement s = c.createStatement()) {
             s.execute("SET application_name = 'demo-batch'");
-            s.execute("INSERT INTO demo_orders (customer, amount, note) "
-                    + "SELECT g % 1000, g * 0.01, repeat('x', 100) FROM generate_series(1, 100000) g");
-            s.execute("UPDATE demo_orders SET amount = amount + 1 WHERE id % 5 = 0");
-            s.execute("SET work_mem = '64kB'");
-            s.execute("SELECT count(*) FROM (SELECT note, amount FROM demo_orders ORDER BY note, amount DESC) sorted");
-            s.execute("RESET work_mem");
-            if (round % 2 == 0) {
-                s.execute("CHECKPOINT");
+            s.execute("SET work_mem = '64kB'");   // before batch_start, which records the session's settings
+            long run;
+            try (ResultSet r = s.executeQuery("SELECT telemetry.batch_start('" + RUN_NAME + "')")) {
+                r.next();
+                run = r.getLong(1);
             }
-            s.execute("DELETE FROM demo_orders WHERE id IN (SELECT id FROM demo_orders ORDER BY id LIMIT 80000)");
+            boolean succeeded = false;
+            try {
+                work(s, round);
+                holdALockBriefly(lockWait);
+                succeeded = true;
+            } finally {
+                s.execute("SELECT telemetry.batch_end(" + run + ", '" + (succeeded ? "succeeded" : "failed") + "')");
+            }
+            return run;
         }
-        holdALockBriefly();
+    }
+
+    private static void work(Statement s, int round) throws SQLException {
+        s.execute("INSERT INTO demo_orders (customer, amount, note) "
+                + "SELECT g % 1000, g * 0.01, repeat('x', 100) FROM generate_series(1, 100000) g");
+        s.execute("UPDATE demo_orders SET amount = amount + 1 WHERE id % 5 = 0");
+        s.execute("SELECT count(*) FROM (SELECT note, amount FROM demo_orders ORDER BY note, amount DESC) sorted");
+        if (round % 2 == 0) {
+            s.execute("CHECKPOINT");
+        }
+        s.execute("DELETE FROM demo_orders WHERE id IN (SELECT id FROM demo_orders ORDER BY id LIMIT 80000)");
     }
 
     /** One session updates a row and waits; another wants the same row: a real lock wait. */
-    private void holdALockBriefly() throws SQLException {
+    private void holdALockBriefly(Duration wait) throws SQLException {
         try (Connection holder = connections.get(); Connection waiter = connections.get()) {
             holder.setAutoCommit(false);
             try (Statement s = holder.createStatement()) {
@@ -85,7 +119,7 @@ final class BatchWorkload implements Runnable {
                 }
             }, "demo-waiter");
             blocked.start();
-            sleep(3_000);
+            sleep(wait.toMillis());
             holder.commit();
             try {
                 blocked.join(10_000);

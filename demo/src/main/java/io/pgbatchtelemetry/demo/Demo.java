@@ -62,7 +62,9 @@ public final class Demo {
         String password = HexFormat.of().formatHex(new SecureRandom().generateSeed(12));
         try (Connection c = cluster.connect(); Statement s = c.createStatement()) {
             s.execute("CREATE ROLE " + MONITOR_USER + " LOGIN PASSWORD '" + password + "' IN ROLE pg_monitor");
+            DemoSchema.install(c, MONITOR_USER);
         }
+        DemoPsql psql = DemoPsql.write(cluster, Files.createTempDirectory("pg-batch-demo"));
 
         ExporterSettings settings;
         try {
@@ -87,7 +89,7 @@ public final class Demo {
             return;
         }
 
-        BatchWorkload workload = new BatchWorkload(() -> connect(cluster));
+        BatchWorkload workload = new BatchWorkload(() -> connect(cluster), run -> printDiagnosis(cluster, psql, run));
         SlowBatchDemo scenario = new SlowBatchDemo(cluster::connect);
         Thread workloadThread = new Thread(slowBatch ? scenario : workload, "demo-workload");
         workloadThread.setDaemon(true);
@@ -106,17 +108,22 @@ public final class Demo {
 
                 pg-batch-telemetry demo is running.
                   PostgreSQL %d   127.0.0.1:%d (superuser %s, data in %s)
+                  psql            %s
                   Exporter        http://localhost:%d/metrics   (landing page: http://localhost:%d/)
                   Workload        %s
 
                 Try:  curl -s localhost:%d/metrics | grep -E 'pg_up|temp_bytes|checkpoints_req|pg_locks_current'
+                      %s
                 Point a Prometheus at localhost:%d (prometheus/prometheus.yml; docs/diagnose-a-slow-batch.md,
                 section "Watch it happen"). Ctrl-C stops and cleans up.
-                """, PG_VERSION, cluster.port(), cluster.superuser(), cluster.dataDir(), exporter.port(), exporter.port(),
+                """, PG_VERSION, cluster.port(), cluster.superuser(), cluster.dataDir(), psql.command(null),
+                exporter.port(), exporter.port(),
                 slowBatch ? "the slow-batch scenario (below)"
-                        : "a batch every ~15 s: bulk insert/update/delete, a sort that spills to\n"
-                        + "                  temp files, a checkpoint every other round, and a 3 s row-lock wait.",
-                exporter.port(), exporter.port());
+                        : "a batch run ('" + BatchWorkload.RUN_NAME + "', telemetry.batch_start/batch_end) every ~15 s: bulk\n"
+                        + "                  insert/update/delete, a sort that spills to temp files, a checkpoint every other\n"
+                        + "                  round, a 3 s row-lock wait; round " + BatchWorkload.SLOW_ROUND + " waits "
+                        + BatchWorkload.SLOW_LOCK.toSeconds() + " s (its diagnosis is printed).",
+                exporter.port(), psql.command("SELECT run_id, state, duration, duration_vs_avg FROM telemetry.batch_runs"), exporter.port());
         if (slowBatch) {
             System.out.printf("""
                     Scenario slow-batch: batches named in the exporter's config: %s (the batch) and %s (the blocker).
@@ -145,6 +152,20 @@ public final class Demo {
                 }
                 """.formatted(SlowBatchScenario.BATCH, SlowBatchScenario.BATCH, SlowBatchScenario.BLOCKER, SlowBatchScenario.BLOCKER));
         return config;
+    }
+
+    /** The slow round's diagnose(), as the telemetry schema inside the demo's PostgreSQL has it. */
+    static void printDiagnosis(PostgresCluster cluster, DemoPsql psql, long run) {
+        StringBuilder out = new StringBuilder("\nThe slow batch: telemetry run " + run + ". Its diagnosis, from inside PostgreSQL:\n");
+        try (Connection c = cluster.connect()) {
+            for (String line : DemoSchema.diagnose(c, run)) {
+                out.append("  ").append(line).append('\n');
+            }
+        } catch (SQLException e) {
+            out.append("  (diagnose failed: ").append(e.getMessage()).append(")\n");
+        }
+        out.append("Run it yourself:\n  ").append(psql.command("SELECT * FROM telemetry.diagnose(" + run + ")")).append('\n');
+        System.out.println(out);
     }
 
     private static Connection connect(PostgresCluster cluster) {

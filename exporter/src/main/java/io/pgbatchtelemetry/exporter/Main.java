@@ -68,7 +68,7 @@ public final class Main {
                 settings.web().host().isEmpty() ? "0.0.0.0" : settings.web().host(), exporter.port(),
                 settings.web().telemetryPath(), describeServers(settings), settings.collectors(),
                 settings.sampler().enabled() && settings.hasDefaultTarget()
-                        ? "every " + settings.sampler().interval().toMillis() + " ms, " + settings.batches().size() + " batch rules"
+                        ? "every " + io.pgbatchtelemetry.exporter.config.Durations.format(settings.sampler().interval()) + ", " + settings.batches().size() + " batch rules"
                         : "off");
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

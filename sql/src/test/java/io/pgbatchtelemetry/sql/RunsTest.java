@@ -83,8 +83,8 @@ class RunsTest {
         assertEquals(wal.slow().divide(wal.baseline(), 2, java.math.RoundingMode.HALF_UP), wal.ratio());
         assertFalse(byRun.stream().anyMatch(r -> r.metric().endsWith("_snapshot_id")), "ids are not metrics");
 
-        // the window twin over the runs' own windows gives the same table
-        String windows = "(SELECT started_at FROM telemetry.runs WHERE run_id = %d), (SELECT ended_at FROM telemetry.runs WHERE run_id = %d)";
+        // the window twin over the runs' own windows (which end at the snapshot after the batch session's stats flush) gives the same table
+        String windows = "(SELECT start_time FROM telemetry._run_window(%d)), (SELECT end_time FROM telemetry._run_window(%d))";
         List<MetricRow> byWindow = rows(db, "SELECT * FROM telemetry.compare_windows(" + String.format(windows, baseline, baseline)
                 + ", " + String.format(windows, slow, slow) + ")");
         assertEquals(byRun, byWindow);

@@ -16,10 +16,14 @@ import java.util.List;
  *
  * <p>This is what lets Prometheus compare a run with the batch's usual duration
  * ({@code PostgresBatchRunSlow}) and Grafana annotate runs: whether a run is open and for how long,
- * how long the last finished run took and how it ended, and the usual duration, the median of the
- * last {@value #USUAL_RUNS} succeeded runs. A median, because one run that hung for hours must not
- * make the next slow run look usual; succeeded runs only, because a run that failed after a minute
- * says nothing about how long the work takes.
+ * how long the last finished run took and how it ended, and the usual duration of the batch's latest
+ * run (open or finished). "Usual" has one definition, the schema's {@code telemetry.usual_duration(run_id)}
+ * over {@code telemetry.baseline_runs(run_id)}: the mean of the previous succeeded runs (config
+ * {@code baseline_runs}, default 5, leaving out runs marked with {@code exclude_from_baseline()}),
+ * never the run itself, and nothing before config {@code baseline_min_runs} (default 3) such runs
+ * exist. This collector reads it rather than computing its own, so the metric, the
+ * {@code batch_runs} view and {@code diagnose()} can't disagree. A schema older than that function
+ * gets no usual-duration metric.
  *
  * <p>Batch names are chosen by users, so the label set is capped: the {@value #MAX_BATCHES} batches
  * with an open run or the most recent activity are exported; {@code pg_telemetry_batches} tells how
@@ -42,8 +46,6 @@ public final class TelemetryBatchesCollector implements Collector {
 
     /** Batches exported at most; beyond it the least recently active are left out. */
     static final int MAX_BATCHES = 50;
-    /** Succeeded runs the usual duration is the median of. */
-    static final int USUAL_RUNS = 10;
 
     static final MetricFamily BATCHES = MetricFamily.gauge("pg_telemetry_batches",
             "Distinct batch names in telemetry.batch_runs; at most " + MAX_BATCHES + " of them are exported.");
@@ -56,7 +58,8 @@ public final class TelemetryBatchesCollector implements Collector {
     static final MetricFamily LAST_SUCCEEDED = MetricFamily.gauge("pg_telemetry_batch_last_succeeded",
             "1 when the batch's last finished run succeeded, 0 when it failed or was abandoned; absent before the first finished run.", "batch");
     static final MetricFamily USUAL_DURATION_SECONDS = MetricFamily.gauge("pg_telemetry_batch_usual_duration_seconds",
-            "Median duration of the batch's last " + USUAL_RUNS + " succeeded runs; absent before the first.", "batch");
+            "Usual duration of the batch's latest run: telemetry.usual_duration(), the mean of the succeeded runs before it "
+                    + "(config baseline_runs); absent until there are baseline_min_runs of them.", "batch");
     static final MetricFamily RUNS = MetricFamily.counter("pg_telemetry_batch_runs_total",
             "Runs of the batch started (telemetry.run_totals.started).", "batch");
     static final MetricFamily RUNS_FINISHED = MetricFamily.counter("pg_telemetry_batch_runs_finished_total",
@@ -95,24 +98,29 @@ public final class TelemetryBatchesCollector implements Collector {
                                   WHERE r.name = b.name
                                     AND (r.state <> 'running' OR (SELECT o.gone FROM open_runs o WHERE o.run_id = r.run_id))
                                   ORDER BY r.ended_at DESC, r.run_id DESC LIMIT 1) last ON true
-              LEFT JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds) AS seconds
-                                   FROM (SELECT extract(epoch FROM r.ended_at - r.started_at) AS seconds
-                                           FROM telemetry.batch_runs r
-                                          WHERE r.name = b.name AND r.state = 'succeeded'
-                                          ORDER BY r.ended_at DESC, r.run_id DESC LIMIT %4$d) x) usual ON true
+              LEFT JOIN LATERAL (%4$s) usual ON true
               %5$s
              ORDER BY b.name""";
 
+    /** The latest run's usual duration, from the schema's one definition (89-baseline.sql). */
+    private static final String USUAL = """
+            SELECT u.usual_s AS seconds
+                                   FROM (SELECT r.run_id FROM telemetry.runs r WHERE r.name = b.name
+                                          ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1) latest
+                                  CROSS JOIN LATERAL telemetry.usual_duration(latest.run_id) u""";
+    private static final String NO_USUAL = "SELECT NULL::numeric AS seconds";
     private static final String SESSION_GONE = "telemetry.run_session_gone(r.run_id)";
+    private static final String TOTALS_JOIN = "LEFT JOIN telemetry.run_totals t ON t.name = b.name";
+    private static final String ABANDONED_TOTALS = "t.started, t.succeeded, t.failed, t.abandoned + b.abandoned_unclosed AS abandoned";
+    private static final VersionedSql CURRENT = VersionedSql.of(RUNS_QUERY.formatted(SESSION_GONE, MAX_BATCHES,
+            ABANDONED_TOTALS, USUAL, TOTALS_JOIN));
     private static final VersionedSql WITH_ABANDONED = VersionedSql.of(RUNS_QUERY.formatted(SESSION_GONE, MAX_BATCHES,
-            "t.started, t.succeeded, t.failed, t.abandoned + b.abandoned_unclosed AS abandoned", USUAL_RUNS,
-            "LEFT JOIN telemetry.run_totals t ON t.name = b.name"));
+            ABANDONED_TOTALS, NO_USUAL, TOTALS_JOIN));
     private static final VersionedSql WITH_TOTALS = VersionedSql.of(RUNS_QUERY.formatted("false", MAX_BATCHES,
-            "t.started, t.succeeded, t.failed, NULL::bigint AS abandoned", USUAL_RUNS,
-            "LEFT JOIN telemetry.run_totals t ON t.name = b.name"));
+            "t.started, t.succeeded, t.failed, NULL::bigint AS abandoned", NO_USUAL, TOTALS_JOIN));
     private static final VersionedSql WITHOUT_TOTALS = VersionedSql.of(RUNS_QUERY.formatted("false", MAX_BATCHES,
             "NULL::bigint AS started, NULL::bigint AS succeeded, NULL::bigint AS failed, NULL::bigint AS abandoned",
-            USUAL_RUNS, ""));
+            NO_USUAL, ""));
 
     @Override
     public String name() {
@@ -130,9 +138,15 @@ public final class TelemetryBatchesCollector implements Collector {
         return server.telemetry().readable() ? List.of(runsQuery(server.telemetry())) : List.of();
     }
 
-    /** A schema installed before run_session_gone() or run_totals existed gets the runs without those counters. */
+    /**
+     * A schema installed before usual_duration(), run_session_gone() or run_totals existed gets the runs without the
+     * usual duration or those counters.
+     */
     private static VersionedSql runsQuery(TelemetrySchema schema) {
-        return schema.has("run_session_gone()") ? WITH_ABANDONED : schema.has("run_totals") ? WITH_TOTALS : WITHOUT_TOTALS;
+        if (schema.has("run_session_gone()")) {
+            return schema.has("usual_duration()") ? CURRENT : WITH_ABANDONED;
+        }
+        return schema.has("run_totals") ? WITH_TOTALS : WITHOUT_TOTALS;
     }
 
     @Override

@@ -123,8 +123,19 @@ public final class SettingsLoader {
         try {
             return ConfigFactory.parseFile(file.toFile(), ConfigParseOptions.defaults().setAllowMissing(false));
         } catch (com.typesafe.config.ConfigException e) {
-            throw new ConfigException("--config.file: " + withoutFileText(e.getMessage()));
+            throw new ConfigException("--config.file: " + clearerSyntaxError(withoutFileText(e.getMessage())));
         }
+    }
+
+    /**
+     * The HOCON parser reports an object left open as "expecting a close parentheses ')'" (it means
+     * the brace): say what is missing in the user's terms.
+     */
+    static String clearerSyntaxError(String message) {
+        return message
+                .replace("expecting a close parentheses ')' here, not: end of file",
+                        "missing a closing '}': the file ends with a '{' still open")
+                .replace("expecting a close parentheses ')'", "expecting a closing '}'");
     }
 
     /**
@@ -184,7 +195,7 @@ public final class SettingsLoader {
         Duration statementTimeout = positiveDuration(c, "scrape.statement-timeout");
         Duration lockTimeout = positiveDuration(c, "scrape.lock-timeout");
         if (statementTimeout.compareTo(timeout) > 0) {
-            throw ConfigException.forKey(ROOT + ".scrape.statement-timeout", "must not exceed scrape.timeout (" + timeout + ")");
+            throw ConfigException.forKey(ROOT + ".scrape.statement-timeout", "must not exceed scrape.timeout (" + Durations.format(timeout) + ")");
         }
         int poolSize = integer(c, "scrape.pool-size");
         if (poolSize < 1 || poolSize > MAX_POOL_SIZE) {
@@ -476,10 +487,6 @@ public final class SettingsLoader {
     }
 
     private static Duration duration(Config c, String key) {
-        try {
-            return c.getDuration(key);
-        } catch (com.typesafe.config.ConfigException e) {
-            throw ConfigException.forKey(ROOT + "." + key, "bad duration '" + c.getValue(key).unwrapped() + "' (use e.g. 500ms, 3s, 1m)");
-        }
+        return Durations.read(c, key, ROOT + "." + key);
     }
 }

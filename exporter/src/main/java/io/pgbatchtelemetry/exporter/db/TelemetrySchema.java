@@ -17,7 +17,7 @@ import java.util.stream.Stream;
  * read, so that somebody else's schema of the same name is not mistaken for it. An installed schema
  * that this role may not use is a configuration error worth a failing collector, and the message
  * says which grant is missing ({@link #requireUsable}). Objects added by later versions of the
- * schema (the run totals, the pg_cron health function, the baseline runs) are optional, so an exporter newer than the
+ * schema (the run totals, the pg_cron health function, the baseline runs and usual duration) are optional, so an exporter newer than the
  * installed schema still works and exports what that schema has; a function counts only where this
  * role may execute it, so that a statement calling it can travel in the scrape's batch without
  * failing the batch. Only the names listed here are looked up (by the catalogs' name indexes, not a
@@ -35,7 +35,7 @@ public record TelemetrySchema(boolean installed, boolean usable, Set<String> obj
 
     private static final Set<String> CORE = Set.of("runs", "batch_runs", "tracked_tables", "snapshots", "samples");
     private static final Set<String> OPTIONAL_RELATIONS = Set.of("run_totals");
-    private static final Set<String> OPTIONAL_FUNCTIONS = Set.of("cron_job_health", "baseline_runs", "run_session_gone");
+    private static final Set<String> OPTIONAL_FUNCTIONS = Set.of("cron_job_health", "baseline_runs", "run_session_gone", "usual_duration");
 
     /** The probe's columns for this record: objects (text[], NULL without the schema), usable, role, database. */
     static final String PROBE_COLUMNS = """

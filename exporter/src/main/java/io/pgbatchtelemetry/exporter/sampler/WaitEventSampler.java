@@ -32,6 +32,10 @@ import org.slf4j.LoggerFactory;
  * blocker (so no batch attribution, no "who blocked my batch"), and resetting it needs more than
  * pg_monitor. Sampling pg_stat_activity gives the same numbers on every server the exporter can
  * read; for the aggregate rates Prometheus shows, a 1 s sample is statistically enough.
+ *
+ * <p>Where the exporter's role may write to the telemetry schema, each tick also stores a sample
+ * there while a batch run is open ({@link OpenRunSampling}), so the schema's diagnosis sees what
+ * this thread sees.
  */
 public final class WaitEventSampler implements AutoCloseable {
 
@@ -44,6 +48,7 @@ public final class WaitEventSampler implements AutoCloseable {
     private final SamplerHealth health;
     private final SampleWeights weights;
     private final Backoff backoff;
+    private final OpenRunSampling openRuns;
     private final CountDownLatch stopping = new CountDownLatch(1);
     private final Thread thread;
     private final int maxSeries;
@@ -60,6 +65,7 @@ public final class WaitEventSampler implements AutoCloseable {
         this.health = new SamplerHealth(interval);
         this.weights = new SampleWeights(interval);
         this.backoff = new Backoff(interval);
+        this.openRuns = new OpenRunSampling(interval);
         this.thread = new Thread(this::run, "wait-event-sampler");
         this.thread.setDaemon(true);
     }
@@ -115,6 +121,7 @@ public final class WaitEventSampler implements AutoCloseable {
             double weight = weights.sampled(takenAt);
             accumulator.add(sessions, weight);
             health.sampled(weight, duration, epochMillis);
+            openRuns.afterSample(connection);
             if (failing) {
                 LOG.info("wait-event sampler recovered");
                 failing = false;

@@ -4,8 +4,10 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 import com.zaxxer.hikari.HikariPoolMXBean;
 import io.pgbatchtelemetry.exporter.config.ExporterSettings;
+import java.net.ConnectException;
 import java.sql.Connection;
 import java.sql.SQLException;
+import java.sql.SQLTransientConnectionException;
 import java.time.Duration;
 
 /**
@@ -18,6 +20,12 @@ import java.time.Duration;
  * ({@code initializationFailTimeout = -1}): a scrape then reports {@code pg_up 0} and the next
  * one tries again. The password goes to the driver as a property, never into the URL that
  * HikariCP may log.
+ *
+ * <p>A refused connection fails a borrow at once, a silent network only after the connect timeout.
+ * HikariCP alone can't tell them apart: its waiter waits for {@code connectionTimeout} while its
+ * own thread retries, even when every attempt is refused within a millisecond. So the pool waits
+ * in slices of {@value #WAIT_SLICE_MS} ms (HikariCP's minimum) up to the connect timeout, and
+ * stops as soon as the latest attempt was refused (the slice's timeout carries it as its cause).
  */
 public final class ConnectionPool implements AutoCloseable {
 
@@ -35,8 +43,12 @@ public final class ConnectionPool implements AutoCloseable {
     /** Pool gauges for the self metrics. */
     public record Stats(int active, int idle, int waiting, int max) {}
 
+    /** HikariCP's smallest {@code connectionTimeout}: how long a borrow waits before it looks at why. */
+    static final long WAIT_SLICE_MS = 250;
+
     private final HikariDataSource dataSource;
     private final int maxSize;
+    private final Duration connectTimeout;
 
     public ConnectionPool(ExporterSettings.DataSource source, ExporterSettings.Scrape scrape) {
         HikariConfig config = new HikariConfig();
@@ -51,8 +63,8 @@ public final class ConnectionPool implements AutoCloseable {
         config.setMaximumPoolSize(scrape.poolSize());
         config.setMinimumIdle(0);
         config.setInitializationFailTimeout(-1);
-        config.setConnectionTimeout(Math.max(250, source.connectTimeout().toMillis()));
-        config.setValidationTimeout(Math.max(250, Math.min(source.connectTimeout().toMillis(), 2000)));
+        config.setConnectionTimeout(WAIT_SLICE_MS);
+        config.setValidationTimeout(WAIT_SLICE_MS);
         config.setIdleTimeout(Duration.ofMinutes(2).toMillis());
         config.setMaxLifetime(Duration.ofMinutes(30).toMillis());
         config.setAutoCommit(true);
@@ -70,10 +82,31 @@ public final class ConnectionPool implements AutoCloseable {
         config.addDataSourceProperty("cancelSignalTimeout", 2);
         this.dataSource = new HikariDataSource(config);
         this.maxSize = scrape.poolSize();
+        this.connectTimeout = source.connectTimeout();
     }
 
+    /** A pooled connection; fails at once when the server refuses connections, else within the connect timeout. */
     public Connection borrow() throws SQLException {
-        return dataSource.getConnection();
+        long deadline = System.nanoTime() + Math.max(WAIT_SLICE_MS, connectTimeout.toMillis()) * 1_000_000L;
+        while (true) {
+            try {
+                return dataSource.getConnection();
+            } catch (SQLTransientConnectionException e) {
+                if (refused(e) || System.nanoTime() - deadline >= 0) {
+                    throw e;
+                }
+            }
+        }
+    }
+
+    /** The pool's latest attempt to connect was refused (nothing listens there): waiting longer can't help. */
+    static boolean refused(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof ConnectException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The most connections this pool opens ({@code scrape.pool-size}). */

@@ -23,7 +23,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Batch runs as the monitoring role (pg_monitor only) sees them through the telemetry schema: runs
  * marked with batch_start()/batch_end() open and close, durations equal the view's, the usual
- * duration is the median of the last ten succeeded runs, run counters survive cleanup(), and the
+ * duration is the schema's telemetry.usual_duration() of the latest run (the runs before it, never
+ * itself, from three on) and equals the batch_runs view's, run counters survive cleanup(), and the
  * label set is capped; a run whose session died without batch_end() is abandoned at once, counted
  * without a dip when sample() closes it. Each test starts from an empty run history of its own database.
  */
@@ -37,7 +38,7 @@ class TelemetryBatchesCollectorTest {
         PostgresCluster cluster = SharedClusters.get(major);
         TelemetryTestDb.install(cluster, DB);
         ExporterTestSupport.createMonitoringRole(cluster);
-        TelemetryTestDb.exec(cluster, DB, "TRUNCATE telemetry.runs, telemetry.run_totals");
+        TelemetryTestDb.exec(cluster, DB, "TRUNCATE telemetry.runs, telemetry.run_totals CASCADE");
         return cluster;
     }
 
@@ -74,8 +75,8 @@ class TelemetryBatchesCollectorTest {
             assertEquals(0.0, value(ended, TelemetryBatchesCollector.RUNNING, batch));
             assertNull(value(ended, TelemetryBatchesCollector.CURRENT_RUN_SECONDS, batch), "absent while no run is open");
             assertEquals(duration, value(ended, TelemetryBatchesCollector.LAST_DURATION_SECONDS, batch), 1e-6);
-            assertEquals(duration, value(ended, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-6,
-                    "one succeeded run: it is the usual duration");
+            assertNull(value(ended, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch),
+                    "one run is not a habit: no usual duration before baseline_min_runs runs");
             assertEquals(1.0, value(ended, TelemetryBatchesCollector.LAST_SUCCEEDED, batch));
             assertEquals(1.0, value(ended, TelemetryBatchesCollector.RUNS_FINISHED, batch, "succeeded"));
 
@@ -86,8 +87,7 @@ class TelemetryBatchesCollectorTest {
             MetricSink failed = collect(monitor, collector);
             assertEquals(0.0, value(failed, TelemetryBatchesCollector.LAST_SUCCEEDED, batch));
             assertEquals(failedDuration, value(failed, TelemetryBatchesCollector.LAST_DURATION_SECONDS, batch), 1e-6);
-            assertEquals(duration, value(failed, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-6,
-                    "a failed run does not change the usual duration");
+            assertNull(value(failed, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), "still one succeeded run before it");
             assertEquals(2.0, value(failed, TelemetryBatchesCollector.RUNS, batch));
             assertEquals(1.0, value(failed, TelemetryBatchesCollector.RUNS_FINISHED, batch, "failed"));
             assertEquals(1.0, value(failed, TelemetryBatchesCollector.BATCHES));
@@ -142,7 +142,7 @@ class TelemetryBatchesCollectorTest {
      */
     @ParameterizedTest(name = "PostgreSQL {0}")
     @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
-    void theUsualDurationIsTheMedianOfTheLastTenSucceededRunsAndCountsSurviveCleanup(int major) throws Exception {
+    void theUsualDurationIsTheSchemasBaselineOfTheLatestRunAndCountsSurviveCleanup(int major) throws Exception {
         PostgresCluster cluster = prepared(major);
         String batch = "invoice_run";
         int[] seconds = {1000, 900, 60, 70, 80, 90, 100, 110, 120, 130, 140, 5000};
@@ -161,8 +161,15 @@ class TelemetryBatchesCollectorTest {
 
         try (Connection monitor = monitor(cluster)) {
             MetricSink sink = collect(monitor, collector);
-            // last ten succeeded: 60..140 and 5000; median (100 + 110) / 2. All twelve would give 115.
-            assertEquals(105.0, value(sink, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-9);
+            // the latest run is the failed one; its baseline: the five succeeded runs before it, 110..140 and 5000
+            assertEquals(1100.0, value(sink, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-9);
+            assertEquals(TelemetryTestDb.number(cluster, DB, "SELECT extract(epoch FROM avg_succeeded_duration) FROM telemetry.batch_runs "
+                    + "WHERE name = '" + batch + "' ORDER BY started_at DESC LIMIT 1"),
+                    value(sink, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-9, "the exporter and the batch_runs view agree");
+            TelemetryTestDb.exec(cluster, DB, "SELECT telemetry.exclude_from_baseline(run_id) FROM telemetry.runs "
+                    + "WHERE name = '" + batch + "' AND ended_at - started_at = interval '5000 s'");
+            // without the 5000 s run: 100..140
+            assertEquals(120.0, value(collect(monitor, collector), TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-9);
             assertEquals(60.0, value(sink, TelemetryBatchesCollector.LAST_DURATION_SECONDS, batch), 1e-9);
             assertEquals(0.0, value(sink, TelemetryBatchesCollector.LAST_SUCCEEDED, batch));
             assertEquals(16.0, value(sink, TelemetryBatchesCollector.RUNS, batch));
@@ -174,7 +181,28 @@ class TelemetryBatchesCollectorTest {
             MetricSink afterCleanup = collect(monitor, collector);
             assertEquals(16.0, value(afterCleanup, TelemetryBatchesCollector.RUNS, batch), "a counter never goes down");
             assertEquals(15.0, value(afterCleanup, TelemetryBatchesCollector.RUNS_FINISHED, batch, "succeeded"));
-            assertEquals(105.0, value(afterCleanup, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-9);
+            assertEquals(120.0, value(afterCleanup, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch), 1e-9);
+        }
+    }
+
+    /** Five runs of 10 s, then a sixth open for 100 s: the usual is the five, so the sixth is 10× it. */
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void aSlowSixthRunIsJudgedAgainstTheRunsBeforeIt(int major) throws Exception {
+        PostgresCluster cluster = prepared(major);
+        String batch = "sixth_run";
+        TelemetryTestDb.exec(cluster, DB, "INSERT INTO telemetry.runs (name, state, started_at, ended_at) SELECT '" + batch
+                + "', 'succeeded', now() - g * interval '1 hour', now() - g * interval '1 hour' + interval '10 s' FROM generate_series(1, 5) g",
+                "INSERT INTO telemetry.runs (name, state, started_at) VALUES ('" + batch + "', 'running', now() - interval '100 s')");
+        try (Connection monitor = monitor(cluster)) {
+            MetricSink sink = collect(monitor, collector);
+            double usual = value(sink, TelemetryBatchesCollector.USUAL_DURATION_SECONDS, batch);
+            assertEquals(10.0, usual, 1e-9, "the five runs before the open one");
+            assertTrue(value(sink, TelemetryBatchesCollector.CURRENT_RUN_SECONDS, batch) / usual >= 10.0);
+            assertEquals(TelemetryTestDb.number(cluster, DB, "SELECT extract(epoch FROM avg_succeeded_duration) FROM telemetry.batch_runs "
+                    + "WHERE name = '" + batch + "' AND state = 'running'"), usual, 1e-9, "the exporter and the batch_runs view agree");
+            assertTrue(TelemetryTestDb.number(cluster, DB, "SELECT duration_vs_avg FROM telemetry.batch_runs WHERE name = '" + batch
+                    + "' AND state = 'running'") >= 10.0);
         }
     }
 

@@ -58,6 +58,9 @@ class ConfigFuzzTest {
         // durations and sizes
         cases.add(fileCase("negative duration in a file", dsn, "pg-batch-exporter.scrape.lock-timeout = -1s", "scrape.lock-timeout"));
         cases.add(flagCase("zero duration", dsn, "--scrape.timeout=0s", "scrape.timeout"));
+        cases.add(flagCase("duration without a unit", dsn, "--scrape.timeout=5", "scrape.timeout: '5' has no unit: write 5s"));
+        cases.add(fileCase("file missing its closing brace", dsn, "pg-batch-exporter {\n  scrape { timeout = 5s }\n",
+                "missing a closing '}'"));
         cases.add(flagCase("negative connect timeout", dsn, "--data-source.connect-timeout=-3s", "data-source.connect-timeout"));
         cases.add(flagCase("statement timeout above the scrape deadline", dsn, "--scrape.statement-timeout=30s", "scrape.statement-timeout"));
         cases.add(flagCase("pool of zero", dsn, "--scrape.pool-size=0", "scrape.pool-size"));
@@ -131,7 +134,7 @@ class ConfigFuzzTest {
             }
         }
         assertTrue(failures.isEmpty(), failures.size() + " of " + cases.size() + " cases misbehave:\n" + String.join("\n", failures));
-        assertEquals(34, results.size());
+        assertEquals(36, results.size());
     }
 
     private Case fileCase(String name, Map<String, String> env, String content, String expectedKey) throws Exception {

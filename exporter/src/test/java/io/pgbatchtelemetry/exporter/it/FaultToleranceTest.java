@@ -106,6 +106,33 @@ class FaultToleranceTest {
         }
     }
 
+    /**
+     * A stopped server refuses connections: the scrape says so at once instead of waiting out the
+     * connect timeout (5 s here), which only a silent network needs (the stall tests below).
+     */
+    @Test
+    void aRefusedConnectionFailsTheScrapeAtOnce() throws Exception {
+        try (Exporter exporter = Exporter.start(ExporterTestSupport.settings(cluster, Map.of("data-source.connect-timeout", "5s",
+                "scrape.timeout", "8s")))) {
+            assertEquals(1.0, ExporterTestSupport.scrape(exporter.port()).value("pg_up"));
+            cluster.stop();
+            try {
+                for (int i = 0; i < 3; i++) {
+                    long start = System.nanoTime();
+                    ExporterTestSupport.Response down = ExporterTestSupport.get(exporter.port(), "/metrics", null);
+                    double seconds = (System.nanoTime() - start) / 1e9;
+                    assertEquals(200, down.status());
+                    assertEquals(0.0, new Exposition(down.body()).value("pg_up"));
+                    assertTrue(seconds < 1.0, "scrape " + i + " with the server stopped took " + seconds
+                            + " s: a refused connection must not wait for the 5 s connect timeout");
+                }
+            } finally {
+                cluster.start();
+            }
+            awaitUp(exporter, Duration.ofSeconds(30));
+        }
+    }
+
     @Test
     void sigkillCrashRecoveryLeaksNoThreadsOrConnections() throws Exception {
         int threadsBefore = exporterThreads();

@@ -1,0 +1,44 @@
+----------------------------------------------------------------------------------------------
+-- Baselines: the ONE definition of "usual" for a run (batch_runs, the exporter's usual duration,
+-- compare_to_baseline, diagnose and the report all read it)
+----------------------------------------------------------------------------------------------
+
+-- The previous succeeded runs of the same name that started before the run, most recent first, at
+-- most config baseline_runs, leaving out runs marked with exclude_from_baseline(). Never the run
+-- itself: a slow run must not raise its own yardstick.
+CREATE FUNCTION telemetry.baseline_runs(p_run_id bigint)
+RETURNS TABLE (run_id bigint, started_at timestamptz, ended_at timestamptz, duration_s numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT b.run_id, b.started_at, b.ended_at, round(extract(epoch FROM b.ended_at - b.started_at), 3)
+    FROM telemetry.runs r
+    JOIN telemetry.runs b ON b.name = r.name AND b.started_at < r.started_at AND b.run_id <> r.run_id
+   WHERE r.run_id = p_run_id AND b.state = 'succeeded' AND b.ended_at IS NOT NULL AND NOT b.baseline_excluded
+   ORDER BY b.started_at DESC, b.run_id DESC
+   LIMIT telemetry._setting('baseline_runs', '5')::int
+$$;
+
+-- The usual duration of a run in seconds: the mean of its baseline runs, NULL while there are fewer
+-- than config baseline_min_runs of them (two runs are not a habit).
+CREATE FUNCTION telemetry.usual_duration(p_run_id bigint, OUT usual_s numeric, OUT baseline_count int)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT CASE WHEN count(*) >= telemetry._setting('baseline_min_runs', '3')::int THEN round(avg(b.duration_s), 3) END,
+         count(*)::int
+    FROM telemetry.baseline_runs(p_run_id) b
+$$;
+
+CREATE FUNCTION telemetry.exclude_from_baseline(run_id bigint, excluded boolean DEFAULT true)
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+BEGIN
+  UPDATE telemetry.runs r SET baseline_excluded = coalesce(excluded, true) WHERE r.run_id = run_id;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'telemetry.exclude_from_baseline: run % does not exist (see telemetry.batch_runs)', run_id;
+  END IF;
+END
+$fn$;
