@@ -2053,7 +2053,7 @@ BEGIN
 
   RETURN jsonb_build_object(
     'run_id', r.run_id, 'name', r.name, 'state', r.state, 'started_at', r.started_at, 'ended_at', r.ended_at,
-    'duration_s', v_dur, 'started_by', r.started_by, 'source', r.source,
+    'duration_s', v_dur, 'duration_text', telemetry._fmt(v_dur, 's'), 'started_by', r.started_by, 'source', r.source,
     'metrics', v_m, 'tables', v_tables,
     'snapshots', CASE WHEN v_have_compare THEN jsonb_build_object(
         'start_id', c.start_snapshot_id, 'end_id', c.end_snapshot_id, 'start_at', c.start_snapshot_at,
@@ -2097,7 +2097,7 @@ $fn$;
 CREATE FUNCTION telemetry._compare_evidence(p_run jsonb, p_baseline jsonb)
 RETURNS TABLE (metric text, label text, unit text, pattern text, run_value numeric, baseline_median numeric,
                baseline_p25 numeric, baseline_p75 numeric, baseline_min numeric, baseline_max numeric,
-               baseline_runs int, ratio numeric, outside boolean)
+               baseline_runs int, ratio numeric, outside boolean, run_text text, baseline_text text, baseline_range_text text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $$
@@ -2115,7 +2115,9 @@ AS $$
          round(a.p75::numeric, 3), a.lo, a.hi, coalesce(a.n, 0),
          round(m.v / nullif(a.med::numeric, 0), 2),
          CASE WHEN m.v IS NULL OR coalesce(a.n, 0) < telemetry._setting('baseline_min_runs', '3')::int THEN NULL
-              ELSE m.v > a.hi OR m.v < a.lo END
+              ELSE m.v > a.hi OR m.v < a.lo END,
+         telemetry._fmt(m.v, m.unit), telemetry._fmt(round(a.med::numeric, 3), m.unit),
+         CASE WHEN a.n > 0 THEN telemetry._fmt(a.lo, m.unit) || ' - ' || telemetry._fmt(a.hi, m.unit) END
     FROM m LEFT JOIN agg a ON a.key = m.metric
    WHERE m.v IS NOT NULL OR a.n IS NOT NULL
    ORDER BY m.ord
@@ -2124,7 +2126,7 @@ $$;
 CREATE FUNCTION telemetry.compare_to_baseline(run_id bigint, baseline bigint[] DEFAULT NULL)
 RETURNS TABLE (metric text, label text, unit text, pattern text, run_value numeric, baseline_median numeric,
                baseline_p25 numeric, baseline_p75 numeric, baseline_min numeric, baseline_max numeric,
-               baseline_runs int, ratio numeric, outside boolean)
+               baseline_runs int, ratio numeric, outside boolean, run_text text, baseline_text text, baseline_range_text text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -2415,7 +2417,7 @@ BEGIN
                                                  (f ->> 'score')::numeric DESC, f ->> 'pattern') AS rank,
                      f ->> 'pattern' AS pattern, f ->> 'severity' AS severity, (f ->> 'outside_baseline')::boolean AS outside,
                      f ->> 'recommendation' AS recommendation, f ->> 'usual' AS usual,
-                     (SELECT string_agg(format('%s %s -> %s', s ->> 'name', coalesce(s ->> 'baseline', '(not set)'),
+                     (SELECT string_agg(format('%s %s → %s', s ->> 'name', coalesce(s ->> 'baseline', '(not set)'),
                                                coalesce(s ->> 'run', '(not set)')), '; ')
                         FROM jsonb_array_elements(v_settings) s
                        WHERE s ->> 'name' = ANY (CASE f ->> 'pattern'
@@ -2445,11 +2447,14 @@ BEGIN
          AND (x ->> 'pattern' IS NOT NULL OR x ->> 'metric' LIKE 'wait\_%')
          AND (x ->> 'unit') IN ('s', 'bytes', 'count', 'buffers', 'ms')
          AND coalesce((x ->> 'ratio')::numeric >= 1.5, (x ->> 'run_value')::numeric > 0)
+         -- a wait class matters when it took a tenth of the run or more (one sample is not a trend)
+         AND (x ->> 'metric' NOT LIKE 'wait\_%' OR (x ->> 'run_value')::numeric >= 0.1 * v_dur.run_s)
          AND coalesce(x ->> 'pattern', '') NOT IN (SELECT f ->> 'pattern' FROM jsonb_array_elements(v_findings) f)), '[]'));
 
   SELECT jsonb_build_object(
            'median_s', round(percentile_cont(0.5) WITHIN GROUP (ORDER BY (e ->> 'duration_s')::numeric)::numeric, 3),
-           'min_s', min((e ->> 'duration_s')::numeric), 'max_s', max((e ->> 'duration_s')::numeric))
+           'min_s', min((e ->> 'duration_s')::numeric), 'max_s', max((e ->> 'duration_s')::numeric),
+           'median_text', telemetry._fmt(round(percentile_cont(0.5) WITHIN GROUP (ORDER BY (e ->> 'duration_s')::numeric)::numeric, 3), 's'))
     INTO b FROM jsonb_array_elements(v_base) e;
 
   RETURN jsonb_build_object(
@@ -2462,7 +2467,7 @@ BEGIN
        'min_runs', v_min, 'usual', v_n >= v_min,
        'runs', coalesce((SELECT jsonb_agg(jsonb_build_object('run_id', e -> 'run_id', 'name', e -> 'name', 'state', e -> 'state',
                                                             'started_at', e -> 'started_at', 'ended_at', e -> 'ended_at',
-                                                            'duration_s', e -> 'duration_s'))
+                                                            'duration_s', e -> 'duration_s', 'duration_text', e -> 'duration_text'))
                            FROM jsonb_array_elements(v_base) e), '[]'),
        'duration', b),
     'verdict', v_verdict,
