@@ -15,8 +15,8 @@ import java.util.Properties;
  * read-only connection made from the exporter's data-source settings. Everything the report shows
  * is computed by that function; this class only finds the run and says clearly what is missing.
  *
- * <p>PostgreSQL 15-18 (the schema's versions). The connection is read-only, with a statement
- * timeout, so a report can be taken next to a production batch without holding anything.
+ * <p>PostgreSQL 15-18 (the schema's versions). The connection has a statement and a lock timeout,
+ * so a report can be taken next to a production batch without queueing behind it.
  */
 public final class ReportSource {
 
@@ -63,9 +63,8 @@ public final class ReportSource {
         properties.setProperty("connectTimeout", Long.toString(Math.max(1, dataSource.connectTimeout().toSeconds())));
         properties.setProperty("options", "-c statement_timeout=" + STATEMENT_TIMEOUT_MS + " -c lock_timeout=5000");
         try {
-            Connection connection = DriverManager.getConnection(dataSource.jdbcUrl(), properties);
-            connection.setReadOnly(true);
-            return connection;
+            // not read-only: for a run still going, compare() may take the closing snapshot itself (when the role may)
+            return DriverManager.getConnection(dataSource.jdbcUrl(), properties);
         } catch (SQLException e) {
             throw new ReportException("cannot connect to " + dataSource.jdbcUrl() + ": " + firstLine(e.getMessage()));
         }
