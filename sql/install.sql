@@ -2024,25 +2024,25 @@ BEGIN
   SELECT count(*) AS n,
          max(g.gap) AS max_gap_s,
          percentile_cont(0.5) WITHIN GROUP (ORDER BY g.gap) AS median_interval_s,
-         min(g.captured_at) AS first_at, max(g.captured_at) AS last_at
+         min(g.captured_at) AS first_at, max(g.captured_at) AS last_at, min(g.id) AS first_id, max(g.id) AS last_id
     INTO v_s
-    FROM (SELECT s.captured_at, extract(epoch FROM s.captured_at - lag(s.captured_at) OVER (ORDER BY s.captured_at)) AS gap
+    FROM (SELECT s.id, s.captured_at, extract(epoch FROM s.captured_at - lag(s.captured_at) OVER (ORDER BY s.captured_at)) AS gap
             FROM telemetry.samples s WHERE s.captured_at BETWEEN r.started_at AND v_end) g;
   IF v_s.n > 0 THEN
+    -- one pass over the run's samples; their ids bound the waits read (an index range, not the whole history)
     v_m := v_m || (
-      SELECT jsonb_object_agg(x.metric, round(x.waiters::numeric / v_s.n * v_dur, 3))
-        FROM (SELECT k.metric, coalesce(sum(w.waiters) FILTER (WHERE w.wait_event_type = k.class), 0) AS waiters
-                FROM (VALUES ('wait_lock_s', 'Lock'), ('wait_lwlock_s', 'LWLock'), ('wait_io_s', 'IO'), ('wait_cpu_s', 'CPU'),
-                             ('wait_ipc_s', 'IPC'), ('wait_client_s', 'Client'), ('wait_bufferpin_s', 'BufferPin'),
-                             ('wait_timeout_s', 'Timeout'), ('wait_extension_s', 'Extension')) k(metric, class)
-                LEFT JOIN (telemetry.samples s JOIN telemetry.sample_waits w ON w.sample_id = s.id)
-                  ON s.captured_at BETWEEN r.started_at AND v_end AND w.wait_event_type = k.class
-               GROUP BY k.metric) x);
-    v_m := v_m || (
-      SELECT jsonb_build_object('db_time_s', round(coalesce(sum(w.waiters), 0)::numeric / v_s.n * v_dur, 3),
-                                'aas', round(coalesce(sum(w.waiters), 0)::numeric / v_s.n, 3))
-        FROM telemetry.samples s JOIN telemetry.sample_waits w ON w.sample_id = s.id
-       WHERE s.captured_at BETWEEN r.started_at AND v_end);
+      WITH w AS (SELECT x.wait_event_type AS class, sum(x.waiters) AS waiters
+                   FROM telemetry.samples s JOIN telemetry.sample_waits x ON x.sample_id = s.id
+                  WHERE s.captured_at BETWEEN r.started_at AND v_end
+                    AND x.sample_id BETWEEN v_s.first_id AND v_s.last_id
+                  GROUP BY 1)
+      SELECT jsonb_object_agg(k.metric, round(coalesce(w.waiters, 0)::numeric / v_s.n * v_dur, 3))
+             || jsonb_build_object('db_time_s', round(coalesce((SELECT sum(waiters) FROM w), 0)::numeric / v_s.n * v_dur, 3),
+                                   'aas', round(coalesce((SELECT sum(waiters) FROM w), 0)::numeric / v_s.n, 3))
+        FROM (VALUES ('wait_lock_s', 'Lock'), ('wait_lwlock_s', 'LWLock'), ('wait_io_s', 'IO'), ('wait_cpu_s', 'CPU'),
+                     ('wait_ipc_s', 'IPC'), ('wait_client_s', 'Client'), ('wait_bufferpin_s', 'BufferPin'),
+                     ('wait_timeout_s', 'Timeout'), ('wait_extension_s', 'Extension')) k(metric, class)
+        LEFT JOIN w ON w.class = k.class);
     v_m := v_m || jsonb_build_object('max_lock_wait_s',
       (SELECT coalesce(round(max(extract(epoch FROM l.blocked_duration)), 3), 0)
          FROM telemetry.samples s JOIN telemetry.sample_locks l ON l.sample_id = s.id
@@ -2202,9 +2202,15 @@ BEGIN
          smp AS (SELECT r.run_id, r.is_run, s.id,
                         least(floor(extract(epoch FROM s.captured_at - r.started_at) / v_bucket)::int, v_buckets - 1) AS bucket
                    FROM runs r JOIN telemetry.samples s ON s.captured_at BETWEEN r.started_at AND r.ended_at),
-         n AS (SELECT smp.run_id, smp.is_run, smp.bucket, count(*) AS samples FROM smp GROUP BY 1, 2, 3),
-         w AS (SELECT smp.run_id, smp.bucket, x.wait_event_type AS class, sum(x.waiters) AS waiters
-                 FROM smp JOIN telemetry.sample_waits x ON x.sample_id = smp.id GROUP BY 1, 2, 3),
+         n AS (SELECT smp.run_id, smp.is_run, smp.bucket, count(*) AS samples, min(smp.id) AS first_id, max(smp.id) AS last_id
+                 FROM smp GROUP BY 1, 2, 3),
+         -- per run, the waits of its samples' id range (an index range scan, not the whole history)
+         w AS (SELECT r.run_id, x.bucket, x.class, x.waiters
+                 FROM (SELECT n.run_id, min(n.first_id) AS first_id, max(n.last_id) AS last_id FROM n GROUP BY 1) r
+                 CROSS JOIN LATERAL (SELECT smp.bucket, sw.wait_event_type AS class, sum(sw.waiters) AS waiters
+                                       FROM smp JOIN telemetry.sample_waits sw ON sw.sample_id = smp.id
+                                      WHERE smp.run_id = r.run_id AND sw.sample_id BETWEEN r.first_id AND r.last_id
+                                      GROUP BY 1, 2) x),
          classes AS (SELECT DISTINCT w.class FROM w),
          aas AS (SELECT n.run_id, n.is_run, n.bucket, c.class, coalesce(w.waiters, 0)::numeric / n.samples AS aas
                    FROM n CROSS JOIN classes c

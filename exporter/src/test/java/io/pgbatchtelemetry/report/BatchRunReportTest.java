@@ -68,6 +68,26 @@ class BatchRunReportTest {
         assertEquals("64kB", workMem.path("run").asText());
         assertEquals("session", workMem.path("run_source").asText());
 
+        // compare_to_baseline() is the same comparison; diagnose(run_id) says what is usual
+        try (Connection c = scenario.cluster().connect(SlowRunScenario.DATABASE); Statement s = c.createStatement()) {
+            List<String> fromFunction = new ArrayList<>();
+            try (ResultSet rs = s.executeQuery("SELECT metric, run_value, baseline_median, outside FROM telemetry.compare_to_baseline("
+                    + scenario.slowRun() + ")")) {
+                while (rs.next()) {
+                    fromFunction.add(rs.getString(1) + "=" + rs.getBigDecimal(2) + "/" + rs.getBigDecimal(3) + "/" + rs.getString(4));
+                }
+            }
+            List<String> fromReport = new ArrayList<>();
+            report.path("metrics").forEach(m -> fromReport.add(m.path("metric").asText() + "=" + (m.path("run_value").isNull() ? null : m.path("run_value").decimalValue())
+                    + "/" + (m.path("baseline_median").isNull() ? null : m.path("baseline_median").decimalValue()) + "/"
+                    + (m.path("outside").isNull() ? null : m.path("outside").asBoolean() ? "t" : "f")));
+            assertEquals(fromReport, fromFunction);
+            try (ResultSet rs = s.executeQuery("SELECT evidence FROM telemetry.diagnose(" + scenario.slowRun() + "::bigint) WHERE pattern = 'temp_file_spills'")) {
+                assertTrue(rs.next(), "diagnose(run_id) finds the spill");
+                assertTrue(rs.getString(1).matches(".*temp written [0-9.]+ [kMG]B, usually 0 bytes \\(median of 5 runs.*"), rs.getString(1));
+            }
+        }
+
         // HTML: the same numbers, the same verdict, the markup in the blocker's query shown as text
         Path html = dir.resolve("report.html");
         ReportRun run = ReportRun.of(scenario.environment(), "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
