@@ -35,12 +35,6 @@ psql=(psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STO
 echo "bench-report.sh: generating 7 days of 30 s samples and 6 one-hour runs sampled every second ..."
 "${psql[@]}" <<'SQL'
 SELECT telemetry.snapshot();
--- background history: 7 days, a sample every 30 s, 2 waits each
-WITH s AS (INSERT INTO telemetry.samples (captured_at, active_sessions, idle_in_xact, blocked_sessions, total_backends)
-           SELECT now() - interval '7 days' + g * interval '30 s', 1, 0, 0, 20 FROM generate_series(0, 20159) g RETURNING id)
-INSERT INTO telemetry.sample_waits (sample_id, backend_type, wait_event_type, wait_event, waiters)
-SELECT s.id, 'client backend', w.t, w.e, 1 FROM s, (VALUES ('CPU', 'CPU'), ('IO', 'DataFileRead')) w(t, e);
-
 DO $gen$
 DECLARE
   v_run bigint;
@@ -58,18 +52,6 @@ BEGIN
     IF r = 6 THEN
       UPDATE telemetry.run_settings SET setting = '4096', source = 'session' WHERE run_id = v_run AND name = 'work_mem';
     END IF;
-    -- one sample per second, 4 wait classes and 4 sessions per sample
-    WITH s AS (INSERT INTO telemetry.samples (captured_at, active_sessions, idle_in_xact, blocked_sessions, total_backends)
-               SELECT v_start + g * interval '1 s', 4, 0, 1, 30 FROM generate_series(0, 3599) g RETURNING id, captured_at),
-         w AS (INSERT INTO telemetry.sample_waits (sample_id, backend_type, wait_event_type, wait_event, waiters)
-               SELECT s.id, 'client backend', w.t, w.e, 1 + (random() * 2)::int
-                 FROM s, (VALUES ('CPU', 'CPU'), ('IO', 'DataFileRead'), ('Lock', 'transactionid'), ('LWLock', 'WALWrite')) w(t, e)
-               RETURNING sample_id)
-    INSERT INTO telemetry.sample_activity (sample_id, pid, usename, application_name, backend_type, state, wait_event_type,
-                                           wait_event, xact_start, query_start, query_preview)
-    SELECT s.id, 1000 + p, 'batch', 'nightly', 'client backend', 'active', 'IO', 'DataFileRead', v_start, s.captured_at,
-           'UPDATE orders SET status = $1 WHERE id = $2'
-      FROM s, generate_series(1, 4) p;
     -- a snapshot every 5 minutes with counters that grow
     FOR k IN 0..13 LOOP
       EXECUTE format('INSERT INTO telemetry.snapshots (captured_at, wal_bytes, temp_bytes, blks_read, ckpt_timed, %s)
@@ -79,6 +61,25 @@ BEGIN
               (r * 100 + k / 3)::numeric, v_template;
     END LOOP;
   END LOOP;
+  -- samples in time order, as sample() writes them: every 30 s for 7 days, every second inside the 1-hour runs
+  CREATE TEMP TABLE ts AS
+    SELECT t, false AS in_run FROM generate_series(now() - interval '7 days', now(), interval '30 s') t
+     WHERE NOT EXISTS (SELECT 1 FROM telemetry.runs r WHERE t BETWEEN r.started_at AND r.started_at + interval '1 hour')
+    UNION ALL
+    SELECT r.started_at + g * interval '1 s', true FROM telemetry.runs r, generate_series(0, 3599) g;
+  WITH s AS (INSERT INTO telemetry.samples (captured_at, active_sessions, idle_in_xact, blocked_sessions, total_backends)
+             SELECT t, CASE WHEN in_run THEN 4 ELSE 1 END, 0, 0, 30 FROM ts ORDER BY t RETURNING id, captured_at)
+  INSERT INTO telemetry.sample_waits (sample_id, backend_type, wait_event_type, wait_event, waiters)
+  SELECT s.id, 'client backend', w.t, w.e, 1 + (random() * 2)::int
+    FROM s JOIN ts ON ts.t = s.captured_at,
+         (VALUES ('CPU', 'CPU', false), ('IO', 'DataFileRead', false), ('Lock', 'transactionid', true), ('LWLock', 'WALWrite', true)) w(t, e, run_only)
+   WHERE ts.in_run OR NOT w.run_only
+   ORDER BY s.id;
+  INSERT INTO telemetry.sample_activity (sample_id, pid, usename, application_name, backend_type, state, wait_event_type,
+                                         wait_event, xact_start, query_start, query_preview)
+  SELECT s.id, 1000 + p, 'batch', 'nightly', 'client backend', 'active', 'IO', 'DataFileRead', s.captured_at, s.captured_at,
+         'UPDATE orders SET status = $1 WHERE id = $2'
+    FROM telemetry.samples s JOIN ts ON ts.t = s.captured_at AND ts.in_run, generate_series(1, 4) p;
 END
 $gen$;
 ANALYZE;
@@ -86,17 +87,29 @@ SQL
 
 slow=$("${psql[@]}" -At -c "SELECT max(run_id) FROM telemetry.runs")
 echo "bench-report.sh: samples: $("${psql[@]}" -At -c "SELECT count(*) FROM telemetry.samples"), sample_waits: $("${psql[@]}" -At -c "SELECT count(*) FROM telemetry.sample_waits"), run $slow against $("${psql[@]}" -At -c "SELECT count(*) FROM telemetry.baseline_runs($slow)") baseline runs"
+# Wall time on a shared machine says more about the other tenants than about run_report(); the
+# backend's own CPU time (utime + stime from /proc, 10 ms ticks) is printed beside it.
 times=()
+cpu=()
 for i in 1 2 3 4 5 6 7; do
-  t=$("${psql[@]}" -At <<SQL | tail -1
+  t=$("${psql[@]}" -At <<SQL
+SELECT pg_backend_pid() AS pid \gset
+\setenv BENCH_PID :pid
+\! awk '{print "cpu_before", \$14 + \$15}' /proc/\$BENCH_PID/stat
 \timing on
 SELECT length(telemetry.run_report($slow)::text);
+\timing off
+\! awk '{print "cpu_after", \$14 + \$15}' /proc/\$BENCH_PID/stat
 SQL
 )
   times+=("$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$t")")
+  b=$(sed -n 's/^cpu_before //p' <<<"$t"); a=$(sed -n 's/^cpu_after //p' <<<"$t")
+  cpu+=("$(( (a - b) * 1000 / $(getconf CLK_TCK) ))")
 done
+echo "bench-report.sh: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench-report.sh: run_report($slow) wall ms, 7 calls (first cold): ${times[*]}"
+echo "bench-report.sh: run_report($slow) backend CPU ms, same calls:   ${cpu[*]}"
 size=$("${psql[@]}" -At -c "SELECT length(telemetry.run_report($slow)::text)")
-echo "bench-report.sh: run_report($slow) ms, 7 calls (first cold): ${times[*]}"
 echo "bench-report.sh: run_report JSON: $size bytes"
 out="$dir/report.html"
 start=$(date +%s%N)

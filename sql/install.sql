@@ -2202,15 +2202,18 @@ BEGIN
          smp AS (SELECT r.run_id, r.is_run, s.id,
                         least(floor(extract(epoch FROM s.captured_at - r.started_at) / v_bucket)::int, v_buckets - 1) AS bucket
                    FROM runs r JOIN telemetry.samples s ON s.captured_at BETWEEN r.started_at AND r.ended_at),
-         n AS (SELECT smp.run_id, smp.is_run, smp.bucket, count(*) AS samples, min(smp.id) AS first_id, max(smp.id) AS last_id
-                 FROM smp GROUP BY 1, 2, 3),
-         -- per run, the waits of its samples' id range (an index range scan, not the whole history)
-         w AS (SELECT r.run_id, x.bucket, x.class, x.waiters
-                 FROM (SELECT n.run_id, min(n.first_id) AS first_id, max(n.last_id) AS last_id FROM n GROUP BY 1) r
-                 CROSS JOIN LATERAL (SELECT smp.bucket, sw.wait_event_type AS class, sum(sw.waiters) AS waiters
-                                       FROM smp JOIN telemetry.sample_waits sw ON sw.sample_id = smp.id
-                                      WHERE smp.run_id = r.run_id AND sw.sample_id BETWEEN r.first_id AND r.last_id
-                                      GROUP BY 1, 2) x),
+         n AS (SELECT smp.run_id, smp.is_run, smp.bucket, count(*) AS samples FROM smp GROUP BY 1, 2, 3),
+         -- sample ids grow with time: each run's id range bounds the waits read (an index range, not the whole history)
+         ids AS (SELECT smp.run_id, min(smp.id) AS first_id, max(smp.id) AS last_id FROM smp GROUP BY 1),
+         w AS (SELECT ids.run_id, x.bucket, x.class, x.waiters
+                 FROM ids JOIN runs r ON r.run_id = ids.run_id
+                CROSS JOIN LATERAL (
+                      SELECT least(floor(extract(epoch FROM s.captured_at - r.started_at) / v_bucket)::int, v_buckets - 1) AS bucket,
+                             sw.wait_event_type AS class, sum(sw.waiters) AS waiters
+                        FROM telemetry.sample_waits sw JOIN telemetry.samples s ON s.id = sw.sample_id
+                       WHERE sw.sample_id BETWEEN ids.first_id AND ids.last_id AND s.id BETWEEN ids.first_id AND ids.last_id
+                         AND s.captured_at BETWEEN r.started_at AND r.ended_at
+                       GROUP BY 1, 2) x),
          classes AS (SELECT DISTINCT w.class FROM w),
          aas AS (SELECT n.run_id, n.is_run, n.bucket, c.class, coalesce(w.waiters, 0)::numeric / n.samples AS aas
                    FROM n CROSS JOIN classes c
