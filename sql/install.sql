@@ -2392,7 +2392,8 @@ BEGIN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason', 'no baseline run to compare statements with');
   ELSE
     BEGIN
-      EXECUTE 'SELECT coalesce(jsonb_agg(to_jsonb(x)), ''[]'') FROM telemetry.statement_compare_runs($1, $2) x'
+      -- the statements that took the most extra time (statement_compare_runs() ranks them), at most 20
+      EXECUTE 'SELECT coalesce(jsonb_agg(to_jsonb(x)), ''[]'') FROM (SELECT * FROM telemetry.statement_compare_runs($1, $2) LIMIT 20) x'
         INTO v_statements USING v_typical, run_id;
       v_statements := jsonb_build_object('status', 'ok', 'baseline_run_id', v_typical, 'rows', v_statements);
     EXCEPTION WHEN OTHERS THEN
@@ -2483,9 +2484,18 @@ BEGIN
     'findings', v_findings,
     'metrics', v_cmp,
     'statements', v_statements,
-    'plan_changes', CASE WHEN v_statements ->> 'status' = 'ok'
-                         THEN jsonb_build_object('status', 'unavailable', 'reason', 'plan capture is not part of this schema version yet')
-                         ELSE jsonb_build_object('status', 'unavailable', 'reason', v_statements ->> 'reason') END,
+    'plan_changes', CASE WHEN v_statements ->> 'status' <> 'ok'
+                         THEN jsonb_build_object('status', 'unavailable', 'reason', v_statements ->> 'reason')
+                         WHEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v_statements -> 'rows') x WHERE x ? 'slow_plan')
+                              AND jsonb_array_length(v_statements -> 'rows') > 0
+                         THEN jsonb_build_object('status', 'unavailable', 'reason', 'the statement comparison carries no plans')
+                         ELSE jsonb_build_object('status', 'ok', 'baseline_run_id', v_statements -> 'baseline_run_id', 'rows', coalesce((
+                           SELECT jsonb_agg(jsonb_build_object('queryid', x -> 'queryid', 'verdict', x -> 'verdict',
+                                                               'baseline_plan', x -> 'baseline_plan', 'slow_plan', x -> 'slow_plan',
+                                                               'query', x -> 'query'))
+                             FROM jsonb_array_elements(v_statements -> 'rows') x
+                            WHERE x ->> 'baseline_plan' IS NOT NULL AND x ->> 'slow_plan' IS NOT NULL
+                              AND x ->> 'baseline_plan' <> x ->> 'slow_plan'), '[]')) END,
     'waits_over_time', telemetry._waits_over_time(run_id, v_base_ids),
     'activity_over_time', coalesce(telemetry._activity_over_time(v_run), jsonb_build_object('source', 'snapshots', 't', '[]')),
     'tables', (SELECT coalesce(jsonb_agg(t || jsonb_build_object(

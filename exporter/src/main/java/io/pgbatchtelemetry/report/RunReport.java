@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -22,7 +23,8 @@ public final class RunReport {
     public static final int FORMAT_VERSION = 1;
 
     /** Decimals as BigDecimal: a value reads back exactly as SQL wrote it (0.000 stays 0.000). */
-    private static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS);
+    private static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+            .setNodeFactory(JsonNodeFactory.withExactBigDecimals(true));
 
     private final JsonNode root;
 
@@ -232,7 +234,15 @@ public final class RunReport {
         return new Section(available, text(node.path("reason")), note, rowsOf(node.path("rows")));
     }
 
-    /** Rows of JSON objects as a table; columns in the order they first appear. */
+    /**
+     * The columns a DBA reads first in statement_compare_runs() rows (telemetry.statement_comparison),
+     * in that order; rows of another shape are shown with all their columns.
+     */
+    private static final List<String> STATEMENT_COLUMNS = List.of("rank", "verdict", "share_of_extra_pct", "extra_ms",
+            "baseline_calls", "slow_calls", "baseline_mean_ms", "slow_mean_ms", "baseline_temp_written", "slow_temp_written",
+            "queryid", "baseline_plan", "slow_plan", "query");
+
+    /** Rows of JSON objects as a table: the known statement columns present, else all, in the order they first appear. */
     private static Table rowsOf(JsonNode array) {
         Set<String> columns = new LinkedHashSet<>();
         for (JsonNode row : array) {
@@ -240,7 +250,8 @@ public final class RunReport {
                 columns.add(names.next());
             }
         }
-        List<String> columnList = List.copyOf(columns);
+        List<String> known = STATEMENT_COLUMNS.stream().filter(columns::contains).toList();
+        List<String> columnList = known.size() >= 3 ? known : List.copyOf(columns);
         List<List<String>> rows = new ArrayList<>();
         for (JsonNode row : array) {
             rows.add(columnList.stream().map(c -> text(row.path(c))).toList());

@@ -30,7 +30,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class BatchRunReportTest {
 
-    private static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS);
+    private static final ObjectMapper JSON = new ObjectMapper().enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+            .setNodeFactory(com.fasterxml.jackson.databind.node.JsonNodeFactory.withExactBigDecimals(true));
 
     @TempDir
     Path dir;
@@ -74,12 +75,12 @@ class BatchRunReportTest {
             try (ResultSet rs = s.executeQuery("SELECT metric, run_value, baseline_median, outside FROM telemetry.compare_to_baseline("
                     + scenario.slowRun() + ")")) {
                 while (rs.next()) {
-                    fromFunction.add(rs.getString(1) + "=" + rs.getBigDecimal(2) + "/" + rs.getBigDecimal(3) + "/" + rs.getString(4));
+                    fromFunction.add(rs.getString(1) + "=" + plain(rs.getBigDecimal(2)) + "/" + plain(rs.getBigDecimal(3)) + "/" + rs.getString(4));
                 }
             }
             List<String> fromReport = new ArrayList<>();
-            report.path("metrics").forEach(m -> fromReport.add(m.path("metric").asText() + "=" + (m.path("run_value").isNull() ? null : m.path("run_value").decimalValue())
-                    + "/" + (m.path("baseline_median").isNull() ? null : m.path("baseline_median").decimalValue()) + "/"
+            report.path("metrics").forEach(m -> fromReport.add(m.path("metric").asText() + "=" + (m.path("run_value").isNull() ? null : plain(m.path("run_value").decimalValue()))
+                    + "/" + (m.path("baseline_median").isNull() ? null : plain(m.path("baseline_median").decimalValue())) + "/"
                     + (m.path("outside").isNull() ? null : m.path("outside").asBoolean() ? "t" : "f")));
             assertEquals(fromReport, fromFunction);
             try (ResultSet rs = s.executeQuery("SELECT evidence FROM telemetry.diagnose(" + scenario.slowRun() + "::bigint) WHERE pattern = 'temp_file_spills'")) {
@@ -124,6 +125,11 @@ class BatchRunReportTest {
         assertTrue(md.stdout().contains("Lock contention: time waiting for locks"), md.stdout());
         assertFalse(md.stdout().contains("<script>"), "markup escaped in Markdown");
         assertTrue(md.stdout().contains("&lt;script&gt;"), md.stdout());
+    }
+
+    /** A number as a plain decimal, whatever scale it was written with (0.000 and 0 are the same value). */
+    private static String plain(java.math.BigDecimal value) {
+        return value == null ? null : value.stripTrailingZeros().toPlainString();
     }
 
     private static JsonNode cause(JsonNode report, String pattern) {
