@@ -550,12 +550,15 @@ BEGIN
     'causes', coalesce((
       SELECT jsonb_agg(jsonb_build_object(
                'rank', c.rank, 'pattern', c.pattern, 'severity', c.severity, 'outside_baseline', c.outside,
-               'headline', c.headline, 'usual', c.usual, 'settings', c.settings, 'recommendation', c.recommendation)
+               'headline', c.headline, 'usual', c.usual, 'evidence', c.evidence, 'settings', c.settings,
+               'recommendation', c.recommendation)
                ORDER BY c.rank)
         FROM (SELECT row_number() OVER (ORDER BY coalesce((f ->> 'outside_baseline')::boolean, false) DESC,
                                                  (f ->> 'score')::numeric DESC, f ->> 'pattern') AS rank,
                      f ->> 'pattern' AS pattern, f ->> 'severity' AS severity, (f ->> 'outside_baseline')::boolean AS outside,
                      f ->> 'recommendation' AS recommendation, f ->> 'usual' AS usual,
+                     CASE WHEN f ->> 'usual' IS NOT NULL THEN left(f ->> 'evidence', length(f ->> 'evidence') - length('; ' || (f ->> 'usual')))
+                          ELSE f ->> 'evidence' END AS evidence,
                      (SELECT string_agg(format('%s %s → %s', s ->> 'name', coalesce(s ->> 'baseline', '(not set)'),
                                                coalesce(s ->> 'run', '(not set)')), '; ')
                         FROM jsonb_array_elements(v_settings) s

@@ -25,6 +25,9 @@ public final class MarkdownReport {
         }
         for (RunReport.Cause cause : report.causes()) {
             md.append(cause.rank()).append(". **").append(escape(cause.headline())).append("**");
+            if (!cause.evidence().isEmpty()) {
+                md.append("  \n   ").append(escape(cause.evidence()));
+            }
             if (!cause.settings().isEmpty()) {
                 md.append("  \n   Settings changed: ").append(escape(cause.settings()));
             }

@@ -47,7 +47,8 @@ public final class RunReport {
         return new RunReport(root);
     }
 
-    public record Cause(int rank, String severity, boolean outsideBaseline, String headline, String settings, String recommendation) {}
+    public record Cause(int rank, String severity, boolean outsideBaseline, String headline, String evidence, String settings,
+                        String recommendation) {}
 
     public record DurationBar(String label, long runId, String text, double seconds, double max, boolean thisRun) {}
 
@@ -110,7 +111,7 @@ public final class RunReport {
         List<Cause> causes = new ArrayList<>();
         for (JsonNode c : root.path("verdict").path("causes")) {
             causes.add(new Cause(c.path("rank").asInt(), text(c.path("severity")), c.path("outside_baseline").asBoolean(false),
-                    text(c.path("headline")), text(c.path("settings")), text(c.path("recommendation"))));
+                    text(c.path("headline")), text(c.path("evidence")), text(c.path("settings")), text(c.path("recommendation"))));
         }
         return causes;
     }

@@ -57,6 +57,7 @@ class BatchRunReportTest {
         assertTrue(temp.path("headline").asText().contains("usually"), temp.toString());
         assertTrue(temp.path("settings").asText().contains("work_mem 200MB → 64kB"), temp.toString());
         assertTrue(cause(report, "lock_contention").path("outside_baseline").asBoolean(), report.path("verdict").toString());
+        assertTrue(cause(report, "lock_contention").path("evidence").asText().contains("blocked by pid"), "who blocked the batch");
 
         JsonNode workMem = null;
         for (JsonNode s : report.path("settings_changed")) {
@@ -112,6 +113,7 @@ class BatchRunReportTest {
         assertEquals(baseline.size() + 1, doc.select("#duration tbody tr").size());
         assertEquals(3, doc.select("script").size(), "only the report's own scripts: data, uPlot, charts");
         assertTrue(doc.select("#findings").text().contains(SlowRunScenario.HOSTILE), "the blocker's query is shown as text");
+        assertTrue(doc.select("#verdict .evidence").text().contains(SlowRunScenario.HOSTILE), "in the verdict too");
         assertFalse(Files.readString(html).contains(SlowRunScenario.HOSTILE), "and never as markup");
         assertTrue(doc.selectFirst("#statements .unavailable").text().contains("no statement capture"), doc.select("#statements").text());
         assertTrue(Files.size(html) < 1024 * 1024, "HTML under 1 MB: " + Files.size(html));
