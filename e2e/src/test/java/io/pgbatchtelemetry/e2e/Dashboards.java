@@ -8,24 +8,26 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** The Grafana dashboards of grafana/dashboards, parsed strictly, and every PromQL query they run. */
 final class Dashboards {
 
-    /** Where a query sits in a dashboard, for messages. */
-    record Query(String dashboard, String where, String expr) {
+    /**
+     * A query of a dashboard: where it sits (for messages), its PromQL, whether Grafana runs it as an instant query,
+     * the panel's own relative time ({@code timeFrom}, e.g. {@code $lookback}; null: the dashboard's range) and its
+     * minimum interval ({@code interval}, e.g. {@code 1m}; null: none).
+     */
+    record Query(String dashboard, String where, String expr, boolean instant, String timeFrom, String minInterval) {
 
-        /** The query as Grafana would send it, with the dashboard's variables replaced by the given values. */
-        String resolved(Map<String, String> variables) {
-            String resolved = expr;
-            for (Map.Entry<String, String> variable : variables.entrySet()) {
-                resolved = resolved.replace("${" + variable.getKey() + "}", variable.getValue())
-                        .replace("$" + variable.getKey(), variable.getValue());
-            }
-            return resolved;
+        Query(String dashboard, String where, String expr) {
+            this(dashboard, where, expr, false, null, null);
+        }
+
+        /** The query as Grafana would send it, with the dashboard's variables interpolated by {@code template}. */
+        String resolved(GrafanaTemplate template) {
+            return template.interpolate(expr);
         }
     }
 
@@ -34,6 +36,11 @@ final class Dashboards {
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
     private Dashboards() {}
+
+    /** The strict parser, for tests that lint a dashboard written inline. */
+    static ObjectMapper strictMapper() {
+        return STRICT;
+    }
 
     static JsonNode parse(Path file) throws IOException {
         return STRICT.readTree(file.toFile());
@@ -61,7 +68,9 @@ final class Dashboards {
         for (JsonNode panel : panels(dashboard)) {
             for (JsonNode target : panel.path("targets")) {
                 queries.add(new Query(name, "panel " + panel.path("id").asInt() + " \"" + panel.path("title").asText() + "\" "
-                        + target.path("refId").asText(), target.path("expr").asText()));
+                        + target.path("refId").asText(), target.path("expr").asText(), target.path("instant").asBoolean(false),
+                        panel.hasNonNull("timeFrom") ? panel.path("timeFrom").asText() : null,
+                        panel.hasNonNull("interval") ? panel.path("interval").asText() : null));
             }
         }
         for (JsonNode annotation : dashboard.path("annotations").path("list")) {

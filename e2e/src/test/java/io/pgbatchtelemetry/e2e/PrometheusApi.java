@@ -29,6 +29,11 @@ final class PrometheusApi {
         return get("/api/v1/query?query=" + encode(promql));
     }
 
+    /** The result array of an instant query evaluated at {@code time} (Grafana evaluates instant queries at the range's end). */
+    JsonNode query(String promql, Instant time) throws IOException, InterruptedException {
+        return get("/api/v1/query?query=" + encode(promql) + "&time=" + time.toEpochMilli() / 1000.0);
+    }
+
     JsonNode queryRange(String promql, Instant start, Instant end, Duration step) throws IOException, InterruptedException {
         return get("/api/v1/query_range?query=" + encode(promql) + "&start=" + start.getEpochSecond()
                 + "&end=" + end.getEpochSecond() + "&step=" + step.toSeconds());

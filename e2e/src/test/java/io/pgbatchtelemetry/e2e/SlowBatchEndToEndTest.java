@@ -59,10 +59,7 @@ import org.junit.jupiter.api.io.TempDir;
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class SlowBatchEndToEndTest {
 
-    private static final String MONITOR_USER = "pgbt_e2e_monitor";
-    private static final String MONITOR_PASSWORD = "e2e-Monitor-7";
     private static final Duration ALERT_DEADLINE = Duration.ofSeconds(75);
-    private static final String PSQL = "/usr/lib/postgresql/15/bin/psql";
     /** A reference table the batch reads, tracked by the telemetry schema. */
     private static final String TRACKED_TABLE = "e2e_customers";
 
@@ -95,12 +92,10 @@ class SlowBatchEndToEndTest {
         replica = primary.createStreamingReplica("e2e-replica");
         // commits wait for the replica: the replication row's SyncRep panel has something to show
         primary.setSetting("synchronous_standby_names", "*");
-        try (Connection c = primary.connect(); Statement s = c.createStatement()) {
-            s.execute("CREATE ROLE " + MONITOR_USER + " LOGIN PASSWORD '" + MONITOR_PASSWORD + "' IN ROLE pg_monitor");
-        }
+        E2eTelemetry.createMonitoringRole(primary);
         installTelemetry();
-        primaryExporter = startExporter(primary);
-        replicaExporter = startExporter(replica);
+        primaryExporter = E2eTelemetry.startExporter(primary, work);
+        replicaExporter = E2eTelemetry.startExporter(replica, work);
 
         webhook = new WebhookReceiver();
         int amPort = LocalServer.freeLoopbackPort();
@@ -127,12 +122,9 @@ class SlowBatchEndToEndTest {
         scenarioStart = Instant.now();
     }
 
-    /** sql/install.sql with psql, as a DBA installs it (pg_monitor, and so the monitoring role, may read it). */
-    private void installTelemetry() throws SQLException {
-        Command install = Command.run(work, Duration.ofSeconds(120), Map.of("PGPASSWORD", primary.superuserPassword()),
-                PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", primary.host(), "-p", Integer.toString(primary.port()),
-                "-U", primary.superuser(), "-d", "postgres", "-f", Repo.path("sql/install.sql").toString());
-        assertTrue(install.succeeded(), install.report());
+    /** sql/install.sql, and a reference table the batch reads, tracked. */
+    private void installTelemetry() throws SQLException, IOException {
+        E2eTelemetry.install(primary, work);
         try (Connection c = primary.connect(); Statement s = c.createStatement()) {
             s.execute("CREATE TABLE " + TRACKED_TABLE + " (id int PRIMARY KEY, segment text)");
             s.execute("INSERT INTO " + TRACKED_TABLE + " SELECT g, 'segment ' || (g % 10) FROM generate_series(1, 1000) g");
@@ -140,50 +132,17 @@ class SlowBatchEndToEndTest {
         }
     }
 
-    /** Marks the start of a batch run in the telemetry schema; returns its run id. */
     private long batchStart() throws SQLException {
-        try (Connection c = primary.connect(); Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery("SELECT telemetry.batch_start('" + SlowBatchScenario.BATCH + "')")) {
-            rs.next();
-            return rs.getLong(1);
-        }
+        return E2eTelemetry.batchStart(primary);
     }
 
     private void batchEnd(long run) throws SQLException {
-        try (Connection c = primary.connect(); Statement s = c.createStatement()) {
-            s.execute("SELECT telemetry.batch_end(" + run + ")");
-        }
-    }
-
-    private Exporter startExporter(PostgresCluster cluster) throws IOException {
-        Path config = work.resolve("exporter-" + cluster.port() + ".conf");
-        Files.writeString(config, """
-                pg-batch-exporter {
-                  # 10 samples a second: short WAL and extension waits of the scenario get sampled too
-                  sampler { interval = 100ms }
-                  batches = [
-                    { name = "%s", application-name = "^%s$" },
-                    { name = "%s", application-name = "^%s$" }
-                  ]
-                }
-                """.formatted(SlowBatchScenario.BATCH, SlowBatchScenario.BATCH, SlowBatchScenario.BLOCKER, SlowBatchScenario.BLOCKER));
-        return Exporter.start(new SettingsLoader().load(config,
-                Map.of("DATA_SOURCE_NAME", "postgresql://" + MONITOR_USER + ":" + MONITOR_PASSWORD + "@" + cluster.host()
-                        + ":" + cluster.port() + "/postgres?sslmode=disable"),
-                Map.of("web.listen-address", "127.0.0.1:0")));
+        E2eTelemetry.batchEnd(primary, run);
     }
 
     @AfterAll
     void stopStack() {
-        for (AutoCloseable closeable : new AutoCloseable[] {prometheus, alertmanager, webhook, primaryExporter, replicaExporter, primary, replica}) {
-            if (closeable != null) {
-                try {
-                    closeable.close();
-                } catch (Exception e) {
-                    System.err.println("e2e teardown: " + e);
-                }
-            }
-        }
+        Teardown.closeAll(prometheus, alertmanager, webhook, primaryExporter, replicaExporter, primary, replica);
     }
 
     @Test
@@ -255,21 +214,29 @@ class SlowBatchEndToEndTest {
     @Order(4)
     @Timeout(120)
     void everyDashboardQueryReturnsDataFromThisPrometheus() throws Exception {
+        // a run that fails, so the failed-run annotation has something to mark
+        E2eTelemetry.batchEnd(primary, E2eTelemetry.batchStart(primary), "failed");
         sleep(Duration.ofSeconds(3)); // series born in the last scrape get a second point, so rate() has two
         Instant end = Instant.now();
-        Map<String, String> variables = new LinkedHashMap<>();
-        variables.put("__rate_interval", "1m");
-        variables.put("__range", Duration.between(scenarioStart, end).toSeconds() + 60 + "s");
-        variables.put("instance", ".*");
-        variables.put("batch", ".*");
-        variables.put("wait_event_type", ".*");
+        Duration range = Duration.between(scenarioStart, end).plusSeconds(60);
+        GrafanaTemplate.Value all = GrafanaTemplate.Value.all(".*");
+        Map<String, GrafanaTemplate.Value> variables = new LinkedHashMap<>();
+        for (String name : List.of("job", "instance", "batch", "run", "baseline", "wait_event_type")) {
+            variables.put(name, all);
+        }
+        variables.put("lookback", GrafanaTemplate.Value.single(range.toSeconds() + "s"));
+        // the test's Prometheus scrapes every second; Grafana's $__interval is at least that
+        GrafanaTemplate template = GrafanaTemplate.of(variables, range, Duration.ofSeconds(1), Duration.ofSeconds(1));
         List<String> empty = new ArrayList<>();
         List<String> awaitedButPresent = new ArrayList<>();
         List<String> awaited = new ArrayList<>();
         int checked = 0;
         for (Path file : Repo.dashboards()) {
             for (Dashboards.Query query : Dashboards.queries(file)) {
-                String promql = query.resolved(variables);
+                String promql = query.resolved(query.minInterval() == null ? template
+                        : template.withMinInterval(GrafanaTemplate.parseDuration(query.minInterval())));
+                // instant queries too as range queries: whether they return data at some time of the scenario, as a
+                // panel does for some time range (RunScorecardEndToEndTest evaluates the scorecard at a run's end)
                 boolean hasData = query.where().startsWith("variable")
                         ? !api.series(promql, scenarioStart, end).isEmpty()
                         : hasAnyValue(api.queryRange(promql, scenarioStart.minusSeconds(5), end, Duration.ofSeconds(2)));

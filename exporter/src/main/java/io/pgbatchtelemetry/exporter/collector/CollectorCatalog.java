@@ -37,6 +37,7 @@ public final class CollectorCatalog {
             new Entry("progress", options -> new ProgressCollector()),
             new Entry("settings", options -> new SettingsCollector()),
             new Entry("telemetry_batches", options -> new TelemetryBatchesCollector()),
+            new Entry("telemetry_runs", options -> new TelemetryRunsCollector()),
             new Entry("telemetry_tables", options -> new TelemetryTablesCollector()),
             new Entry("telemetry_health", options -> new TelemetryHealthCollector())
     );

@@ -127,7 +127,7 @@ class TelemetryCrossCheckTest {
         ExporterTestSupport.createMonitoringRole(cluster);
         try (Exporter exporter = Exporter.start(ExporterTestSupport.settings(cluster, "postgres", Map.of("sampler.enabled", "false")))) {
             Exposition metrics = ExporterTestSupport.scrape(exporter.port());
-            for (String collector : new String[] {"telemetry_batches", "telemetry_tables", "telemetry_health"}) {
+            for (String collector : new String[] {"telemetry_batches", "telemetry_runs", "telemetry_tables", "telemetry_health"}) {
                 assertEquals(1.0, metrics.value("pg_scrape_collector_success", "collector", collector), collector);
             }
             assertEquals(0.0, metrics.value("pg_telemetry_schema_installed"));
