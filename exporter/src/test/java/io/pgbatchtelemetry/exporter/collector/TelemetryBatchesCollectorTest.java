@@ -36,7 +36,7 @@ class TelemetryBatchesCollectorTest {
         PostgresCluster cluster = SharedClusters.get(major);
         TelemetryTestDb.install(cluster, DB);
         ExporterTestSupport.createMonitoringRole(cluster);
-        TelemetryTestDb.exec(cluster, DB, "TRUNCATE telemetry.runs, telemetry.run_totals");
+        TelemetryTestDb.exec(cluster, DB, "TRUNCATE telemetry.runs, telemetry.run_settings, telemetry.run_totals");
         return cluster;
     }
 

@@ -37,7 +37,7 @@ class TelemetryRunsCollectorTest {
         TelemetryTestDb.install(cluster, DB);
         TelemetryTestDb.ensureBaselineRuns(cluster, DB);
         ExporterTestSupport.createMonitoringRole(cluster);
-        TelemetryTestDb.exec(cluster, DB, "TRUNCATE telemetry.runs, telemetry.run_totals");
+        TelemetryTestDb.exec(cluster, DB, "TRUNCATE telemetry.runs, telemetry.run_settings, telemetry.run_totals");
         return cluster;
     }
 
