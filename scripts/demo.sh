@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 mvn -B -ntp -q -DskipTests package
-exec java -Xmx64m -jar demo/target/pg-batch-demo.jar "$@"
+# the exporter runs inside the demo's JVM: the exporter's JVM options (exporter/bin/jvm.options)
+export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+exec java @exporter/bin/jvm.options -jar demo/target/pg-batch-demo.jar "$@"

@@ -18,7 +18,7 @@ import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 
 /**
- * {@code java -jar demo/target/pg-batch-demo.jar}: the product in one command.
+ * {@code scripts/demo.sh}, i.e. {@code java @exporter/bin/jvm.options -jar demo/target/pg-batch-demo.jar}: the product in one command.
  *
  * <p>Starts an embedded PostgreSQL 17 (binaries from Maven Central, inside this jar), runs a
  * small batch workload so the numbers move, and serves the exporter on :9187, connected as a
@@ -42,7 +42,7 @@ public final class Demo {
                     && args[++i].equals("slow-batch"))) {
                 slowBatch = true;
             } else {
-                System.out.println("usage: java -jar pg-batch-demo.jar [--web.listen-address=HOST:PORT] [--scenario slow-batch]\n"
+                System.out.println("usage: scripts/demo.sh (java @exporter/bin/jvm.options -jar demo/target/pg-batch-demo.jar) [--web.listen-address=HOST:PORT] [--scenario slow-batch]\n"
                         + "  default: a small batch every ~15 s, exporter on :9187\n"
                         + "  --scenario slow-batch: a healthy batch, then lock contention, then a checkpoint storm,\n"
                         + "                         narrated; point a Prometheus with the shipped rules at it");

@@ -13,7 +13,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * {@code java -jar pg-batch-exporter.jar}: parses flags, loads settings, starts serving.
+ * {@code bin/pg-batch-exporter} ({@code java @jvm.options -jar pg-batch-exporter.jar}): parses flags, loads settings, starts serving.
  *
  * <p>Exit status 2 means invalid configuration, with one line on stderr naming the key. A server
  * that is down or refuses the password is not a reason to exit: the exporter serves
@@ -111,9 +111,10 @@ public final class Main {
 
     private static void printHelp(PrintStream out, SettingsLoader loader) {
         out.println("""
-                usage: java -jar pg-batch-exporter.jar [options]
-                       java -jar pg-batch-exporter.jar report --run ID|latest [--name NAME] [--format html|md] [--out FILE]
-                                                       (the report of a batch run; report --help)
+                usage: pg-batch-exporter [options]
+                       (bin/pg-batch-exporter, which runs java @jvm.options -jar pg-batch-exporter.jar)
+                       pg-batch-exporter report --run ID|latest [--name NAME] [--format html|md] [--out FILE]
+                       (the report of a batch run; report --help)
 
                 Prometheus exporter for PostgreSQL 15-18, for diagnosing slow batch jobs.
                 Connects to DATA_SOURCE_NAME (postgresql://user:pass@host:port/db?sslmode=..., a libpq
