@@ -852,6 +852,7 @@ BEGIN
        WHERE source = 'rule:' || v_rule.app_pattern AND state = 'running';
     END IF;
   END LOOP;
+  PERFORM telemetry.close_abandoned_runs();   -- runs whose session died without batch_end() (91-abandoned-runs.sql)
   RETURN v_id;
 END
 $fn$;
@@ -1486,7 +1487,10 @@ $fn$;
 -- Batch runs
 ----------------------------------------------------------------------------------------------
 
-CREATE FUNCTION telemetry.batch_start(run_name text)
+-- session_bound: the run belongs to the calling session, and is closed as 'abandoned' if that
+-- session ends without batch_end() (91-abandoned-runs.sql); false when batch_end() will come from
+-- another session.
+CREATE FUNCTION telemetry.batch_start(run_name text, session_bound boolean DEFAULT true)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -1499,7 +1503,10 @@ BEGIN
   -- exact boundaries: a snapshot and a sample at the start of the run
   PERFORM telemetry.snapshot();
   PERFORM telemetry.sample();
-  INSERT INTO telemetry.runs (name, started_by) VALUES (run_name, session_user) RETURNING run_id INTO v_id;
+  INSERT INTO telemetry.runs (name, started_by, backend_start)
+  VALUES (run_name, session_user,
+          CASE WHEN session_bound THEN (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()) END)
+  RETURNING run_id INTO v_id;
   RETURN v_id;
 END
 $fn$;
@@ -1518,7 +1525,10 @@ BEGIN
   UPDATE telemetry.runs r SET state = batch_end.state, ended_at = clock_timestamp()
    WHERE r.run_id = batch_end.run_id AND r.state = 'running'
   RETURNING r.ended_at - r.started_at INTO v_duration;
-  IF NOT FOUND THEN
+  IF NOT FOUND AND EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.run_id = batch_end.run_id AND r.state = 'abandoned') THEN
+    RAISE EXCEPTION 'telemetry.batch_end: run % was closed as abandoned when the session that started it ended; '
+                    'call batch_start(name, session_bound => false) when batch_end() comes from another session', run_id;
+  ELSIF NOT FOUND THEN
     RAISE EXCEPTION 'telemetry.batch_end: run % does not exist or has already ended', run_id;
   END IF;
   PERFORM telemetry.sample();
@@ -1547,12 +1557,13 @@ SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 BEGIN
   IF TG_OP = 'INSERT' OR (OLD.state = 'running' AND NEW.state <> 'running') THEN
-    INSERT INTO telemetry.run_totals AS t (name, started, succeeded, failed)
+    INSERT INTO telemetry.run_totals AS t (name, started, succeeded, failed, abandoned)
     VALUES (NEW.name, CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE 0 END,
-            (NEW.state = 'succeeded')::int, (NEW.state = 'failed')::int)
+            (NEW.state = 'succeeded')::int, (NEW.state = 'failed')::int, (NEW.state = 'abandoned')::int)
     ON CONFLICT (name) DO UPDATE SET started = t.started + excluded.started,
                                      succeeded = t.succeeded + excluded.succeeded,
-                                     failed = t.failed + excluded.failed;
+                                     failed = t.failed + excluded.failed,
+                                     abandoned = t.abandoned + excluded.abandoned;
   END IF;
   RETURN NULL;
 END
@@ -1624,6 +1635,69 @@ BEGIN
 END
 $fn$;
 
+----------------------------------------------------------------------------------------------
+-- Abandoned runs: a run whose session has gone without batch_end()
+----------------------------------------------------------------------------------------------
+-- A batch that crashes, is killed or loses its connection never calls batch_end(): its run would
+-- stay 'running' forever, so "is the batch running?" (alerts, dashboards, the usual duration)
+-- would be wrong from then on. batch_start() records the session that started the run (pid and
+-- backend_start: a pid alone can be reused by a later session); once no session with both is
+-- left, the run is abandoned. sample() closes such runs (state 'abandoned', ended_at = when it
+-- found out); readers that cannot wait for the next sample() (the exporter) ask
+-- run_session_gone() directly, so both use this one definition.
+--
+-- Runs without a recorded backend_start are never judged: runs started with
+-- batch_start(name, session_bound => false) (batch_start and batch_end from different sessions,
+-- as orchestrators that open one connection per task do), runs opened by sample()'s
+-- application_name rules (closed by those rules), and runs from before this column existed.
+
+ALTER TABLE telemetry.runs ADD COLUMN IF NOT EXISTS backend_start timestamptz;
+DO $abandoned_state$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'telemetry.runs'::regclass AND conname = 'runs_state_check'
+                    AND pg_get_constraintdef(oid) LIKE '%abandoned%') THEN
+    ALTER TABLE telemetry.runs DROP CONSTRAINT IF EXISTS runs_state_check;
+    ALTER TABLE telemetry.runs ADD CONSTRAINT runs_state_check
+      CHECK (state IN ('running', 'succeeded', 'failed', 'abandoned'));
+  END IF;
+END
+$abandoned_state$;
+ALTER TABLE telemetry.run_totals ADD COLUMN IF NOT EXISTS abandoned bigint NOT NULL DEFAULT 0;
+-- open runs are few among many finished ones: sample() and every scrape look them up by this
+CREATE INDEX IF NOT EXISTS runs_running_idx ON telemetry.runs (run_id) WHERE state = 'running';
+
+-- True when the run is open, was started by a session batch_start() recorded, and that session is
+-- gone. On a standby the sessions are the standby's own, not the primary's: never true there. A
+-- session whose backend_start this role may not see (no pg_read_all_stats) counts as still there.
+CREATE FUNCTION telemetry.run_session_gone(p_run_id bigint)
+RETURNS boolean LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT coalesce(bool_and(r.state = 'running' AND r.backend_start IS NOT NULL AND NOT pg_is_in_recovery()
+                           AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                                            WHERE a.pid = r.pid
+                                              AND (a.backend_start IS NULL OR a.backend_start = r.backend_start))), false)
+    FROM telemetry.runs r
+   WHERE r.run_id = p_run_id
+$$;
+
+-- Closes every abandoned run; returns how many. Called by sample() (so every 30 s under pg_cron).
+CREATE FUNCTION telemetry.close_abandoned_runs()
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_closed integer;
+BEGIN
+  IF pg_is_in_recovery() THEN
+    RETURN 0;
+  END IF;
+  UPDATE telemetry.runs r SET state = 'abandoned', ended_at = clock_timestamp()
+   WHERE r.state = 'running' AND r.backend_start IS NOT NULL AND telemetry.run_session_gone(r.run_id);
+  GET DIAGNOSTICS v_closed = ROW_COUNT;
+  RETURN v_closed;
+END
+$fn$;
 ----------------------------------------------------------------------------------------------
 -- INTERIM COPY of issue #15's shared definitions (run_settings, baseline_runs), built exactly as
 -- the brief defines them so that the report (95-report.sql) can be built and tested before #15
@@ -2328,6 +2402,9 @@ BEGIN
   IF v_run ->> 'state' = 'running' THEN
     v_warn := v_warn || jsonb_build_object('code', 'run_running', 'message',
       format('run %s is still running: this report covers it until %s', run_id, now()));
+  ELSIF v_run ->> 'state' = 'abandoned' THEN
+    v_warn := v_warn || jsonb_build_object('code', 'run_abandoned', 'message',
+      format('run %s was abandoned (its session ended without batch_end()): its work may be incomplete', run_id));
   ELSIF v_run ->> 'state' = 'failed' THEN
     v_warn := v_warn || jsonb_build_object('code', 'run_failed', 'message',
       format('run %s failed: its work may be incomplete, so lower numbers than usual are not good news', run_id));
@@ -2524,9 +2601,10 @@ GRANT USAGE ON SCHEMA telemetry TO telemetry_reader;
 GRANT SELECT ON ALL TABLES IN SCHEMA telemetry TO telemetry_reader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA telemetry TO telemetry_reader;
 REVOKE EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.cleanup(interval),
-  telemetry._cleanup_batch(timestamptz, int), telemetry._cleanup_rest(timestamptz), telemetry.batch_start(text), telemetry.batch_end(bigint, text), telemetry.track_table(text, text),
-  telemetry.untrack_table(text, text), telemetry.exclude_from_baseline(bigint, boolean) FROM telemetry_reader;
-GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text),
+  telemetry._cleanup_batch(timestamptz, int), telemetry._cleanup_rest(timestamptz), telemetry.batch_start(text, boolean), telemetry.batch_end(bigint, text), telemetry.track_table(text, text),
+  telemetry.untrack_table(text, text), telemetry.close_abandoned_runs(),
+  telemetry.exclude_from_baseline(bigint, boolean) FROM telemetry_reader;
+GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text, boolean),
   telemetry.batch_end(bigint, text) TO telemetry_writer;
 
 COMMIT;

@@ -288,6 +288,7 @@ BEGIN
        WHERE source = 'rule:' || v_rule.app_pattern AND state = 'running';
     END IF;
   END LOOP;
+  PERFORM telemetry.close_abandoned_runs();   -- runs whose session died without batch_end() (91-abandoned-runs.sql)
   RETURN v_id;
 END
 $fn$;

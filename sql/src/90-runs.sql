@@ -2,7 +2,10 @@
 -- Batch runs
 ----------------------------------------------------------------------------------------------
 
-CREATE FUNCTION telemetry.batch_start(run_name text)
+-- session_bound: the run belongs to the calling session, and is closed as 'abandoned' if that
+-- session ends without batch_end() (91-abandoned-runs.sql); false when batch_end() will come from
+-- another session.
+CREATE FUNCTION telemetry.batch_start(run_name text, session_bound boolean DEFAULT true)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -15,7 +18,10 @@ BEGIN
   -- exact boundaries: a snapshot and a sample at the start of the run
   PERFORM telemetry.snapshot();
   PERFORM telemetry.sample();
-  INSERT INTO telemetry.runs (name, started_by) VALUES (run_name, session_user) RETURNING run_id INTO v_id;
+  INSERT INTO telemetry.runs (name, started_by, backend_start)
+  VALUES (run_name, session_user,
+          CASE WHEN session_bound THEN (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()) END)
+  RETURNING run_id INTO v_id;
   RETURN v_id;
 END
 $fn$;
@@ -34,7 +40,10 @@ BEGIN
   UPDATE telemetry.runs r SET state = batch_end.state, ended_at = clock_timestamp()
    WHERE r.run_id = batch_end.run_id AND r.state = 'running'
   RETURNING r.ended_at - r.started_at INTO v_duration;
-  IF NOT FOUND THEN
+  IF NOT FOUND AND EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.run_id = batch_end.run_id AND r.state = 'abandoned') THEN
+    RAISE EXCEPTION 'telemetry.batch_end: run % was closed as abandoned when the session that started it ended; '
+                    'call batch_start(name, session_bound => false) when batch_end() comes from another session', run_id;
+  ELSIF NOT FOUND THEN
     RAISE EXCEPTION 'telemetry.batch_end: run % does not exist or has already ended', run_id;
   END IF;
   PERFORM telemetry.sample();
@@ -63,12 +72,13 @@ SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 BEGIN
   IF TG_OP = 'INSERT' OR (OLD.state = 'running' AND NEW.state <> 'running') THEN
-    INSERT INTO telemetry.run_totals AS t (name, started, succeeded, failed)
+    INSERT INTO telemetry.run_totals AS t (name, started, succeeded, failed, abandoned)
     VALUES (NEW.name, CASE WHEN TG_OP = 'INSERT' THEN 1 ELSE 0 END,
-            (NEW.state = 'succeeded')::int, (NEW.state = 'failed')::int)
+            (NEW.state = 'succeeded')::int, (NEW.state = 'failed')::int, (NEW.state = 'abandoned')::int)
     ON CONFLICT (name) DO UPDATE SET started = t.started + excluded.started,
                                      succeeded = t.succeeded + excluded.succeeded,
-                                     failed = t.failed + excluded.failed;
+                                     failed = t.failed + excluded.failed,
+                                     abandoned = t.abandoned + excluded.abandoned;
   END IF;
   RETURN NULL;
 END

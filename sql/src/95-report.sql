@@ -457,6 +457,9 @@ BEGIN
   IF v_run ->> 'state' = 'running' THEN
     v_warn := v_warn || jsonb_build_object('code', 'run_running', 'message',
       format('run %s is still running: this report covers it until %s', run_id, now()));
+  ELSIF v_run ->> 'state' = 'abandoned' THEN
+    v_warn := v_warn || jsonb_build_object('code', 'run_abandoned', 'message',
+      format('run %s was abandoned (its session ended without batch_end()): its work may be incomplete', run_id));
   ELSIF v_run ->> 'state' = 'failed' THEN
     v_warn := v_warn || jsonb_build_object('code', 'run_failed', 'message',
       format('run %s failed: its work may be incomplete, so lower numbers than usual are not good news', run_id));

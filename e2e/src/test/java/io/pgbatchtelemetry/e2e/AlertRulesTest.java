@@ -40,6 +40,57 @@ class AlertRulesTest {
         assertTrue(check.succeeded(), check.report());
     }
 
+    /** alerts/ holds rule files only, so the obvious command checks all of it. */
+    @Test
+    void everyYamlFileInAlertsIsARuleFile() throws IOException {
+        List<String> argv = new ArrayList<>(List.of("promtool", "check", "rules"));
+        try (var files = Files.list(Repo.path("alerts"))) {
+            files.filter(f -> f.toString().endsWith(".yml")).sorted().forEach(f -> argv.add(f.toString()));
+        }
+        assertEquals(Repo.alertRuleFiles().size() + 3, argv.size(), "every alerts/*.yml is an alerts/*.rules.yml: " + argv);
+        Command check = Command.run(Repo.root(), TOOL_TIMEOUT, argv.toArray(String[]::new));
+        assertTrue(check.succeeded(), check.report());
+    }
+
+    /**
+     * Rules must work under any job name and keep two environments with one instance name apart: no rule names a
+     * job, and no join lists the labels to match on (`on (job, instance)`), which would drop the cluster label.
+     */
+    @Test
+    void noRuleNamesAJobOrJoinsOnAFixedLabelList() {
+        List<String> problems = new ArrayList<>();
+        for (RuleFiles.Alert alert : RuleFiles.alerts()) {
+            if (alert.expr().matches("(?s).*\\bjob\\s*=.*")) {
+                problems.add(alert.name() + " names a job: " + alert.expr());
+            }
+            if (alert.expr().matches("(?s).*\\bon\\s*\\(.*")) {
+                problems.add(alert.name() + " joins on a fixed label list: " + alert.expr());
+            }
+        }
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+    }
+
+    /**
+     * The severity policy of docs/alerts.md: every alert is listed there with its severity, and only the alerts the
+     * policy names page (critical).
+     */
+    @Test
+    void everyAlertIsDocumentedWithItsSeverityAndOnlyThePolicysAlertsPage() throws IOException {
+        String doc = Files.readString(Repo.path("docs/alerts.md"));
+        List<String> problems = new ArrayList<>();
+        for (RuleFiles.Alert alert : RuleFiles.alerts()) {
+            String severity = alert.labels().get("severity");
+            if (!doc.matches("(?s).*\\|[^\\n]*`" + alert.name() + "`[^\\n]*\\b" + severity + "\\b.*")) {
+                problems.add(alert.name() + " (" + severity + ") is not in a docs/alerts.md table row with its severity");
+            }
+        }
+        Set<String> paging = new TreeSet<>();
+        RuleFiles.alerts().stream().filter(a -> "critical".equals(a.labels().get("severity"))).forEach(a -> paging.add(a.name()));
+        assertEquals(new TreeSet<>(List.of("PostgresBatchBlocked", "PostgresBatchRunSlow", "PostgresDown",
+                "PostgresReplicationSlotNearWalLoss")), paging, "the alerts that page");
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+    }
+
     @Test
     void promtoolUnitTestsPass() {
         List<String> argv = new ArrayList<>(List.of("promtool", "test", "rules"));
@@ -62,13 +113,13 @@ class AlertRulesTest {
 
     @Test
     void amtoolChecksTheAlertmanagerConfigAndRoutesBySeverity() {
-        Command check = Command.run(Repo.root(), TOOL_TIMEOUT, "amtool", "check-config", "alerts/alertmanager.yml");
+        Command check = Command.run(Repo.root(), TOOL_TIMEOUT, "amtool", "check-config", "prometheus/alertmanager.yml");
         assertTrue(check.succeeded(), check.report());
         Map<String, String> expectedReceiver = Map.of(
                 "critical", "on-call-webhook", "warning", "batch-team-webhook", "info", "batch-team-webhook");
         expectedReceiver.forEach((severity, receiver) -> {
             Command route = Command.run(Repo.root(), TOOL_TIMEOUT, "amtool", "config", "routes", "test",
-                    "--config.file=alerts/alertmanager.yml", "alertname=PostgresRequestedCheckpoints", "severity=" + severity);
+                    "--config.file=prometheus/alertmanager.yml", "alertname=PostgresRequestedCheckpoints", "severity=" + severity);
             assertTrue(route.succeeded(), route.report());
             // amtool prints a warning about --alertmanager.url before the answer; the receiver is the last line
             String[] lines = route.output().strip().split("\n");
@@ -76,17 +127,49 @@ class AlertRulesTest {
         });
     }
 
+    /**
+     * One notification per incident (grouped by cluster and pattern), and inhibitions that name alerts which exist: a
+     * renamed alert must not silently end an inhibition.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void alertmanagerGroupsByClusterAndPatternAndInhibitsOnlyExistingAlerts() {
+        Map<String, Object> config = RuleFiles.load(Repo.path("prometheus/alertmanager.yml"));
+        assertEquals(List.of("cluster", "pattern"), ((Map<String, Object>) config.get("route")).get("group_by"));
+        Set<String> names = new TreeSet<>();
+        RuleFiles.alerts().forEach(a -> names.add(a.name()));
+        List<String> problems = new ArrayList<>();
+        Pattern matcher = Pattern.compile("alertname(=~|=|!~|!=)\"([^\"]*)\"");
+        List<Map<String, Object>> inhibitions = (List<Map<String, Object>>) config.get("inhibit_rules");
+        assertTrue(inhibitions.size() >= 6, "inhibitions for the obvious pairs: " + inhibitions);
+        for (Map<String, Object> rule : inhibitions) {
+            for (String side : List.of("source_matchers", "target_matchers")) {
+                for (String m : (List<String>) rule.get(side)) {
+                    Matcher found = matcher.matcher(m);
+                    if (found.matches() && found.group(1).startsWith("=")) {
+                        Pattern alertnames = Pattern.compile(found.group(2));
+                        if (names.stream().noneMatch(n -> alertnames.matcher(n).matches())) {
+                            problems.add(side + " " + m + " matches no alert of alerts/*.rules.yml");
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(problems.isEmpty(), String.join("\n", problems));
+    }
+
     @Test
     void everyAlertHasSeveritySummaryDescriptionAndAnExistingRunbookAnchor() throws IOException {
         Set<String> anchors = markdownAnchors(Repo.path(RUNBOOK));
         List<RuleFiles.Alert> alerts = RuleFiles.alerts();
-        assertTrue(alerts.size() >= 25, "expected the issue's alerts, found " + alerts.size());
+        assertTrue(alerts.size() >= 35, "expected the issue's alerts, found " + alerts.size());
         List<String> problems = new ArrayList<>();
         Set<String> names = new LinkedHashSet<>();
         for (RuleFiles.Alert alert : alerts) {
             String where = alert.name() + " (" + alert.file().getFileName() + ")";
-            if (!names.add(alert.name())) {
-                problems.add(where + ": duplicate alert name");
+            // one name may come at two severities (warning, then critical), never twice at one
+            if (!names.add(alert.name() + "/" + alert.labels().get("severity"))) {
+                problems.add(where + ": duplicate alert name and severity");
             }
             if (!SEVERITIES.contains(alert.labels().get("severity"))) {
                 problems.add(where + ": severity must be one of " + SEVERITIES + ", is " + alert.labels().get("severity"));
@@ -115,11 +198,15 @@ class AlertRulesTest {
         Set<String> names = new TreeSet<>();
         RuleFiles.alerts().forEach(a -> names.add(a.name()));
         for (String required : List.of("PostgresRequestedCheckpoints", "PostgresCheckpointWriteTimeHigh",
-                "PostgresCheckpointsTooFrequent", "PostgresBlockedSessions", "PostgresLockWaitAASHigh",
+                "PostgresBlockedSessions", "PostgresLockWaitAASHigh",
                 "PostgresLockWaitLong", "PostgresDeadlocks", "PostgresTempFileSpillRateHigh",
                 "PostgresBackendsWritingBuffers", "PostgresReplicaReplayLagHigh", "PostgresReplicationSlotRetainedWalHigh",
                 "PostgresAutovacuumOnTrackedTableDuringBatch", "PostgresBatchRunSlow", "PostgresExporterDown",
-                "PostgresDown", "PostgresExporterCollectorFailing", "PostgresTimingTrackingOff")) {
+                "PostgresDown", "PostgresExporterCollectorFailing", "PostgresTimingTrackingOff",
+                // data exported for batch owners
+                "PostgresBatchRunFailed", "PostgresTelemetrySnapshotsStopped", "PostgresTelemetryCronJobFailing",
+                "PostgresIdleInTransactionDuringBatch", "PostgresReplicationSlotInactive", "PostgresReplicationSlotNearWalLoss",
+                "PostgresConnectionsNearMax", "PostgresExporterTargetMissing", "PostgresAutovacuumBlocksBatch")) {
             assertTrue(names.contains(required), required + " missing from alerts/*.rules.yml: " + names);
         }
     }

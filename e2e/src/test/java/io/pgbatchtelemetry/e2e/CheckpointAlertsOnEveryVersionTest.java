@@ -65,7 +65,8 @@ class CheckpointAlertsOnEveryVersionTest {
                 double req1 = value(after, "pg_stat_bgwriter_checkpoints_req_total");
                 moved.add(instance + ": requested " + req0 + " -> " + req1);
                 assertTrue(req1 - req0 >= 3, instance + ": three CHECKPOINTs must count as requested checkpoints: " + req0 + " -> " + req1);
-                // 6 scrapes a minute apart before the checkpoints, 11 after: the shipped 15-minute window sees them
+                // 6 scrapes a minute apart before the checkpoints, 11 after: the shipped 15-minute window sees them, and
+                // the shipped for: (5m) has elapsed at 13m
                 appendSeries(series, "pg_stat_bgwriter_checkpoints_req_total", instance, req0, req1);
                 appendSeries(series, "pg_stat_bgwriter_checkpoints_timed_total", instance,
                         value(before, "pg_stat_bgwriter_checkpoints_timed_total"), value(after, "pg_stat_bgwriter_checkpoints_timed_total"));
@@ -74,6 +75,9 @@ class CheckpointAlertsOnEveryVersionTest {
                 appendSeries(series, "pg_settings_checkpoint_timeout_seconds", instance,
                         value(before, "pg_settings_checkpoint_timeout_seconds"), value(after, "pg_settings_checkpoint_timeout_seconds"));
                 appendSeries(series, "pg_up", instance, value(before, "pg_up"), value(after, "pg_up"));
+                // a primary: the checkpoint alerts skip standbys, whose restartpoints count in the same counters
+                appendSeries(series, "pg_replication_is_replica", instance,
+                        value(before, "pg_replication_is_replica"), value(after, "pg_replication_is_replica"));
                 firing.append("          - labels: '{instance=\"").append(instance).append("\"}'\n            value: 1\n");
             }
         }
@@ -88,7 +92,7 @@ class CheckpointAlertsOnEveryVersionTest {
                 %s
                     promql_expr_test:
                       - expr: count by (instance) (ALERTS{alertname="PostgresRequestedCheckpoints", alertstate="firing"})
-                        eval_time: 10m
+                        eval_time: 13m
                         exp_samples:
                 %s
                       - expr: ALERTS{alertname="PostgresCheckpointMetricsMissing"}

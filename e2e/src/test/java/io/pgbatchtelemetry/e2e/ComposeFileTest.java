@@ -155,7 +155,7 @@ class ComposeFileTest {
             alertFiles += matches.size();
         }
         assertEquals(Repo.alertRuleFiles().size() + 1, alertFiles, "recording rules + every alerts/*.rules.yml");
-        assertEquals(Optional.of(Repo.path("alerts/alertmanager.yml")), hostPath("alertmanager", "/etc/alertmanager/alertmanager.yml"));
+        assertEquals(Optional.of(Repo.path("prometheus/alertmanager.yml")), hostPath("alertmanager", "/etc/alertmanager/alertmanager.yml"));
     }
 
     @Test

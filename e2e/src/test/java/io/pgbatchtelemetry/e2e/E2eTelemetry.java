@@ -65,10 +65,13 @@ final class E2eTelemetry {
                 Map.of("web.listen-address", "127.0.0.1:0")));
     }
 
-    /** Marks the start of a run of the scenario's batch; returns its run id. */
+    /**
+     * Marks the start of a run of the scenario's batch; returns its run id. batch_end() comes from another connection,
+     * so the run is not bound to this one (which ends at once: a bound run would be abandoned).
+     */
     static long batchStart(PostgresCluster cluster) throws SQLException {
         try (Connection c = cluster.connect(); Statement s = c.createStatement();
-             ResultSet rs = s.executeQuery("SELECT telemetry.batch_start('" + SlowBatchScenario.BATCH + "')")) {
+             ResultSet rs = s.executeQuery("SELECT telemetry.batch_start('" + SlowBatchScenario.BATCH + "', session_bound => false)")) {
             rs.next();
             return rs.getLong(1);
         }

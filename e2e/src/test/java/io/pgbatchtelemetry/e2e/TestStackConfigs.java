@@ -72,10 +72,10 @@ final class TestStackConfigs {
         return dump(config, file);
     }
 
-    /** alerts/alertmanager.yml with 1 s waits and every webhook pointing at the test's receiver (path = receiver name). */
+    /** prometheus/alertmanager.yml with 1 s waits and every webhook pointing at the test's receiver (path = receiver name). */
     @SuppressWarnings("unchecked")
     static Path writeAlertmanagerConfig(Path file, WebhookReceiver receiver) throws IOException {
-        Map<String, Object> config = RuleFiles.load(Repo.path("alerts/alertmanager.yml"));
+        Map<String, Object> config = RuleFiles.load(Repo.path("prometheus/alertmanager.yml"));
         Map<String, Object> route = (Map<String, Object>) config.get("route");
         fastRoute(route);
         for (Map<String, Object> child : (List<Map<String, Object>>) route.getOrDefault("routes", List.of())) {

@@ -12,8 +12,11 @@ import java.util.concurrent.CopyOnWriteArrayList;
 /** An HTTP endpoint on loopback that records Alertmanager's webhook notifications. */
 final class WebhookReceiver implements AutoCloseable {
 
-    /** One alert of one notification, with the path (the receiver) it was posted to. */
-    record Delivery(String path, String status, String alertname, JsonNode alert) {}
+    /**
+     * One alert of one notification, with the path (the receiver) it was posted to and the notification's group
+     * (Alertmanager's groupKey and the group_by labels' values).
+     */
+    record Delivery(String path, String status, String alertname, JsonNode alert, String groupKey, JsonNode groupLabels) {}
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -27,7 +30,8 @@ final class WebhookReceiver implements AutoCloseable {
                 JsonNode notification = JSON.readTree(exchange.getRequestBody());
                 for (JsonNode alert : notification.path("alerts")) {
                     deliveries.add(new Delivery(exchange.getRequestURI().getPath(), alert.path("status").asText(),
-                            alert.path("labels").path("alertname").asText(), alert));
+                            alert.path("labels").path("alertname").asText(), alert,
+                            notification.path("groupKey").asText(), notification.path("groupLabels")));
                 }
                 exchange.sendResponseHeaders(200, -1);
             }

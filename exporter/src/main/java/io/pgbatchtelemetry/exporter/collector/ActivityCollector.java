@@ -12,7 +12,8 @@ import java.util.List;
  * {@code pg_stat_activity} and {@code pg_locks}.
  *
  * <p>Serves the lock-contention pattern (who waits, for how long, and whether someone blocks
- * them) and the autovacuum pattern (an old transaction holds back cleanup). Blockers come from
+ * them; a session idle in transaction keeps its locks) and the autovacuum pattern (an old
+ * transaction holds back cleanup). Blockers come from
  * {@code pg_blocking_pids()}, which knows the exact lock queue; it is only called for sessions
  * already waiting on a lock, so an idle server pays nothing for it.
  *
@@ -31,6 +32,8 @@ public final class ActivityCollector implements Collector {
             "backend_type", "state");
     static final MetricFamily OLDEST_TRANSACTION_AGE = MetricFamily.gauge("pg_oldest_transaction_age_seconds",
             "Age of the oldest open transaction of a client backend (now() - xact_start); 0 when none.");
+    static final MetricFamily IDLE_IN_TRANSACTION_MAX = MetricFamily.gauge("pg_idle_in_transaction_max_seconds",
+            "Longest time a client backend has been idle in transaction (now() - state_change); 0 when none.");
     static final MetricFamily LOCK_WAITING_SESSIONS = MetricFamily.gauge("pg_lock_waiting_sessions",
             "Sessions waiting on a heavyweight lock (wait_event_type = 'Lock').");
     static final MetricFamily LOCK_WAIT_MAX = MetricFamily.gauge("pg_lock_wait_max_seconds",
@@ -42,7 +45,7 @@ public final class ActivityCollector implements Collector {
     // client states), each row carrying the same lock and transaction figures, read from the first.
     private static final VersionedSql ACTIVITY = VersionedSql.of(15, """
             WITH activity AS MATERIALIZED (
-                SELECT pid, backend_type, coalesce(state, '') AS state, wait_event_type, xact_start
+                SELECT pid, backend_type, coalesce(state, '') AS state, wait_event_type, xact_start, state_change
                   FROM pg_stat_activity
                  WHERE pid <> pg_backend_pid()),
             sessions AS (
@@ -57,6 +60,9 @@ public final class ActivityCollector implements Collector {
                 SELECT coalesce((SELECT extract(epoch FROM now() - min(xact_start))
                                    FROM activity WHERE backend_type = 'client backend'), 0)
                            AS oldest_transaction_age,
+                       coalesce((SELECT extract(epoch FROM now() - min(state_change))
+                                   FROM activity WHERE backend_type = 'client backend'
+                                    AND state LIKE 'idle in transaction%'), 0) AS idle_in_transaction_max,
                        (SELECT count(*) FROM lock_waiters) AS lock_waiting_sessions,
                        (SELECT count(*) FROM lock_waiters
                          WHERE cardinality(pg_blocking_pids(pid)) > 0) AS blocked_sessions,
@@ -77,7 +83,7 @@ public final class ActivityCollector implements Collector {
 
     @Override
     public List<MetricFamily> families() {
-        return List.of(SESSIONS, OLDEST_TRANSACTION_AGE, LOCK_WAITING_SESSIONS, LOCK_WAIT_MAX, BLOCKED_SESSIONS);
+        return List.of(SESSIONS, OLDEST_TRANSACTION_AGE, IDLE_IN_TRANSACTION_MAX, LOCK_WAITING_SESSIONS, LOCK_WAIT_MAX, BLOCKED_SESSIONS);
     }
 
     @Override
@@ -91,6 +97,7 @@ public final class ActivityCollector implements Collector {
             sink.add(SESSIONS, row.number("sessions"), row.text("backend_type"), row.text("state"));
             if (row.first()) {
                 sink.add(OLDEST_TRANSACTION_AGE, row.number("oldest_transaction_age"));
+                sink.add(IDLE_IN_TRANSACTION_MAX, row.number("idle_in_transaction_max"));
                 sink.add(LOCK_WAITING_SESSIONS, row.number("lock_waiting_sessions"));
                 sink.add(LOCK_WAIT_MAX, row.number("lock_wait_max"));
                 sink.add(BLOCKED_SESSIONS, row.number("blocked_sessions"));

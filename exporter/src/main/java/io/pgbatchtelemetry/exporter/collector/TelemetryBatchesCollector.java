@@ -25,6 +25,13 @@ import java.util.List;
  * would read that as a counter reset. A schema installed before {@code run_totals} existed simply
  * gets no run counters until {@code install.sql} is run again.
  *
+ * <p>A run whose session ended without {@code batch_end()} is abandoned, not running: the schema's
+ * {@code telemetry.run_session_gone()} says so (the one definition; {@code sample()} closes such runs
+ * with it), and this query asks it for open runs, so an alert sees the abandonment at the next scrape
+ * even where nothing calls {@code sample()} often. Such a run counts as {@code state="abandoned"} at
+ * once; when {@code sample()} closes it, {@code run_totals.abandoned} takes it over, so the counter never
+ * goes down.
+ *
  * <p>Versions: the schema is the same on PostgreSQL 15–18 and so is this query. Without the schema
  * the collector exports nothing and succeeds. On a standby the runs are the primary's, replicated.
  */
@@ -38,54 +45,71 @@ public final class TelemetryBatchesCollector implements Collector {
     static final MetricFamily BATCHES = MetricFamily.gauge("pg_telemetry_batches",
             "Distinct batch names in telemetry.batch_runs; at most " + MAX_BATCHES + " of them are exported.");
     static final MetricFamily RUNNING = MetricFamily.gauge("pg_telemetry_batch_running",
-            "1 while a run of the batch is open in telemetry.batch_runs, else 0.", "batch");
+            "1 while a run of the batch is open in telemetry.batch_runs and its session has not gone, else 0.", "batch");
     static final MetricFamily CURRENT_RUN_SECONDS = MetricFamily.gauge("pg_telemetry_batch_current_run_seconds",
             "Seconds since the open run (the oldest, if several) started; absent while no run is open.", "batch");
     static final MetricFamily LAST_DURATION_SECONDS = MetricFamily.gauge("pg_telemetry_batch_last_duration_seconds",
-            "Duration of the batch's last finished run (succeeded or failed).", "batch");
+            "Duration of the batch's last finished run (succeeded or failed; absent when it was abandoned and not yet closed).", "batch");
     static final MetricFamily LAST_SUCCEEDED = MetricFamily.gauge("pg_telemetry_batch_last_succeeded",
-            "1 when the batch's last finished run succeeded, 0 when it failed; absent before the first finished run.", "batch");
+            "1 when the batch's last finished run succeeded, 0 when it failed or was abandoned; absent before the first finished run.", "batch");
     static final MetricFamily USUAL_DURATION_SECONDS = MetricFamily.gauge("pg_telemetry_batch_usual_duration_seconds",
             "Median duration of the batch's last " + USUAL_RUNS + " succeeded runs; absent before the first.", "batch");
     static final MetricFamily RUNS = MetricFamily.counter("pg_telemetry_batch_runs_total",
             "Runs of the batch started (telemetry.run_totals.started).", "batch");
     static final MetricFamily RUNS_FINISHED = MetricFamily.counter("pg_telemetry_batch_runs_finished_total",
-            "Runs of the batch that ended, by how they ended: succeeded or failed (telemetry.run_totals).", "batch", "state");
+            "Runs of the batch that ended, by how they ended: succeeded, failed or abandoned (telemetry.run_totals; abandoned also counts open runs whose session has gone).", "batch", "state");
 
+    /*
+     * %1$s is "the open run's session has gone" (telemetry.run_session_gone(), or false for a schema
+     * without it): such a run is not running any more but abandoned, even before sample() closes it.
+     * It is asked once per open run (open runs are few; each call reads pg_stat_activity).
+     */
     private static final String RUNS_QUERY = """
-            WITH batches AS (
+            WITH open_runs AS MATERIALIZED (
+              SELECT r.run_id, %1$s AS gone FROM telemetry.runs r WHERE r.state = 'running'
+            ),
+            batches AS (
               SELECT r.name,
-                     bool_or(r.state = 'running') AS running,
-                     min(r.started_at) FILTER (WHERE r.state = 'running') AS open_since,
+                     bool_or(o.gone IS FALSE) AS running,
+                     min(r.started_at) FILTER (WHERE o.gone IS FALSE) AS open_since,
+                     count(*) FILTER (WHERE o.gone) AS abandoned_unclosed,
                      count(*) OVER () AS batches
                 FROM telemetry.batch_runs r
+                LEFT JOIN open_runs o ON o.run_id = r.run_id AND r.state = 'running'
                GROUP BY r.name
                ORDER BY bool_or(r.state = 'running') DESC, max(coalesce(r.ended_at, r.started_at)) DESC, r.name
-               LIMIT %d
+               LIMIT %2$d
             )
             SELECT b.name, b.running, b.batches,
                    extract(epoch FROM now() - b.open_since) AS current_run_seconds,
                    last.seconds AS last_duration_seconds,
                    last.state = 'succeeded' AS last_succeeded,
                    usual.seconds AS usual_duration_seconds,
-                   %s
+                   %3$s
               FROM batches b
               LEFT JOIN LATERAL (SELECT r.state, extract(epoch FROM r.ended_at - r.started_at) AS seconds
                                    FROM telemetry.batch_runs r
-                                  WHERE r.name = b.name AND r.state <> 'running'
+                                  WHERE r.name = b.name
+                                    AND (r.state <> 'running' OR (SELECT o.gone FROM open_runs o WHERE o.run_id = r.run_id))
                                   ORDER BY r.ended_at DESC, r.run_id DESC LIMIT 1) last ON true
               LEFT JOIN LATERAL (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.seconds) AS seconds
                                    FROM (SELECT extract(epoch FROM r.ended_at - r.started_at) AS seconds
                                            FROM telemetry.batch_runs r
                                           WHERE r.name = b.name AND r.state = 'succeeded'
-                                          ORDER BY r.ended_at DESC, r.run_id DESC LIMIT %d) x) usual ON true
-              %s
+                                          ORDER BY r.ended_at DESC, r.run_id DESC LIMIT %4$d) x) usual ON true
+              %5$s
              ORDER BY b.name""";
 
-    private static final String WITH_TOTALS = RUNS_QUERY.formatted(MAX_BATCHES,
-            "t.started, t.succeeded, t.failed", USUAL_RUNS, "LEFT JOIN telemetry.run_totals t ON t.name = b.name");
-    private static final String WITHOUT_TOTALS = RUNS_QUERY.formatted(MAX_BATCHES,
-            "NULL::bigint AS started, NULL::bigint AS succeeded, NULL::bigint AS failed", USUAL_RUNS, "");
+    private static final String SESSION_GONE = "telemetry.run_session_gone(r.run_id)";
+    private static final String WITH_ABANDONED = RUNS_QUERY.formatted(SESSION_GONE, MAX_BATCHES,
+            "t.started, t.succeeded, t.failed, t.abandoned + b.abandoned_unclosed AS abandoned", USUAL_RUNS,
+            "LEFT JOIN telemetry.run_totals t ON t.name = b.name");
+    private static final String WITH_TOTALS = RUNS_QUERY.formatted("false", MAX_BATCHES,
+            "t.started, t.succeeded, t.failed, NULL::bigint AS abandoned", USUAL_RUNS,
+            "LEFT JOIN telemetry.run_totals t ON t.name = b.name");
+    private static final String WITHOUT_TOTALS = RUNS_QUERY.formatted("false", MAX_BATCHES,
+            "NULL::bigint AS started, NULL::bigint AS succeeded, NULL::bigint AS failed, NULL::bigint AS abandoned",
+            USUAL_RUNS, "");
 
     @Override
     public String name() {
@@ -105,7 +129,9 @@ public final class TelemetryBatchesCollector implements Collector {
             return;
         }
         boolean[] first = {true};
-        session.query(schema.has("run_totals") ? WITH_TOTALS : WITHOUT_TOTALS, row -> {
+        String query = schema.has("run_session_gone()") ? WITH_ABANDONED
+                : schema.has("run_totals") ? WITH_TOTALS : WITHOUT_TOTALS;
+        session.query(query, row -> {
             if (first[0]) {
                 sink.add(BATCHES, row.number("batches")); // the same on every row: a window count before LIMIT
                 first[0] = false;
@@ -119,6 +145,7 @@ public final class TelemetryBatchesCollector implements Collector {
             sink.add(RUNS, row.number("started"), batch);
             sink.add(RUNS_FINISHED, row.number("succeeded"), batch, "succeeded");
             sink.add(RUNS_FINISHED, row.number("failed"), batch, "failed");
+            sink.add(RUNS_FINISHED, row.number("abandoned"), batch, "abandoned");
         });
         if (first[0]) {
             sink.add(BATCHES, 0L);

@@ -63,19 +63,23 @@ class ActivityCollectorTest {
     void reportsTheAgeOfTheOldestOpenTransaction(int major) throws Exception {
         PostgresCluster cluster = SharedClusters.get(major);
         try (Connection exporter = cluster.connect(); Connection old = cluster.connect()) {
-            assertEquals(0.0, value(collect(exporter, collector), ActivityCollector.OLDEST_TRANSACTION_AGE),
-                    "no open transaction reads 0, not absent");
+            MetricSink none = collect(exporter, collector);
+            assertEquals(0.0, value(none, ActivityCollector.OLDEST_TRANSACTION_AGE), "no open transaction reads 0, not absent");
+            assertEquals(0.0, value(none, ActivityCollector.IDLE_IN_TRANSACTION_MAX), "nobody idle in transaction reads 0");
 
             old.setAutoCommit(false);
             try (Statement statement = old.createStatement()) {
                 statement.execute("SELECT 1");
             }
             Thread.sleep(2_000); // the transaction is now at least 2 s old
-            double age = value(collect(exporter, collector), ActivityCollector.OLDEST_TRANSACTION_AGE);
+            MetricSink open = collect(exporter, collector);
+            double age = value(open, ActivityCollector.OLDEST_TRANSACTION_AGE);
+            double idle = value(open, ActivityCollector.IDLE_IN_TRANSACTION_MAX);
             double elapsedOnServer = secondsSinceTransactionStartOf(exporter, old);
 
             assertTrue(age >= 2.0, "age " + age);
             assertTrue(age <= elapsedOnServer, "age " + age + " is seconds, not more than " + elapsedOnServer);
+            assertTrue(idle >= 2.0 && idle <= age, "idle in transaction since its SELECT: " + idle + " (transaction age " + age + ")");
         }
     }
 

@@ -24,7 +24,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Batch runs as the monitoring role (pg_monitor only) sees them through the telemetry schema: runs
  * marked with batch_start()/batch_end() open and close, durations equal the view's, the usual
  * duration is the median of the last ten succeeded runs, run counters survive cleanup(), and the
- * label set is capped. Each test starts from an empty run history of its own database.
+ * label set is capped; a run whose session died without batch_end() is abandoned at once, counted
+ * without a dip when sample() closes it. Each test starts from an empty run history of its own database.
  */
 class TelemetryBatchesCollectorTest {
 
@@ -50,7 +51,8 @@ class TelemetryBatchesCollectorTest {
         PostgresCluster cluster = prepared(major);
         String batch = "nightly_orders";
         try (Connection monitor = monitor(cluster)) {
-            long run = TelemetryTestDb.number(cluster, DB, "SELECT telemetry.batch_start('" + batch + "')").longValue();
+            // batch_start() and batch_end() from separate connections: the run is not bound to a session
+            long run = TelemetryTestDb.number(cluster, DB, "SELECT telemetry.batch_start('" + batch + "', session_bound => false)").longValue();
             String openDuration = "SELECT extract(epoch FROM duration) FROM telemetry.batch_runs WHERE run_id = " + run;
             double before = TelemetryTestDb.number(cluster, DB, openDuration);
             MetricSink open = collect(monitor, collector);
@@ -77,7 +79,7 @@ class TelemetryBatchesCollectorTest {
             assertEquals(1.0, value(ended, TelemetryBatchesCollector.LAST_SUCCEEDED, batch));
             assertEquals(1.0, value(ended, TelemetryBatchesCollector.RUNS_FINISHED, batch, "succeeded"));
 
-            long failedRun = TelemetryTestDb.number(cluster, DB, "SELECT telemetry.batch_start('" + batch + "')").longValue();
+            long failedRun = TelemetryTestDb.number(cluster, DB, "SELECT telemetry.batch_start('" + batch + "', session_bound => false)").longValue();
             TelemetryTestDb.exec(cluster, DB, "SELECT telemetry.batch_end(" + failedRun + ", 'failed')");
             double failedDuration = TelemetryTestDb.number(cluster, DB,
                     "SELECT extract(epoch FROM duration) FROM telemetry.batch_runs WHERE run_id = " + failedRun);
@@ -90,6 +92,48 @@ class TelemetryBatchesCollectorTest {
             assertEquals(1.0, value(failed, TelemetryBatchesCollector.RUNS_FINISHED, batch, "failed"));
             assertEquals(1.0, value(failed, TelemetryBatchesCollector.BATCHES));
         }
+    }
+
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void aRunWhoseSessionDiedIsAbandonedAtOnceAndItsCountSurvivesTheClosing(int major) throws Exception {
+        PostgresCluster cluster = prepared(major);
+        String batch = "crashing_load";
+        try (Connection monitor = monitor(cluster)) {
+            try (Connection batchSession = cluster.connect(DB);
+                 java.sql.Statement s = batchSession.createStatement()) {
+                s.execute("SELECT telemetry.batch_start('" + batch + "')");
+                MetricSink open = collect(monitor, collector);
+                assertEquals(1.0, value(open, TelemetryBatchesCollector.RUNNING, batch), "its session works on");
+                assertEquals(0.0, value(open, TelemetryBatchesCollector.RUNS_FINISHED, batch, "abandoned"));
+            } // the batch dies without batch_end()
+            assertTrue(awaitGone(cluster), "the session's exit is seen");
+            MetricSink gone = collect(monitor, collector);
+            assertEquals(0.0, value(gone, TelemetryBatchesCollector.RUNNING, batch), "abandoned is not running");
+            assertNull(value(gone, TelemetryBatchesCollector.CURRENT_RUN_SECONDS, batch));
+            assertEquals(0.0, value(gone, TelemetryBatchesCollector.LAST_SUCCEEDED, batch));
+            assertEquals(1.0, value(gone, TelemetryBatchesCollector.RUNS_FINISHED, batch, "abandoned"),
+                    "counted before sample() closes it");
+
+            TelemetryTestDb.exec(cluster, DB, "SELECT telemetry.sample()");
+            assertEquals(1.0, TelemetryTestDb.number(cluster, DB,
+                    "SELECT count(*) FROM telemetry.runs WHERE state = 'abandoned' AND name = '" + batch + "'"));
+            MetricSink closed = collect(monitor, collector);
+            assertEquals(1.0, value(closed, TelemetryBatchesCollector.RUNS_FINISHED, batch, "abandoned"),
+                    "run_totals takes the run over: the counter neither dips nor counts it twice");
+            assertNotNull(value(closed, TelemetryBatchesCollector.LAST_DURATION_SECONDS, batch), "closed: it has an end");
+        }
+    }
+
+    private static boolean awaitGone(PostgresCluster cluster) throws Exception {
+        for (int i = 0; i < 100; i++) {
+            if (TelemetryTestDb.number(cluster, DB, "SELECT count(*) FROM telemetry.runs WHERE telemetry.run_session_gone(run_id)")
+                    .longValue() == 1) {
+                return true;
+            }
+            Thread.sleep(100);
+        }
+        return false;
     }
 
     /**
