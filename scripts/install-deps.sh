@@ -8,6 +8,7 @@
 #   prometheus                          prometheus + promtool (the exposition and rule checks)
 #   prometheus-alertmanager             alertmanager + amtool (the alert routing checks)
 #   prometheus-postgres-exporter        postgres_exporter 0.11, the peer the exporter is compared with
+#   chromium, chromium-driver           headless browser for the HTML report's tests (Selenium)
 #   openjdk-17-jdk, maven               only when java (17+) or mvn are missing
 #
 # PostgreSQL 16/17/18 are not packaged for Debian 12; the harness module takes them from the zonky
@@ -25,7 +26,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 packages=(postgresql-15 postgresql-15-cron postgresql-contrib
-          prometheus prometheus-alertmanager prometheus-postgres-exporter)
+          prometheus prometheus-alertmanager prometheus-postgres-exporter
+          chromium chromium-driver)
 
 java_major() {
     java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1
@@ -62,7 +64,8 @@ required=(/usr/lib/postgresql/15/bin/initdb /usr/lib/postgresql/15/bin/pg_ctl /u
           /usr/lib/postgresql/15/bin/pg_basebackup /usr/lib/postgresql/15/bin/pgbench
           /usr/lib/postgresql/15/lib/pg_cron.so
           /usr/bin/prometheus /usr/bin/promtool /usr/bin/prometheus-alertmanager /usr/bin/amtool
-          /usr/bin/prometheus-postgres-exporter)
+          /usr/bin/prometheus-postgres-exporter
+          /usr/bin/chromium /usr/bin/chromedriver)
 for file in "${required[@]}"; do
     if [[ ! -e $file ]]; then
         echo "install-deps.sh: $file is missing after installation" >&2

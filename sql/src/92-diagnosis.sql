@@ -173,8 +173,20 @@ SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
 DECLARE
   w record := telemetry._run_window(run_id);
+  v_findings jsonb;
+  v_base bigint[];
 BEGIN
-  RETURN QUERY SELECT * FROM telemetry._diagnose(w.start_time, w.end_time, run_id);
+  v_findings := (SELECT jsonb_agg(to_jsonb(d)) FROM telemetry._diagnose(w.start_time, w.end_time, run_id) d);
+  IF v_findings IS NULL THEN
+    RETURN;
+  END IF;
+  -- each finding against the run's baseline (95-report.sql): "temp written 1.2 GB, usually 3 MB (median of 5 runs)"
+  v_base := telemetry._report_baseline(run_id, NULL);
+  RETURN QUERY
+  SELECT f.rank, f.pattern, f.severity, f.score, f.evidence, f.recommendation
+    FROM telemetry._findings_with_baseline(v_findings,
+           (SELECT jsonb_agg(to_jsonb(c)) FROM telemetry.compare_to_baseline(run_id, v_base) c),
+           (SELECT r.name FROM telemetry.runs r WHERE r.run_id = diagnose.run_id), cardinality(v_base)) f;
 END
 $fn$;
 

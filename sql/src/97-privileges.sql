@@ -10,7 +10,8 @@ GRANT SELECT ON ALL TABLES IN SCHEMA telemetry TO telemetry_reader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA telemetry TO telemetry_reader;
 REVOKE EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.cleanup(interval),
   telemetry._cleanup_batch(timestamptz, int), telemetry._cleanup_rest(timestamptz), telemetry.batch_start(text, boolean), telemetry.batch_end(bigint, text), telemetry.track_table(text, text),
-  telemetry.untrack_table(text, text), telemetry.close_abandoned_runs() FROM telemetry_reader;
+  telemetry.untrack_table(text, text), telemetry.close_abandoned_runs(),
+  telemetry.exclude_from_baseline(bigint, boolean) FROM telemetry_reader;
 GRANT EXECUTE ON FUNCTION telemetry.snapshot(), telemetry.sample(), telemetry.batch_start(text, boolean),
   telemetry.batch_end(bigint, text) TO telemetry_writer;
 -- plans are stored by writers only (capture_plans() itself plans as the statement's role)

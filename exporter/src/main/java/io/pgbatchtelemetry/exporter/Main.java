@@ -28,6 +28,12 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
+        if (args.length > 0 && args[0].equals("report")) {
+            // the report subcommand lives in its own package; the exporter never loads it
+            System.exit(new io.pgbatchtelemetry.report.ReportCommand(System.getenv(), System.out, System.err)
+                    .run(Arrays.asList(args).subList(1, args.length)));
+            return;
+        }
         SettingsLoader loader = new SettingsLoader();
         CommandLine commandLine;
         ExporterSettings settings;
@@ -107,6 +113,8 @@ public final class Main {
         out.println("""
                 usage: pg-batch-exporter [options]
                        (bin/pg-batch-exporter, which runs java @jvm.options -jar pg-batch-exporter.jar)
+                       pg-batch-exporter report --run ID|latest [--name NAME] [--format html|md] [--out FILE]
+                       (the report of a batch run; report --help)
 
                 Prometheus exporter for PostgreSQL 15-18, for diagnosing slow batch jobs.
                 Connects to DATA_SOURCE_NAME (postgresql://user:pass@host:port/db?sslmode=..., a libpq
