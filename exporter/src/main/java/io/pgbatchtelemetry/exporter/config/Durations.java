@@ -11,7 +11,7 @@ import java.util.regex.Pattern;
  * {@code 2m}).
  *
  * <p>HOCON reads a bare number as milliseconds, so {@code --scrape.timeout=5} would silently mean
- * 5 ms; a number without a unit is an error that names the unit to add. Messages print durations
+ * five milliseconds; a number without a unit is an error that names the unit to add. Messages print durations
  * in the same notation ({@code 5s}), never {@code Duration.toString()}'s {@code PT5S}.
  */
 public final class Durations {
