@@ -153,7 +153,7 @@ class TelemetryRunsCollectorTest {
                 assertEquals(1.0, value(open, TelemetryRunsCollector.RUNNING, batch, Long.toString(run)), "its session works on");
                 assertNull(value(open, TelemetryRunsCollector.SUCCEEDED, batch, Long.toString(run)));
             } // the batch dies without batch_end()
-            assertTrue(awaitGone(cluster, run), "the session's exit is seen");
+            assertTrue(TelemetryTestDb.awaitSessionGone(cluster, DB, run), "the session's exit is seen");
             assertEquals(1.0, TelemetryTestDb.number(cluster, DB, "SELECT count(*) FROM telemetry.runs WHERE state = 'running' AND run_id = "
                     + run), "nothing has closed the run yet");
             MetricSink gone = collect(monitor, collector);
@@ -161,16 +161,5 @@ class TelemetryRunsCollectorTest {
             assertEquals(0.0, value(gone, TelemetryRunsCollector.SUCCEEDED, batch, Long.toString(run)), "abandoned did not succeed");
             assertNull(value(gone, TelemetryRunsCollector.ENDED, batch, Long.toString(run)), "no end until sample() closes it");
         }
-    }
-
-    private static boolean awaitGone(PostgresCluster cluster, long run) throws Exception {
-        for (int i = 0; i < 100; i++) {
-            if (TelemetryTestDb.number(cluster, DB, "SELECT count(*) FROM telemetry.runs WHERE run_id = " + run
-                    + " AND telemetry.run_session_gone(run_id)").longValue() == 1) {
-                return true;
-            }
-            Thread.sleep(100);
-        }
-        return false;
     }
 }
