@@ -88,7 +88,7 @@ class LongRunNamesTest {
             }
             assertTrue(process.process().isAlive(), "the exporter is still running:\n" + process.output());
         } finally {
-            TelemetryTestDb.exec(cluster, DB, "TRUNCATE telemetry.runs, telemetry.run_totals");
+            TelemetryTestDb.exec(cluster, DB, "TRUNCATE telemetry.runs, telemetry.run_totals CASCADE");
         }
     }
 }

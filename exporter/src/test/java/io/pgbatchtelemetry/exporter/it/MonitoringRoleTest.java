@@ -165,6 +165,8 @@ class MonitoringRoleTest {
                     switch (type) {
                         case "timestamp with time zone" -> args.add(timestamps++ % 2 == 0 ? start : end);
                         case "bigint" -> args.add(runs++ % 2 == 0 ? run1 : run2);
+                        // a baseline: the other run than the one before it (a run can't be its own baseline)
+                        case "bigint[]" -> args.add("{" + (runs % 2 == 0 ? run1 : run2) + "}");
                         case "integer" -> args.add(Integer.parseInt(cluster.queryValue("SHOW server_version_num")));
                         case "text" -> args.add(name.contains("part") ? "wal" : "app_orders");
                         case "interval" -> args.add("1 hour");
@@ -183,7 +185,12 @@ class MonitoringRoleTest {
                     }
                     called.add(function.signature());
                 } catch (SQLException e) {
-                    failures.add(function.signature() + ": SQLSTATE " + e.getSQLState() + " " + e.getMessage());
+                    if ("P0001".equals(e.getSQLState()) && String.valueOf(e.getMessage()).contains("pg_stat_statements is not loaded")) {
+                        // the role ran it and got the schema's own answer: this shared cluster has no pg_stat_statements
+                        called.add(function.signature());
+                    } else {
+                        failures.add(function.signature() + ": SQLSTATE " + e.getSQLState() + " " + e.getMessage());
+                    }
                 }
             }
             try (Statement s = role.createStatement()) {
