@@ -16,26 +16,33 @@ import org.slf4j.LoggerFactory;
  * work_mem (temp files), a forced checkpoint, and a short lock conflict between two sessions.
  *
  * <p>Each round is a batch run marked with {@code telemetry.batch_start('demo-batch')} and
- * {@code batch_end()}, as a real batch would be. Round {@value #SLOW_ROUND} is the slow one: its
- * lock wait lasts {@link #SLOW_LOCK} instead of {@link #LOCK}, after enough rounds for a baseline,
- * and {@code onSlowRun} gets its run id (the demo prints its {@code diagnose()}).
+ * {@code batch_end()}, as a real batch would be. The round after {@code baselineRounds} normal ones
+ * (the schema's baseline_min_runs, so the slow run has a usual baseline) is the slow one: its lock wait
+ * lasts {@link #SLOW_LOCK} instead of {@link #LOCK}, and {@code onSlowRun} gets its run id (the demo
+ * prints its {@code diagnose()} and writes its report). The baseline rounds follow each other after a
+ * short pause, so the slow run comes within a minute or so; later rounds every ~15 s.
  */
 final class BatchWorkload implements Runnable {
 
     private static final Logger LOG = LoggerFactory.getLogger(BatchWorkload.class);
 
     static final String RUN_NAME = "demo-batch";
-    static final int SLOW_ROUND = 4;
     static final Duration LOCK = Duration.ofSeconds(3);
     static final Duration SLOW_LOCK = Duration.ofSeconds(12);
 
     private final Supplier<Connection> connections;
+    private final int slowRound;
     private final LongConsumer onSlowRun;
     private volatile boolean running = true;
 
-    BatchWorkload(Supplier<Connection> connections, LongConsumer onSlowRun) {
+    BatchWorkload(Supplier<Connection> connections, int baselineRounds, LongConsumer onSlowRun) {
         this.connections = connections;
+        this.slowRound = baselineRounds + 1;
         this.onSlowRun = onSlowRun;
+    }
+
+    int slowRound() {
+        return slowRound;
     }
 
     void stop() {
@@ -54,12 +61,12 @@ final class BatchWorkload implements Runnable {
         while (running) {
             round++;
             try {
-                long run = runOnce(round, round == SLOW_ROUND ? SLOW_LOCK : LOCK);
+                long run = runOnce(round, round == slowRound ? SLOW_LOCK : LOCK);
                 LOG.info("demo: batch round {} done (telemetry run {})", round, run);
-                if (round == SLOW_ROUND) {
+                if (round == slowRound) {
                     onSlowRun.accept(run);
                 }
-                sleep(15_000);
+                sleep(round < slowRound ? 2_000 : 15_000);
             } catch (SQLException | RuntimeException e) {
                 if (running) {
                     LOG.warn("demo: batch round {} failed: {}", round, e.getMessage());

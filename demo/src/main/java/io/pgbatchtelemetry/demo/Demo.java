@@ -60,11 +60,15 @@ public final class Demo {
                 .build();
         cluster.start();
         String password = HexFormat.of().formatHex(new SecureRandom().generateSeed(12));
+        int baselineRounds;
         try (Connection c = cluster.connect(); Statement s = c.createStatement()) {
             s.execute("CREATE ROLE " + MONITOR_USER + " LOGIN PASSWORD '" + password + "' IN ROLE pg_monitor");
             DemoSchema.install(c, MONITOR_USER);
+            baselineRounds = DemoSchema.baselineMinRuns(c);
         }
-        DemoPsql psql = DemoPsql.write(cluster, Files.createTempDirectory("pg-batch-demo"));
+        Path demoDir = Files.createTempDirectory("pg-batch-demo");
+        DemoPsql psql = DemoPsql.write(cluster, demoDir);
+        DemoReport reports = new DemoReport(Files.createDirectories(demoDir.resolve("reports")), psql);
 
         ExporterSettings settings;
         try {
@@ -89,7 +93,10 @@ public final class Demo {
             return;
         }
 
-        BatchWorkload workload = new BatchWorkload(() -> connect(cluster), run -> printDiagnosis(cluster, psql, run));
+        BatchWorkload workload = new BatchWorkload(() -> connect(cluster), baselineRounds, run -> {
+            printDiagnosis(cluster, psql, run);
+            printReport(reports, run);
+        });
         SlowBatchDemo scenario = new SlowBatchDemo(cluster::connect);
         Thread workloadThread = new Thread(slowBatch ? scenario : workload, "demo-workload");
         workloadThread.setDaemon(true);
@@ -119,10 +126,12 @@ public final class Demo {
                 """, PG_VERSION, cluster.port(), cluster.superuser(), cluster.dataDir(), psql.command(null),
                 exporter.port(), exporter.port(),
                 slowBatch ? "the slow-batch scenario (below)"
-                        : "a batch run ('" + BatchWorkload.RUN_NAME + "', telemetry.batch_start/batch_end) every ~15 s: bulk\n"
+                        : "batch runs ('" + BatchWorkload.RUN_NAME + "', telemetry.batch_start/batch_end): bulk\n"
                         + "                  insert/update/delete, a sort that spills to temp files, a checkpoint every other\n"
-                        + "                  round, a 3 s row-lock wait; round " + BatchWorkload.SLOW_ROUND + " waits "
-                        + BatchWorkload.SLOW_LOCK.toSeconds() + " s (its diagnosis is printed).",
+                        + "                  round, a 3 s row-lock wait. " + baselineRounds + " normal rounds make the baseline\n"
+                        + "                  (baseline_min_runs); round " + workload.slowRound() + " waits " + BatchWorkload.SLOW_LOCK.toSeconds()
+                        + " s: its diagnosis is printed and its report\n"
+                        + "                  (HTML and Markdown) written to " + reports.directory() + ". Then a round every ~15 s.",
                 exporter.port(), psql.command("SELECT run_id, state, duration, duration_vs_avg FROM telemetry.batch_runs"), exporter.port());
         if (slowBatch) {
             System.out.printf("""
@@ -165,6 +174,19 @@ public final class Demo {
             out.append("  (diagnose failed: ").append(e.getMessage()).append(")\n");
         }
         out.append("Run it yourself:\n  ").append(psql.command("SELECT * FROM telemetry.diagnose(" + run + ")")).append('\n');
+        System.out.println(out);
+    }
+
+    /** The slow round's report, written by the report subcommand, and the command that writes it again. */
+    static void printReport(DemoReport reports, long run) {
+        StringBuilder out = new StringBuilder("Its report, against its baseline runs (kept when the demo stops):\n");
+        try {
+            DemoReport.Written written = reports.write(run);
+            written.messages().forEach(line -> out.append("  ").append(line).append('\n'));
+            out.append("Write it again (while the demo runs):\n  ").append(written.command()).append('\n');
+        } catch (RuntimeException e) {
+            out.append("  (the report failed: ").append(e.getMessage()).append(")\n");
+        }
         System.out.println(out);
     }
 

@@ -32,6 +32,15 @@ final class DemoSchema {
         }
     }
 
+    /** How many runs make a usual baseline: the schema's config baseline_min_runs. */
+    static int baselineMinRuns(Connection connection) throws SQLException {
+        try (Statement s = connection.createStatement();
+             ResultSet r = s.executeQuery("SELECT telemetry._setting('baseline_min_runs', '3')::int")) {
+            r.next();
+            return r.getInt(1);
+        }
+    }
+
     /** diagnose(run) as text lines, the way psql would show its rows, or the notice when it has no findings. */
     static List<String> diagnose(Connection connection, long runId) throws SQLException {
         List<String> lines = new ArrayList<>();

@@ -1,5 +1,6 @@
 package io.pgbatchtelemetry.report;
 
+import io.pgbatchtelemetry.exporter.cli.LongOptions;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -47,24 +48,18 @@ public record ReportArguments(Long runId, String name, List<Long> baseline, Stri
         Path configFile = null;
         boolean help = false;
         Map<String, String> overrides = new LinkedHashMap<>();
-        for (int i = 0; i < args.size(); i++) {
-            String arg = args.get(i);
-            if (arg.equals("-h") || arg.equals("--help")) {
+        LongOptions options = new LongOptions(args);
+        while (options.hasNext()) {
+            LongOptions.Option next = options.next();
+            if (!next.isOption()) {
+                throw new ReportException("unexpected argument '" + next.argument() + "' (see report --help)");
+            }
+            String option = next.name();
+            if (option.equals("help")) {
                 help = true;
                 continue;
             }
-            if (!arg.startsWith("--")) {
-                throw new ReportException("unexpected argument '" + arg + "' (see report --help)");
-            }
-            String option = arg.substring(2);
-            String value = null;
-            int eq = option.indexOf('=');
-            if (eq >= 0) {
-                value = option.substring(eq + 1);
-                option = option.substring(0, eq);
-            } else if (i + 1 < args.size() && !args.get(i + 1).startsWith("--")) {
-                value = args.get(++i);
-            }
+            String value = options.value(next);
             if (value == null) {
                 throw new ReportException("--" + option + ": needs a value");
             }

@@ -33,25 +33,20 @@ public record CommandLine(boolean help, boolean version, Path configFile, String
         Path configFile = null;
         String logLevel = "info";
         Map<String, String> overrides = new LinkedHashMap<>();
-        for (int i = 0; i < args.size(); i++) {
-            String arg = args.get(i);
-            if (arg.equals("-h") || arg.equals("--help")) {
+        LongOptions options = new LongOptions(args);
+        while (options.hasNext()) {
+            LongOptions.Option option = options.next();
+            if (!option.isOption()) {
+                throw new ConfigException("unexpected argument '" + option.argument() + "' (options start with --; see --help)");
+            }
+            String name = option.name();
+            if (name.equals("help")) {
                 help = true;
                 continue;
             }
-            if (arg.equals("--version")) {
+            if (name.equals("version")) {
                 version = true;
                 continue;
-            }
-            if (!arg.startsWith("--")) {
-                throw new ConfigException("unexpected argument '" + arg + "' (options start with --; see --help)");
-            }
-            String name = arg.substring(2);
-            String value = null;
-            int eq = name.indexOf('=');
-            if (eq >= 0) {
-                value = name.substring(eq + 1);
-                name = name.substring(0, eq);
             }
             if (name.startsWith("collector.") || name.startsWith("no-collector.")) {
                 boolean enable = name.startsWith("collector.");
@@ -65,11 +60,9 @@ public record CommandLine(boolean help, boolean version, Path configFile, String
             if (!name.equals("config.file") && !name.equals("log.level") && !knownKeys.contains(name)) {
                 throw new ConfigException("--" + name + ": unknown option (see --help)");
             }
+            String value = options.value(option);
             if (value == null) {
-                if (i + 1 >= args.size()) {
-                    throw new ConfigException("--" + name + ": needs a value");
-                }
-                value = args.get(++i);
+                throw new ConfigException("--" + name + ": needs a value");
             }
             switch (name) {
                 case "config.file" -> configFile = Path.of(value);

@@ -109,7 +109,8 @@ public final class TelemetryBatchesCollector implements Collector {
                                           ORDER BY r.started_at DESC, r.run_id DESC LIMIT 1) latest
                                   CROSS JOIN LATERAL telemetry.usual_duration(latest.run_id) u""";
     private static final String NO_USUAL = "SELECT NULL::numeric AS seconds";
-    private static final String SESSION_GONE = "telemetry.run_session_gone(r.run_id)";
+    /** "Run r's session has gone": the schema's one definition of abandoned; the runs collector asks it too. */
+    static final String SESSION_GONE = "telemetry.run_session_gone(r.run_id)";
     private static final String TOTALS_JOIN = "LEFT JOIN telemetry.run_totals t ON t.name = b.name";
     private static final String ABANDONED_TOTALS = "t.started, t.succeeded, t.failed, t.abandoned + b.abandoned_unclosed AS abandoned";
     private static final VersionedSql CURRENT = VersionedSql.of(RUNS_QUERY.formatted(SESSION_GONE, MAX_BATCHES,
@@ -152,10 +153,9 @@ public final class TelemetryBatchesCollector implements Collector {
     @Override
     public void collect(StatementResults results, MetricSink sink) throws SQLException {
         TelemetrySchema schema = results.server().telemetry();
-        if (!schema.installed()) {
+        if (!schema.toCollect()) {
             return;
         }
-        schema.requireUsable();
         boolean[] first = {true};
         results.rows(runsQuery(schema), row -> {
             if (first[0]) {

@@ -2,7 +2,6 @@ package io.pgbatchtelemetry.exporter.collector;
 
 import io.pgbatchtelemetry.exporter.db.PgServer;
 import io.pgbatchtelemetry.exporter.db.StatementResults;
-import io.pgbatchtelemetry.exporter.db.TelemetrySchema;
 import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
@@ -132,11 +131,9 @@ public final class TelemetryTablesCollector implements Collector {
 
     @Override
     public void collect(StatementResults results, MetricSink sink) throws SQLException {
-        TelemetrySchema schema = results.server().telemetry();
-        if (!schema.installed()) {
+        if (!results.server().telemetry().toCollect()) {
             return;
         }
-        schema.requireUsable();
         results.one(COUNT, row -> sink.add(TRACKED, row.number("tracked")));
         results.rows(TABLES, row -> {
             String[] table = {row.text("schemaname"), row.text("relname")};

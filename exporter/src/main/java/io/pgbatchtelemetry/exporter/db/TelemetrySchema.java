@@ -86,6 +86,16 @@ public record TelemetrySchema(boolean installed, boolean usable, Set<String> obj
         }
     }
 
+    /**
+     * The start of a telemetry collector's {@code collect()}: true when there is a schema to read; false when it is
+     * not installed (the collector exports nothing and succeeds); throws as {@link #requireUsable()} does when it is
+     * installed but this role may not read it.
+     */
+    public boolean toCollect() throws SQLException {
+        requireUsable();
+        return installed;
+    }
+
     private static String arrayLiteral(Stream<String> names) {
         return names.sorted().collect(Collectors.joining(",", "{", "}"));
     }

@@ -40,4 +40,12 @@ class CommandLineTest {
         assertThrows(ConfigException.class, () -> CommandLine.parse(List.of("stray"), KEYS));
         assertThrows(ConfigException.class, () -> CommandLine.parse(List.of("--log.level=loud"), KEYS));
     }
+
+    @Test
+    void aMissingValueIsNotTakenFromTheNextOption() {
+        ConfigException missing = assertThrows(ConfigException.class,
+                () -> CommandLine.parse(List.of("--config.file", "--log.level=debug"), KEYS));
+        assertEquals("--config.file: needs a value", missing.getMessage());
+        assertTrue(CommandLine.parse(List.of("-h"), KEYS).help());
+    }
 }

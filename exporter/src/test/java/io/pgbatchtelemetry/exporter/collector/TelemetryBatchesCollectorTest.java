@@ -100,14 +100,17 @@ class TelemetryBatchesCollectorTest {
         PostgresCluster cluster = prepared(major);
         String batch = "crashing_load";
         try (Connection monitor = monitor(cluster)) {
+            long run;
             try (Connection batchSession = cluster.connect(DB);
                  java.sql.Statement s = batchSession.createStatement()) {
-                s.execute("SELECT telemetry.batch_start('" + batch + "')");
+                java.sql.ResultSet started = s.executeQuery("SELECT telemetry.batch_start('" + batch + "')");
+                started.next();
+                run = started.getLong(1);
                 MetricSink open = collect(monitor, collector);
                 assertEquals(1.0, value(open, TelemetryBatchesCollector.RUNNING, batch), "its session works on");
                 assertEquals(0.0, value(open, TelemetryBatchesCollector.RUNS_FINISHED, batch, "abandoned"));
             } // the batch dies without batch_end()
-            assertTrue(awaitGone(cluster), "the session's exit is seen");
+            assertTrue(TelemetryTestDb.awaitSessionGone(cluster, DB, run), "the session's exit is seen");
             MetricSink gone = collect(monitor, collector);
             assertEquals(0.0, value(gone, TelemetryBatchesCollector.RUNNING, batch), "abandoned is not running");
             assertNull(value(gone, TelemetryBatchesCollector.CURRENT_RUN_SECONDS, batch));
@@ -123,17 +126,6 @@ class TelemetryBatchesCollectorTest {
                     "run_totals takes the run over: the counter neither dips nor counts it twice");
             assertNotNull(value(closed, TelemetryBatchesCollector.LAST_DURATION_SECONDS, batch), "closed: it has an end");
         }
-    }
-
-    private static boolean awaitGone(PostgresCluster cluster) throws Exception {
-        for (int i = 0; i < 100; i++) {
-            if (TelemetryTestDb.number(cluster, DB, "SELECT count(*) FROM telemetry.runs WHERE telemetry.run_session_gone(run_id)")
-                    .longValue() == 1) {
-                return true;
-            }
-            Thread.sleep(100);
-        }
-        return false;
     }
 
     /**

@@ -23,8 +23,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Recent runs and their usual runs as the monitoring role (pg_monitor only) sees them: one series per run with its
  * window and outcome, the open run at 1, the baseline exactly the run ids {@code telemetry.baseline_runs()} returns
- * (and none while there are fewer than baseline_min_runs), and at most ten runs per batch. Each test starts from an
- * empty run history of its own database.
+ * (and none while there are fewer than baseline_min_runs), and at most ten runs per batch; a run whose session has gone
+ * is not running at the next scrape, before sample() closes it. Each test starts from an empty run history of its own
+ * database.
  */
 class TelemetryRunsCollectorTest {
 
@@ -134,6 +135,31 @@ class TelemetryRunsCollectorTest {
             for (String run : exported) {
                 assertTrue(exportedBaseline(sink, Long.parseLong(run)).size() <= 5, "at most baseline_runs (5) usual runs");
             }
+        }
+    }
+
+    @ParameterizedTest(name = "PostgreSQL {0}")
+    @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
+    void aRunWhoseSessionClosedIsNotRunningAtOnce(int major) throws Exception {
+        PostgresCluster cluster = prepared(major);
+        String batch = "crashing_load";
+        try (Connection monitor = monitor(cluster)) {
+            long run;
+            try (Connection batchSession = cluster.connect(DB); Statement s = batchSession.createStatement();
+                 ResultSet rs = s.executeQuery("SELECT telemetry.batch_start('" + batch + "')")) {
+                rs.next();
+                run = rs.getLong(1);
+                MetricSink open = collect(monitor, collector);
+                assertEquals(1.0, value(open, TelemetryRunsCollector.RUNNING, batch, Long.toString(run)), "its session works on");
+                assertNull(value(open, TelemetryRunsCollector.SUCCEEDED, batch, Long.toString(run)));
+            } // the batch dies without batch_end()
+            assertTrue(TelemetryTestDb.awaitSessionGone(cluster, DB, run), "the session's exit is seen");
+            assertEquals(1.0, TelemetryTestDb.number(cluster, DB, "SELECT count(*) FROM telemetry.runs WHERE state = 'running' AND run_id = "
+                    + run), "nothing has closed the run yet");
+            MetricSink gone = collect(monitor, collector);
+            assertEquals(0.0, value(gone, TelemetryRunsCollector.RUNNING, batch, Long.toString(run)), "abandoned is not running");
+            assertEquals(0.0, value(gone, TelemetryRunsCollector.SUCCEEDED, batch, Long.toString(run)), "abandoned did not succeed");
+            assertNull(value(gone, TelemetryRunsCollector.ENDED, batch, Long.toString(run)), "no end until sample() closes it");
         }
     }
 }

@@ -69,6 +69,18 @@ public final class TelemetryTestDb {
         }
     }
 
+    /** Waits up to 10 s until the schema sees that run's session has gone (run_session_gone()); false if it never does. */
+    public static boolean awaitSessionGone(PostgresCluster cluster, String database, long runId) throws Exception {
+        for (int i = 0; i < 100; i++) {
+            if (number(cluster, database, "SELECT count(*) FROM telemetry.runs WHERE run_id = " + runId
+                    + " AND telemetry.run_session_gone(run_id)").longValue() == 1) {
+                return true;
+            }
+            Thread.sleep(100);
+        }
+        return false;
+    }
+
     /** The first column of the first row as a double, run as the superuser in {@code database}; null if NULL. */
     public static Double number(PostgresCluster cluster, String database, String sql) throws SQLException {
         try (Connection c = cluster.connect(database); Statement s = c.createStatement(); ResultSet rs = s.executeQuery(sql)) {
