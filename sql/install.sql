@@ -2803,7 +2803,7 @@ BEGIN
       'A replica fell behind: check its disk, CPU and network (and whether replay was paused or conflicted); with synchronous replication the batch waits for it, so consider SET LOCAL synchronous_commit = local for the batch or fix the replica first.')::telemetry._finding;
   END IF;
 
-  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time);   -- 93-statement-compare.sql
+  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time, p_run_id);   -- 93-statement-compare.sql
 
   IF cardinality(v_findings) = 0 THEN
     RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%; %)', start_time, end_time, v_samples,
@@ -3183,7 +3183,8 @@ $$;
 -- that took a large share of the extra time is a statement_regression finding of its own
 -- (score = share of the extra time / 10: all of it is 10, high). The window is a run's when it is
 -- exactly that run's (diagnose(run_id) passes it so); its baseline is _statement_baseline_run().
-CREATE FUNCTION telemetry._statement_evidence(p_findings telemetry._finding[], start_time timestamptz, end_time timestamptz)
+CREATE FUNCTION telemetry._statement_evidence(p_findings telemetry._finding[], start_time timestamptz, end_time timestamptz,
+                                              p_run_id bigint)
 RETURNS telemetry._finding[] LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -3195,8 +3196,9 @@ DECLARE
   r record;
   v_out telemetry._finding[] := '{}';
   v_line text;
-  v_run bigint := (SELECT x.run_id FROM telemetry.runs x WHERE x.started_at = start_time
-                    AND coalesce(x.ended_at, now()) = end_time ORDER BY x.run_id LIMIT 1);
+  -- the run being diagnosed, if any (diagnose(run_id) passes it: a run's window may end after ended_at,
+  -- at its closing snapshot)
+  v_run bigint := p_run_id;
   p_baseline_run bigint := telemetry._statement_baseline_run(v_run);
 BEGIN
   BEGIN

@@ -144,7 +144,7 @@ BEGIN
       'A replica fell behind: check its disk, CPU and network (and whether replay was paused or conflicted); with synchronous replication the batch waits for it, so consider SET LOCAL synchronous_commit = local for the batch or fix the replica first.')::telemetry._finding;
   END IF;
 
-  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time);   -- 93-statement-compare.sql
+  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time, p_run_id);   -- 93-statement-compare.sql
 
   IF cardinality(v_findings) = 0 THEN
     RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%; %)', start_time, end_time, v_samples,

@@ -332,7 +332,8 @@ $$;
 -- that took a large share of the extra time is a statement_regression finding of its own
 -- (score = share of the extra time / 10: all of it is 10, high). The window is a run's when it is
 -- exactly that run's (diagnose(run_id) passes it so); its baseline is _statement_baseline_run().
-CREATE FUNCTION telemetry._statement_evidence(p_findings telemetry._finding[], start_time timestamptz, end_time timestamptz)
+CREATE FUNCTION telemetry._statement_evidence(p_findings telemetry._finding[], start_time timestamptz, end_time timestamptz,
+                                              p_run_id bigint)
 RETURNS telemetry._finding[] LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -344,8 +345,9 @@ DECLARE
   r record;
   v_out telemetry._finding[] := '{}';
   v_line text;
-  v_run bigint := (SELECT x.run_id FROM telemetry.runs x WHERE x.started_at = start_time
-                    AND coalesce(x.ended_at, now()) = end_time ORDER BY x.run_id LIMIT 1);
+  -- the run being diagnosed, if any (diagnose(run_id) passes it: a run's window may end after ended_at,
+  -- at its closing snapshot)
+  v_run bigint := p_run_id;
   p_baseline_run bigint := telemetry._statement_baseline_run(v_run);
 BEGIN
   BEGIN

@@ -88,6 +88,8 @@ class SlowBatchEndToEndTest {
                 .setting("autovacuum_naptime", "1s")
                 .setting("autovacuum_vacuum_cost_delay", "20ms")
                 .setting("autovacuum_vacuum_cost_limit", "50")
+                // statement evidence: install.sql creates the extension, so the Top statements row has data
+                .setting("shared_preload_libraries", "pg_stat_statements")
                 .build();
         primary.start();
         replica = primary.createStreamingReplica("e2e-replica");
