@@ -332,9 +332,11 @@ class StatementsTest {
             });
             assertTrue(TelemetryDb.await(10, () -> db.count("SELECT count(*) FROM pg_stat_activity WHERE pid = " + pid
                     + " AND wait_event_type = 'Lock'") == 1));
+            // the third sample comes at least 1.2 s into the wait: over diagnose.lock_wait_seconds (1 s)
+            // however fast the machine, so diagnose() has a lock finding whose evidence names the statement
             for (int i = 0; i < 3; i++) {
                 db.value("SELECT telemetry.sample()");
-                Thread.sleep(300);
+                Thread.sleep(600);
             }
             holder.commit();
             waiting.get(10, TimeUnit.SECONDS);
