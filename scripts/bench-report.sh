@@ -76,10 +76,11 @@ BEGIN
    WHERE ts.in_run OR NOT w.run_only
    ORDER BY s.id;
   INSERT INTO telemetry.sample_activity (sample_id, pid, usename, application_name, backend_type, state, wait_event_type,
-                                         wait_event, xact_start, query_start, query_preview)
-  SELECT s.id, 1000 + p, 'batch', 'nightly', 'client backend', 'active', 'IO', 'DataFileRead', s.captured_at, s.captured_at,
-         'UPDATE orders SET status = $1 WHERE id = $2'
+                                         wait_event, xact_start, query_start)
+  SELECT s.id, 1000 + p, 'batch', 'nightly', 'client backend', 'active', 'IO', 'DataFileRead', s.captured_at, s.captured_at
     FROM telemetry.samples s JOIN ts ON ts.t = s.captured_at AND ts.in_run, generate_series(1, 4) p;
+  INSERT INTO telemetry.sample_queries (sample_id, pid, role_oid, query)
+  SELECT a.sample_id, a.pid, 10, 'UPDATE orders SET status = $1 WHERE id = $2' FROM telemetry.sample_activity a;
 END
 $gen$;
 ANALYZE;
