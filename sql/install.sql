@@ -1525,6 +1525,331 @@ BEGIN
 END
 $fn$;
 ----------------------------------------------------------------------------------------------
+-- Exact per-run statement totals, kept at batch_end
+----------------------------------------------------------------------------------------------
+-- Each capture keeps only its top statement_top_n statements per measure (55-statement-capture.sql),
+-- so sums of captures over a run are partial for any statement that fell below the top in some
+-- capture, and a statement too small to be kept in the baseline runs reads as "new statement" when
+-- it gets slower. A run therefore keeps its own totals: batch_start() copies the cumulative
+-- counters of every entry (statement_last after its capture) as the run's base, batch_end()
+-- subtracts that base from statement_last after its own capture, keeps the top
+-- run_statement_top_n statements by each measure plus every statement its baseline runs kept (so
+-- both sides of a comparison have their rows) plus one "all other statements" row, and drops the
+-- base. pg_stat_statements counts a statement when it finishes, so the totals need no settling.
+
+INSERT INTO telemetry.config (key, value, description) VALUES
+  ('run_statement_top_n', '50', 'statements a run keeps at batch_end by each measure (time, calls, blocks read, temp written, WAL bytes), besides those its baseline runs kept; the rest is one "all other statements" row')
+ON CONFLICT (key) DO UPDATE SET description = excluded.description;   -- the value stays
+
+-- One row per run started by batch_start() while statement capture worked: where its totals stand.
+CREATE TABLE IF NOT EXISTS telemetry.run_statement_status (
+  run_id            bigint PRIMARY KEY REFERENCES telemetry.runs (run_id) ON DELETE CASCADE,
+  base_snapshot_id  bigint NOT NULL,    -- the capture of batch_start (its counters are the base)
+  end_snapshot_id   bigint,             -- the capture of batch_end
+  status            text NOT NULL CHECK (status IN ('open', 'kept', 'unavailable')),
+  entries           int,                -- statements that ran in the run
+  kept              int,                -- of them, rows kept (besides "all other statements")
+  complete          boolean,            -- no reset, restart, eviction or hidden entry in the run
+  note              text                -- what is missing, in words (the captures' notes), or why unavailable
+);
+
+-- The base of open runs: UNLOGGED, because it is a copy of in-memory counters. A crash loses
+-- pg_stat_statements' counters too (they are saved only at a clean shutdown, when unlogged tables
+-- survive as well), so the base is lost exactly when it stops meaning anything, and ~5,000 rows
+-- per batch_start write no WAL and are not sent to replicas.
+CREATE UNLOGGED TABLE IF NOT EXISTS telemetry.run_statement_base (
+  run_id bigint NOT NULL REFERENCES telemetry.runs (run_id) ON DELETE CASCADE,
+  userid oid NOT NULL, dbid oid NOT NULL, toplevel boolean NOT NULL, queryid bigint NOT NULL,
+  calls bigint, plans bigint, total_exec_time double precision, total_plan_time double precision, rows bigint,
+  shared_blks_hit bigint, shared_blks_read bigint, shared_blks_dirtied bigint, shared_blks_written bigint,
+  local_blks_hit bigint, local_blks_read bigint, local_blks_dirtied bigint, local_blks_written bigint,
+  temp_blks_read bigint, temp_blks_written bigint, blk_read_time double precision, blk_write_time double precision,
+  temp_blk_read_time double precision, temp_blk_write_time double precision, wal_records bigint, wal_fpi bigint,
+  wal_bytes numeric, jit_time double precision, stats_since timestamptz,
+  PRIMARY KEY (run_id, userid, dbid, toplevel, queryid)
+);
+
+-- A run's totals per statement: the columns of snapshot_statements, per run instead of per
+-- capture; queryid NULL is all other statements of the run.
+CREATE TABLE IF NOT EXISTS telemetry.run_statements (
+  run_id               bigint NOT NULL REFERENCES telemetry.runs (run_id) ON DELETE CASCADE,
+  userid               oid,
+  dbid                 oid,
+  toplevel             boolean,
+  queryid              bigint,
+  calls                bigint,
+  plans                bigint,
+  total_exec_time      double precision,
+  total_plan_time      double precision,
+  rows                 bigint,
+  shared_blks_hit      bigint,
+  shared_blks_read     bigint,
+  shared_blks_dirtied  bigint,
+  shared_blks_written  bigint,
+  local_blks_hit       bigint,
+  local_blks_read      bigint,
+  local_blks_dirtied   bigint,
+  local_blks_written   bigint,
+  temp_blks_read       bigint,
+  temp_blks_written    bigint,
+  blk_read_time        double precision,
+  blk_write_time       double precision,
+  temp_blk_read_time   double precision,
+  temp_blk_write_time  double precision,
+  wal_records          bigint,
+  wal_fpi              bigint,
+  wal_bytes            numeric,
+  jit_time             double precision
+);
+CREATE INDEX IF NOT EXISTS run_statements_run_idx ON telemetry.run_statements (run_id);
+
+-- batch_start(), after its snapshot p_snapshot_id: the run's base. Nothing when that capture did
+-- not read pg_stat_statements (extension missing, capture failed): the run then has no totals
+-- and readers use the captures, as for runs from before this table.
+CREATE FUNCTION telemetry._run_statements_start(p_run_id bigint, p_snapshot_id bigint)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM telemetry.statement_captures c
+                  WHERE c.snapshot_id = p_snapshot_id AND c.status IN ('ok', 'baseline')) THEN
+    RETURN;
+  END IF;
+  INSERT INTO telemetry.run_statement_status (run_id, base_snapshot_id, status) VALUES (p_run_id, p_snapshot_id, 'open');
+  INSERT INTO telemetry.run_statement_base
+  SELECT p_run_id, l.userid, l.dbid, l.toplevel, l.queryid, l.calls, l.plans, l.total_exec_time, l.total_plan_time, l.rows,
+         l.shared_blks_hit, l.shared_blks_read, l.shared_blks_dirtied, l.shared_blks_written,
+         l.local_blks_hit, l.local_blks_read, l.local_blks_dirtied, l.local_blks_written, l.temp_blks_read, l.temp_blks_written,
+         l.blk_read_time, l.blk_write_time, l.temp_blk_read_time, l.temp_blk_write_time, l.wal_records, l.wal_fpi,
+         l.wal_bytes, l.jit_time, l.stats_since
+    FROM telemetry.statement_last l;
+END
+$fn$;
+
+-- batch_end(), after its snapshot p_snapshot_id: the run's totals per statement = the counters now
+-- minus the base, never negative (an entry without a base, whose counters went down or whose
+-- stats_since moved counts from zero; after a reset of pg_stat_statements or a server restart in
+-- the run every entry does), kept as the captures keep theirs, and the base dropped.
+CREATE FUNCTION telemetry._run_statements_end(p_run_id bigint, p_snapshot_id bigint)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  st telemetry.run_statement_status;
+  v_end telemetry.statement_captures;
+  v_all_fresh boolean;
+  v_cov record;
+  v_entries int;
+  v_kept int;
+BEGIN
+  SELECT * INTO st FROM telemetry.run_statement_status s WHERE s.run_id = p_run_id FOR UPDATE;
+  IF NOT FOUND OR st.status <> 'open' THEN
+    RETURN;
+  END IF;
+  SELECT * INTO v_end FROM telemetry.statement_captures c WHERE c.snapshot_id = p_snapshot_id;
+  IF v_end.status IS DISTINCT FROM 'ok' AND v_end.status IS DISTINCT FROM 'baseline' THEN
+    UPDATE telemetry.run_statement_status s
+       SET status = 'unavailable', end_snapshot_id = p_snapshot_id, complete = false,
+           note = 'the capture at batch_end did not read pg_stat_statements: ' || coalesce(v_end.note, 'no capture')
+     WHERE s.run_id = p_run_id;
+    DELETE FROM telemetry.run_statement_base b WHERE b.run_id = p_run_id;
+    RETURN;
+  END IF;
+  -- the whole of pg_stat_statements restarted between the two captures: every entry counts from zero
+  SELECT bc.stats_reset IS DISTINCT FROM v_end.stats_reset OR bs.postmaster_start_time IS DISTINCT FROM es.postmaster_start_time
+    INTO v_all_fresh
+    FROM telemetry.statement_captures bc, telemetry.snapshots bs, telemetry.snapshots es
+   WHERE bc.snapshot_id = st.base_snapshot_id AND bs.id = st.base_snapshot_id AND es.id = p_snapshot_id;
+  v_all_fresh := coalesce(v_all_fresh, true);   -- the base capture is gone (retention): nothing to subtract
+  v_cov := telemetry._statement_coverage(st.base_snapshot_id, p_snapshot_id);
+
+  WITH d AS MATERIALIZED (
+    SELECT c.userid, c.dbid, c.toplevel, c.queryid,
+           c.calls - CASE WHEN f.fresh THEN 0 ELSE b.calls END AS calls,
+           c.plans - CASE WHEN f.fresh THEN 0 ELSE b.plans END AS plans,
+           c.total_exec_time - CASE WHEN f.fresh THEN 0 ELSE b.total_exec_time END AS total_exec_time,
+           c.total_plan_time - CASE WHEN f.fresh THEN 0 ELSE b.total_plan_time END AS total_plan_time,
+           c.rows - CASE WHEN f.fresh THEN 0 ELSE b.rows END AS rows,
+           c.shared_blks_hit - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_hit END AS shared_blks_hit,
+           c.shared_blks_read - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_read END AS shared_blks_read,
+           c.shared_blks_dirtied - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_dirtied END AS shared_blks_dirtied,
+           c.shared_blks_written - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_written END AS shared_blks_written,
+           c.local_blks_hit - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_hit END AS local_blks_hit,
+           c.local_blks_read - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_read END AS local_blks_read,
+           c.local_blks_dirtied - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_dirtied END AS local_blks_dirtied,
+           c.local_blks_written - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_written END AS local_blks_written,
+           c.temp_blks_read - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_read END AS temp_blks_read,
+           c.temp_blks_written - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_written END AS temp_blks_written,
+           c.blk_read_time - CASE WHEN f.fresh THEN 0 ELSE b.blk_read_time END AS blk_read_time,
+           c.blk_write_time - CASE WHEN f.fresh THEN 0 ELSE b.blk_write_time END AS blk_write_time,
+           c.temp_blk_read_time - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_read_time END AS temp_blk_read_time,
+           c.temp_blk_write_time - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_write_time END AS temp_blk_write_time,
+           c.wal_records - CASE WHEN f.fresh THEN 0 ELSE b.wal_records END AS wal_records,
+           c.wal_fpi - CASE WHEN f.fresh THEN 0 ELSE b.wal_fpi END AS wal_fpi,
+           c.wal_bytes - CASE WHEN f.fresh THEN 0 ELSE b.wal_bytes END AS wal_bytes,
+           c.jit_time - CASE WHEN f.fresh THEN 0 ELSE b.jit_time END AS jit_time
+      FROM telemetry.statement_last c
+      LEFT JOIN telemetry.run_statement_base b
+        ON b.run_id = p_run_id AND b.userid = c.userid AND b.dbid = c.dbid AND b.toplevel = c.toplevel AND b.queryid = c.queryid
+     CROSS JOIN LATERAL (SELECT b.queryid IS NULL OR v_all_fresh OR c.calls < b.calls OR c.plans < b.plans
+                                OR c.total_exec_time < b.total_exec_time OR c.total_plan_time < b.total_plan_time
+                                OR c.rows < b.rows OR c.shared_blks_hit < b.shared_blks_hit
+                                OR c.shared_blks_read < b.shared_blks_read OR c.temp_blks_written < b.temp_blks_written
+                                OR c.wal_bytes < b.wal_bytes OR c.stats_since IS DISTINCT FROM b.stats_since AS fresh) f
+     WHERE f.fresh OR c.calls <> b.calls OR c.plans <> b.plans
+  ),
+  ran AS (SELECT * FROM d WHERE d.calls > 0 OR d.plans > 0),
+  -- statements the run's baseline runs kept: this run keeps them too, whatever their rank here
+  baseline_kept AS (
+    SELECT DISTINCT s.userid, s.dbid, s.toplevel, s.queryid
+      FROM telemetry.baseline_runs(p_run_id) br JOIN telemetry.run_statements s ON s.run_id = br.run_id
+     WHERE s.queryid IS NOT NULL),
+  ranked AS (
+    SELECT r.*, (row_number() OVER (ORDER BY r.total_exec_time + r.total_plan_time DESC) <= n.top
+              OR row_number() OVER (ORDER BY r.calls DESC) <= n.top
+              OR row_number() OVER (ORDER BY r.shared_blks_read DESC) <= n.top AND r.shared_blks_read > 0
+              OR row_number() OVER (ORDER BY r.temp_blks_written DESC) <= n.top AND r.temp_blks_written > 0
+              OR row_number() OVER (ORDER BY r.wal_bytes DESC) <= n.top AND r.wal_bytes > 0
+              OR EXISTS (SELECT 1 FROM baseline_kept k WHERE k.userid = r.userid AND k.dbid = r.dbid
+                            AND k.toplevel = r.toplevel AND k.queryid = r.queryid)) AS keep
+      FROM ran r CROSS JOIN (SELECT telemetry._setting('run_statement_top_n', '50')::int AS top) n
+  ),
+  kept AS (
+    INSERT INTO telemetry.run_statements
+    SELECT p_run_id, userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
+           shared_blks_hit, shared_blks_read, shared_blks_dirtied, shared_blks_written,
+           local_blks_hit, local_blks_read, local_blks_dirtied, local_blks_written, temp_blks_read, temp_blks_written,
+           blk_read_time, blk_write_time, temp_blk_read_time, temp_blk_write_time, wal_records, wal_fpi, wal_bytes, jit_time
+      FROM ranked WHERE keep
+    RETURNING 1
+  ),
+  other AS (
+    INSERT INTO telemetry.run_statements
+    SELECT p_run_id, NULL, NULL, NULL, NULL, sum(calls), sum(plans), sum(total_exec_time), sum(total_plan_time), sum(rows),
+           sum(shared_blks_hit), sum(shared_blks_read), sum(shared_blks_dirtied), sum(shared_blks_written),
+           sum(local_blks_hit), sum(local_blks_read), sum(local_blks_dirtied), sum(local_blks_written),
+           sum(temp_blks_read), sum(temp_blks_written), sum(blk_read_time), sum(blk_write_time),
+           sum(temp_blk_read_time), sum(temp_blk_write_time), sum(wal_records), sum(wal_fpi), sum(wal_bytes), sum(jit_time)
+      FROM ranked WHERE NOT keep HAVING count(*) > 0
+  )
+  SELECT (SELECT count(*) FROM ran)::int, (SELECT count(*) FROM kept)::int INTO v_entries, v_kept;
+
+  UPDATE telemetry.run_statement_status s
+     SET status = 'kept', end_snapshot_id = p_snapshot_id, entries = v_entries, kept = v_kept,
+         complete = v_cov.complete AND NOT v_all_fresh,
+         note = CASE WHEN v_cov.complete AND NOT v_all_fresh THEN NULL
+                     ELSE coalesce(v_cov.note, 'statement evidence is incomplete: pg_stat_statements restarted in the run') END
+   WHERE s.run_id = p_run_id;
+  DELETE FROM telemetry.run_statement_base b WHERE b.run_id = p_run_id;
+END
+$fn$;
+
+-- Whether a run has its own statement totals (kept by batch_end()).
+CREATE FUNCTION telemetry._run_statements_kept(p_run_id bigint)
+RETURNS boolean LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT coalesce((SELECT s.status = 'kept' FROM telemetry.run_statement_status s WHERE s.run_id = p_run_id), false)
+$$;
+
+-- A run's totals per statement, with the columns of _statement_sums (93-statement-compare.sql):
+-- every reader of per-run totals goes through here.
+CREATE FUNCTION telemetry._run_statement_sums(p_run_id bigint)
+RETURNS TABLE (userid oid, dbid oid, toplevel boolean, queryid bigint, calls numeric, total_ms numeric,
+               rows numeric, shared_blks_read numeric, shared_blks_hit numeric, shared_blks_written numeric,
+               temp_blks_written numeric, wal_bytes numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT s.userid, s.dbid, s.toplevel, s.queryid, s.calls, round((s.total_exec_time + s.total_plan_time)::numeric, 3),
+         s.rows, s.shared_blks_read, s.shared_blks_hit, s.shared_blks_written, s.temp_blks_written, s.wal_bytes
+    FROM telemetry.run_statements s
+   WHERE s.run_id = p_run_id
+$$;
+
+-- A run closed without batch_end() (abandoned by its session, or by any other path that ends
+-- it) has no closing capture: its base is dropped and its totals say why they are missing.
+CREATE FUNCTION telemetry._run_statements_closed()
+RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+BEGIN
+  UPDATE telemetry.run_statement_status s
+     SET status = 'unavailable', complete = false,
+         note = format('run closed as %s without batch_end(): no closing capture, so no per-run statement totals', NEW.state)
+   WHERE s.run_id = NEW.run_id AND s.status = 'open';
+  IF FOUND THEN
+    DELETE FROM telemetry.run_statement_base b WHERE b.run_id = NEW.run_id;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+
+DROP TRIGGER IF EXISTS runs_statements_abandoned ON telemetry.runs;
+CREATE TRIGGER runs_statements_abandoned AFTER UPDATE OF state ON telemetry.runs
+  FOR EACH ROW WHEN (OLD.state = 'running' AND NEW.state = 'abandoned')
+  EXECUTE FUNCTION telemetry._run_statements_closed();
+
+-- Retention: bases no open run will consume (runs ended by a path other than batch_end(), open
+-- runs older than the cutoff that will never see their batch_end) are dropped. Rows of deleted
+-- runs go with them (ON DELETE CASCADE).
+CREATE FUNCTION telemetry._cleanup_run_statement_bases(p_cutoff timestamptz)
+RETURNS jsonb LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_runs bigint[];
+  v_n bigint;
+BEGIN
+  SELECT array_agg(r.run_id) INTO v_runs
+    FROM telemetry.run_statement_status s JOIN telemetry.runs r ON r.run_id = s.run_id
+   WHERE s.status = 'open' AND (r.state <> 'running' OR r.started_at < p_cutoff);
+  UPDATE telemetry.run_statement_status s
+     SET status = 'unavailable', complete = false,
+         note = 'the base of the run was dropped by retention (the run ended without batch_end() or stayed open past the retention)'
+   WHERE s.run_id = ANY (v_runs);
+  DELETE FROM telemetry.run_statement_base b
+   WHERE b.run_id = ANY (v_runs)
+      OR NOT EXISTS (SELECT 1 FROM telemetry.run_statement_status s WHERE s.run_id = b.run_id AND s.status = 'open');
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  RETURN jsonb_build_object('run_statement_base', v_n);
+END
+$fn$;
+
+-- Which statement numbers a comparison of runs p_run_a and p_run_b uses: runs = both runs' own
+-- totals; note = what is missing in them, or why the captures' sums are used instead (NULL when
+-- nothing needs saying, and for windows that are not runs).
+CREATE FUNCTION telemetry._run_statements_note(p_run_a bigint, p_run_b bigint, OUT runs boolean, OUT note text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_a telemetry.run_statement_status;
+  v_b telemetry.run_statement_status;
+BEGIN
+  runs := telemetry._run_statements_kept(p_run_a) AND telemetry._run_statements_kept(p_run_b);
+  IF p_run_a IS NULL OR p_run_b IS NULL THEN
+    RETURN;
+  END IF;
+  SELECT * INTO v_a FROM telemetry.run_statement_status s WHERE s.run_id = p_run_a;
+  SELECT * INTO v_b FROM telemetry.run_statement_status s WHERE s.run_id = p_run_b;
+  IF runs THEN
+    note := nullif(concat_ws('; ', CASE WHEN NOT v_a.complete THEN format('run %s: %s', p_run_a, v_a.note) END,
+                                   CASE WHEN NOT v_b.complete THEN format('run %s: %s', p_run_b, v_b.note) END), '');
+  ELSE
+    note := format('statements compared by the sums of the captures'' top statements (lower bounds for a statement that was not '
+                   'among the top statement_top_n of every capture), because %s',
+                   concat_ws(' and ',
+                     CASE WHEN v_a.status IS DISTINCT FROM 'kept' THEN format('run %s has no per-run statement totals (%s)', p_run_a,
+                       coalesce(v_a.note, CASE WHEN v_a.status = 'open' THEN 'it is still running'
+                                               ELSE 'batch_start() did not capture pg_stat_statements for it' END)) END,
+                     CASE WHEN v_b.status IS DISTINCT FROM 'kept' THEN format('run %s has no per-run statement totals (%s)', p_run_b,
+                       coalesce(v_b.note, CASE WHEN v_b.status = 'open' THEN 'it is still running'
+                                               ELSE 'batch_start() did not capture pg_stat_statements for it' END)) END));
+  END IF;
+END
+$fn$;
+----------------------------------------------------------------------------------------------
 -- Deltas between two snapshots: the one definition of the delta arithmetic
 ----------------------------------------------------------------------------------------------
 
@@ -2039,6 +2364,7 @@ BEGIN
   GET DIAGNOSTICS v_n = ROW_COUNT;
   v_counts := v_counts || jsonb_build_object('run_totals', v_n);
   v_counts := v_counts || telemetry._cleanup_statement_texts();   -- 55-statement-capture.sql
+  v_counts := v_counts || telemetry._cleanup_run_statement_bases(p_cutoff);   -- 56-run-statements.sql
   IF to_regclass('cron.job_run_details') IS NOT NULL THEN
     BEGIN
       EXECUTE $q$DELETE FROM cron.job_run_details
@@ -2216,16 +2542,18 @@ AS $fn$
 DECLARE
   v_id bigint;
   v_job text;
+  v_snapshot bigint;
 BEGIN
   IF telemetry._name_problem(run_name) IS NOT NULL THEN
     RAISE EXCEPTION 'telemetry.batch_start: %', telemetry._name_problem(run_name);
   END IF;
   -- exact boundaries: a snapshot and a sample at the start of the run
-  PERFORM telemetry.snapshot();
+  v_snapshot := telemetry.snapshot();
   INSERT INTO telemetry.runs (name, started_by, backend_start)
   VALUES (run_name, session_user,
           CASE WHEN session_bound THEN (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()) END)
   RETURNING run_id INTO v_id;
+  PERFORM telemetry._run_statements_start(v_id, v_snapshot);   -- the base of its statement totals (56-run-statements.sql)
   PERFORM telemetry._sample('batch_start', NULL);   -- after the run began: inside its window
   PERFORM telemetry._record_run_settings(v_id);   -- this session's settings: the batch's (91-run-fidelity.sql)
   PERFORM pg_advisory_xact_lock(hashtext('telemetry.run_sampling'));
@@ -2244,6 +2572,7 @@ AS $fn$
 #variable_conflict use_variable
 DECLARE
   v_duration interval;
+  v_snapshot bigint;
 BEGIN
   IF state NOT IN ('succeeded', 'failed') THEN
     RAISE EXCEPTION 'telemetry.batch_end: state must be ''succeeded'' or ''failed'', not %', state;
@@ -2267,7 +2596,8 @@ BEGIN
     RAISE EXCEPTION 'telemetry.batch_end: run % does not exist or has already ended', run_id;
   END IF;
   PERFORM telemetry._sample('batch_end', NULL);
-  PERFORM telemetry.snapshot();
+  v_snapshot := telemetry.snapshot();
+  PERFORM telemetry._run_statements_end(run_id, v_snapshot);   -- its statement totals (56-run-statements.sql)
   RETURN v_duration;
 END
 $fn$;
@@ -2979,17 +3309,23 @@ CREATE TYPE telemetry.statement_comparison AS (
   baseline_blks_read numeric, slow_blks_read numeric, baseline_temp_written numeric, slow_temp_written numeric,
   baseline_wal_bytes numeric, slow_wal_bytes numeric,
   baseline_plan text, slow_plan text,   -- one line each (capture_plans()), runs only
-  query text);
+  query text,
+  source text);                 -- 'run totals' (both runs' own, exact: 56-run-statements.sql) or 'captures' (sums of per-capture top statements)
 
 -- Two windows side by side per statement: the statements that took the most extra time first,
--- with their share of the whole extra time and what changed (the verdict).
+-- with their share of the whole extra time and what changed (the verdict). Two runs that both
+-- kept their own totals (56-run-statements.sql) are compared by those, else by the captures'
+-- sums over the windows.
 CREATE FUNCTION telemetry._statement_compare(a1 bigint, a2 bigint, b1 bigint, b2 bigint, run_a bigint, run_b bigint)
 RETURNS SETOF telemetry.statement_comparison
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $$
-  WITH a AS (SELECT * FROM telemetry._statement_sums(a1, a2)),
-       b AS (SELECT * FROM telemetry._statement_sums(b1, b2)),
+  WITH src AS (SELECT telemetry._run_statements_kept(run_a) AND telemetry._run_statements_kept(run_b) AS runs),
+       a AS (SELECT * FROM telemetry._run_statement_sums(run_a) WHERE (SELECT runs FROM src)
+             UNION ALL SELECT * FROM telemetry._statement_sums(a1, a2) WHERE NOT (SELECT runs FROM src)),
+       b AS (SELECT * FROM telemetry._run_statement_sums(run_b) WHERE (SELECT runs FROM src)
+             UNION ALL SELECT * FROM telemetry._statement_sums(b1, b2) WHERE NOT (SELECT runs FROM src)),
        j AS (
          SELECT coalesce(b.userid, a.userid) AS userid, coalesce(b.dbid, a.dbid) AS dbid,
                 coalesce(b.toplevel, a.toplevel) AS toplevel, coalesce(b.queryid, a.queryid) AS queryid,
@@ -3025,7 +3361,8 @@ AS $$
          CASE WHEN sum(p.tb - p.ta) OVER () > 0 THEN round(100 * (p.tb - p.ta) / sum(p.tb - p.ta) OVER (), 1) END,
          p.tb - p.ta, p.ca, p.cb, round(p.ta / nullif(p.ca, 0), 3), round(p.tb / nullif(p.cb, 0), 3), p.ta, p.tb,
          p.ra, p.rb, p.bra, p.brb, p.twa, p.twb, p.wa, p.wb, p.shape_a, p.shape_b,
-         telemetry._statement_text(p.userid, p.dbid, p.queryid)
+         telemetry._statement_text(p.userid, p.dbid, p.queryid),
+         CASE WHEN (SELECT runs FROM src) THEN 'run totals' ELSE 'captures' END
     FROM p
    ORDER BY 1
 $$;
@@ -3051,13 +3388,21 @@ DECLARE
   b record := telemetry._bracket(slow_start, slow_end);
   va record := telemetry._statement_coverage(a.s1, a.s2);
   vb record := telemetry._statement_coverage(b.s1, b.s2);
+  vr record := telemetry._run_statements_note(run_a, run_b);
 BEGIN
+  IF vr.runs THEN   -- both runs' own totals: their windows' captures do not matter
+    IF vr.note IS NOT NULL THEN
+      RAISE WARNING 'telemetry: %', vr.note;
+    END IF;
+    RETURN QUERY SELECT * FROM telemetry._statement_compare(a.s1, a.s2, b.s1, b.s2, run_a, run_b);
+    RETURN;
+  END IF;
   IF NOT va.available OR NOT vb.available THEN
     RAISE EXCEPTION 'telemetry: %', CASE WHEN NOT vb.available THEN 'slow side: ' || vb.note ELSE 'baseline side: ' || va.note END;
   END IF;
   IF concat(va.note, vb.note, a.note, b.note) <> '' THEN
     RAISE WARNING 'telemetry: %', concat_ws('; ', 'baseline side: ' || va.note, 'slow side: ' || vb.note,
-                                           'baseline window: ' || a.note, 'slow window: ' || b.note);
+                                           'baseline window: ' || a.note, 'slow window: ' || b.note, vr.note);
   END IF;
   RETURN QUERY SELECT * FROM telemetry._statement_compare(a.s1, a.s2, b.s1, b.s2, run_a, run_b);
 END
@@ -3137,14 +3482,17 @@ END
 $fn$;
 
 -- The top statements of a window by one measure, on one line: "queryid 812 (9.1 s) UPDATE acct ...".
-CREATE FUNCTION telemetry._top_statements_line(p_s1 bigint, p_s2 bigint, p_measure text, p_limit int DEFAULT 3)
+CREATE FUNCTION telemetry._top_statements_line(p_s1 bigint, p_s2 bigint, p_measure text, p_limit int DEFAULT 3,
+                                               p_run_id bigint DEFAULT NULL)
 RETURNS text LANGUAGE sql STABLE
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $$
   SELECT string_agg(format('queryid %s (%s) %s', x.queryid, x.shown, coalesce(telemetry._statement_text(x.userid, x.dbid, x.queryid, 60), '')),
                     ', ' ORDER BY x.v DESC)
     FROM (SELECT s.*, m.v, m.shown
-            FROM telemetry._statement_sums(p_s1, p_s2) s
+            FROM (SELECT * FROM telemetry._run_statement_sums(p_run_id) WHERE telemetry._run_statements_kept(p_run_id)
+                  UNION ALL
+                  SELECT * FROM telemetry._statement_sums(p_s1, p_s2) WHERE NOT telemetry._run_statements_kept(p_run_id)) s
            CROSS JOIN LATERAL (SELECT CASE p_measure WHEN 'temp' THEN s.temp_blks_written WHEN 'wal' THEN s.wal_bytes
                                                      WHEN 'written' THEN s.shared_blks_written ELSE s.total_ms END AS v) m0
            CROSS JOIN LATERAL (SELECT m0.v, CASE p_measure
@@ -3210,13 +3558,13 @@ BEGIN
   FOREACH f IN ARRAY p_findings LOOP
     IF v.available THEN
       v_line := CASE f.pattern
-        WHEN 'temp_file_spills' THEN telemetry._top_statements_line(b.s1, b.s2, 'temp')
-        WHEN 'buffer_wal_pressure' THEN concat_ws('; ', 'most buffers written: ' || telemetry._top_statements_line(b.s1, b.s2, 'written'),
-                                                        'most WAL: ' || telemetry._top_statements_line(b.s1, b.s2, 'wal'))
-        WHEN 'checkpoint_interference' THEN telemetry._top_statements_line(b.s1, b.s2, 'wal')
-        WHEN 'replication_lag' THEN telemetry._top_statements_line(b.s1, b.s2, 'wal')
+        WHEN 'temp_file_spills' THEN telemetry._top_statements_line(b.s1, b.s2, 'temp', 3, v_run)
+        WHEN 'buffer_wal_pressure' THEN concat_ws('; ', 'most buffers written: ' || telemetry._top_statements_line(b.s1, b.s2, 'written', 3, v_run),
+                                                        'most WAL: ' || telemetry._top_statements_line(b.s1, b.s2, 'wal', 3, v_run))
+        WHEN 'checkpoint_interference' THEN telemetry._top_statements_line(b.s1, b.s2, 'wal', 3, v_run)
+        WHEN 'replication_lag' THEN telemetry._top_statements_line(b.s1, b.s2, 'wal', 3, v_run)
         WHEN 'lock_contention' THEN telemetry._lock_statements_line(start_time, end_time)
-        ELSE telemetry._top_statements_line(b.s1, b.s2, 'time') END;
+        ELSE telemetry._top_statements_line(b.s1, b.s2, 'time', 3, v_run) END;
       IF v_line IS NOT NULL AND v_line <> '' THEN
         f.evidence := f.evidence || ' | statements: ' || v_line;
       END IF;
@@ -3224,6 +3572,9 @@ BEGIN
     v_out := v_out || f;
   END LOOP;
   -- said as a NOTICE, not a finding: a finding is a pattern over its threshold
+  IF telemetry._run_statements_kept(v_run) THEN   -- the run's own totals (56-run-statements.sql)
+    v.note := (SELECT s.note FROM telemetry.run_statement_status s WHERE s.run_id = v_run);
+  END IF;
   IF NOT v.available THEN
     RAISE NOTICE 'telemetry.diagnose: %; statement evidence names the statements behind each finding', v.note;
     RETURN v_out;
@@ -3241,15 +3592,19 @@ BEGIN
   IF NOT (telemetry._statement_coverage(ba.s1, ba.s2)).available THEN
     RETURN v_out;
   END IF;
+  IF NOT (telemetry._run_statements_note(p_baseline_run, v_run)).runs AND (telemetry._run_statements_note(p_baseline_run, v_run)).note IS NOT NULL THEN
+    RAISE NOTICE 'telemetry.diagnose: %', (telemetry._run_statements_note(p_baseline_run, v_run)).note;
+  END IF;
   FOR r IN SELECT c.* FROM telemetry._statement_compare(ba.s1, ba.s2, b.s1, b.s2, p_baseline_run, v_run) c
             WHERE c.queryid IS NOT NULL
               AND c.extra_ms >= 1000 * telemetry._setting('diagnose.statement_extra_seconds', '1')::numeric
               AND c.share_of_extra_pct >= telemetry._setting('diagnose.statement_share_pct', '10')::numeric
             ORDER BY c.extra_ms DESC LIMIT 5 LOOP
     v_out := v_out || ROW('statement_regression', r.share_of_extra_pct / 10,
-      format('%s: queryid %s (%s) took %s s more than in baseline run %s, %s %% of the extra time; calls %s -> %s, mean %s -> %s ms%s: %s',
+      format('%s: queryid %s (%s) took %s s more than in baseline run %s, %s %% of the extra time; calls %s -> %s, mean %s -> %s ms (%s)%s: %s',
              r.verdict, r.queryid, r.username, round(r.extra_ms / 1000, 1), p_baseline_run, r.share_of_extra_pct,
              r.baseline_calls, r.slow_calls, r.baseline_mean_ms, r.slow_mean_ms,
+             CASE r.source WHEN 'run totals' THEN 'per-run totals' ELSE 'sums of captures' END,
              CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s -> %s', r.baseline_plan, r.slow_plan) ELSE '' END,
              coalesce(r.query, '(no text stored)')),
       CASE r.verdict

@@ -70,6 +70,7 @@ BEGIN
   GET DIAGNOSTICS v_n = ROW_COUNT;
   v_counts := v_counts || jsonb_build_object('run_totals', v_n);
   v_counts := v_counts || telemetry._cleanup_statement_texts();   -- 55-statement-capture.sql
+  v_counts := v_counts || telemetry._cleanup_run_statement_bases(p_cutoff);   -- 56-run-statements.sql
   IF to_regclass('cron.job_run_details') IS NOT NULL THEN
     BEGIN
       EXECUTE $q$DELETE FROM cron.job_run_details

@@ -12,16 +12,18 @@ AS $fn$
 DECLARE
   v_id bigint;
   v_job text;
+  v_snapshot bigint;
 BEGIN
   IF telemetry._name_problem(run_name) IS NOT NULL THEN
     RAISE EXCEPTION 'telemetry.batch_start: %', telemetry._name_problem(run_name);
   END IF;
   -- exact boundaries: a snapshot and a sample at the start of the run
-  PERFORM telemetry.snapshot();
+  v_snapshot := telemetry.snapshot();
   INSERT INTO telemetry.runs (name, started_by, backend_start)
   VALUES (run_name, session_user,
           CASE WHEN session_bound THEN (SELECT a.backend_start FROM pg_stat_activity a WHERE a.pid = pg_backend_pid()) END)
   RETURNING run_id INTO v_id;
+  PERFORM telemetry._run_statements_start(v_id, v_snapshot);   -- the base of its statement totals (56-run-statements.sql)
   PERFORM telemetry._sample('batch_start', NULL);   -- after the run began: inside its window
   PERFORM telemetry._record_run_settings(v_id);   -- this session's settings: the batch's (91-run-fidelity.sql)
   PERFORM pg_advisory_xact_lock(hashtext('telemetry.run_sampling'));
@@ -40,6 +42,7 @@ AS $fn$
 #variable_conflict use_variable
 DECLARE
   v_duration interval;
+  v_snapshot bigint;
 BEGIN
   IF state NOT IN ('succeeded', 'failed') THEN
     RAISE EXCEPTION 'telemetry.batch_end: state must be ''succeeded'' or ''failed'', not %', state;
@@ -63,7 +66,8 @@ BEGIN
     RAISE EXCEPTION 'telemetry.batch_end: run % does not exist or has already ended', run_id;
   END IF;
   PERFORM telemetry._sample('batch_end', NULL);
-  PERFORM telemetry.snapshot();
+  v_snapshot := telemetry.snapshot();
+  PERFORM telemetry._run_statements_end(run_id, v_snapshot);   -- its statement totals (56-run-statements.sql)
   RETURN v_duration;
 END
 $fn$;

@@ -128,17 +128,23 @@ CREATE TYPE telemetry.statement_comparison AS (
   baseline_blks_read numeric, slow_blks_read numeric, baseline_temp_written numeric, slow_temp_written numeric,
   baseline_wal_bytes numeric, slow_wal_bytes numeric,
   baseline_plan text, slow_plan text,   -- one line each (capture_plans()), runs only
-  query text);
+  query text,
+  source text);                 -- 'run totals' (both runs' own, exact: 56-run-statements.sql) or 'captures' (sums of per-capture top statements)
 
 -- Two windows side by side per statement: the statements that took the most extra time first,
--- with their share of the whole extra time and what changed (the verdict).
+-- with their share of the whole extra time and what changed (the verdict). Two runs that both
+-- kept their own totals (56-run-statements.sql) are compared by those, else by the captures'
+-- sums over the windows.
 CREATE FUNCTION telemetry._statement_compare(a1 bigint, a2 bigint, b1 bigint, b2 bigint, run_a bigint, run_b bigint)
 RETURNS SETOF telemetry.statement_comparison
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $$
-  WITH a AS (SELECT * FROM telemetry._statement_sums(a1, a2)),
-       b AS (SELECT * FROM telemetry._statement_sums(b1, b2)),
+  WITH src AS (SELECT telemetry._run_statements_kept(run_a) AND telemetry._run_statements_kept(run_b) AS runs),
+       a AS (SELECT * FROM telemetry._run_statement_sums(run_a) WHERE (SELECT runs FROM src)
+             UNION ALL SELECT * FROM telemetry._statement_sums(a1, a2) WHERE NOT (SELECT runs FROM src)),
+       b AS (SELECT * FROM telemetry._run_statement_sums(run_b) WHERE (SELECT runs FROM src)
+             UNION ALL SELECT * FROM telemetry._statement_sums(b1, b2) WHERE NOT (SELECT runs FROM src)),
        j AS (
          SELECT coalesce(b.userid, a.userid) AS userid, coalesce(b.dbid, a.dbid) AS dbid,
                 coalesce(b.toplevel, a.toplevel) AS toplevel, coalesce(b.queryid, a.queryid) AS queryid,
@@ -174,7 +180,8 @@ AS $$
          CASE WHEN sum(p.tb - p.ta) OVER () > 0 THEN round(100 * (p.tb - p.ta) / sum(p.tb - p.ta) OVER (), 1) END,
          p.tb - p.ta, p.ca, p.cb, round(p.ta / nullif(p.ca, 0), 3), round(p.tb / nullif(p.cb, 0), 3), p.ta, p.tb,
          p.ra, p.rb, p.bra, p.brb, p.twa, p.twb, p.wa, p.wb, p.shape_a, p.shape_b,
-         telemetry._statement_text(p.userid, p.dbid, p.queryid)
+         telemetry._statement_text(p.userid, p.dbid, p.queryid),
+         CASE WHEN (SELECT runs FROM src) THEN 'run totals' ELSE 'captures' END
     FROM p
    ORDER BY 1
 $$;
@@ -200,13 +207,21 @@ DECLARE
   b record := telemetry._bracket(slow_start, slow_end);
   va record := telemetry._statement_coverage(a.s1, a.s2);
   vb record := telemetry._statement_coverage(b.s1, b.s2);
+  vr record := telemetry._run_statements_note(run_a, run_b);
 BEGIN
+  IF vr.runs THEN   -- both runs' own totals: their windows' captures do not matter
+    IF vr.note IS NOT NULL THEN
+      RAISE WARNING 'telemetry: %', vr.note;
+    END IF;
+    RETURN QUERY SELECT * FROM telemetry._statement_compare(a.s1, a.s2, b.s1, b.s2, run_a, run_b);
+    RETURN;
+  END IF;
   IF NOT va.available OR NOT vb.available THEN
     RAISE EXCEPTION 'telemetry: %', CASE WHEN NOT vb.available THEN 'slow side: ' || vb.note ELSE 'baseline side: ' || va.note END;
   END IF;
   IF concat(va.note, vb.note, a.note, b.note) <> '' THEN
     RAISE WARNING 'telemetry: %', concat_ws('; ', 'baseline side: ' || va.note, 'slow side: ' || vb.note,
-                                           'baseline window: ' || a.note, 'slow window: ' || b.note);
+                                           'baseline window: ' || a.note, 'slow window: ' || b.note, vr.note);
   END IF;
   RETURN QUERY SELECT * FROM telemetry._statement_compare(a.s1, a.s2, b.s1, b.s2, run_a, run_b);
 END
@@ -286,14 +301,17 @@ END
 $fn$;
 
 -- The top statements of a window by one measure, on one line: "queryid 812 (9.1 s) UPDATE acct ...".
-CREATE FUNCTION telemetry._top_statements_line(p_s1 bigint, p_s2 bigint, p_measure text, p_limit int DEFAULT 3)
+CREATE FUNCTION telemetry._top_statements_line(p_s1 bigint, p_s2 bigint, p_measure text, p_limit int DEFAULT 3,
+                                               p_run_id bigint DEFAULT NULL)
 RETURNS text LANGUAGE sql STABLE
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $$
   SELECT string_agg(format('queryid %s (%s) %s', x.queryid, x.shown, coalesce(telemetry._statement_text(x.userid, x.dbid, x.queryid, 60), '')),
                     ', ' ORDER BY x.v DESC)
     FROM (SELECT s.*, m.v, m.shown
-            FROM telemetry._statement_sums(p_s1, p_s2) s
+            FROM (SELECT * FROM telemetry._run_statement_sums(p_run_id) WHERE telemetry._run_statements_kept(p_run_id)
+                  UNION ALL
+                  SELECT * FROM telemetry._statement_sums(p_s1, p_s2) WHERE NOT telemetry._run_statements_kept(p_run_id)) s
            CROSS JOIN LATERAL (SELECT CASE p_measure WHEN 'temp' THEN s.temp_blks_written WHEN 'wal' THEN s.wal_bytes
                                                      WHEN 'written' THEN s.shared_blks_written ELSE s.total_ms END AS v) m0
            CROSS JOIN LATERAL (SELECT m0.v, CASE p_measure
@@ -359,13 +377,13 @@ BEGIN
   FOREACH f IN ARRAY p_findings LOOP
     IF v.available THEN
       v_line := CASE f.pattern
-        WHEN 'temp_file_spills' THEN telemetry._top_statements_line(b.s1, b.s2, 'temp')
-        WHEN 'buffer_wal_pressure' THEN concat_ws('; ', 'most buffers written: ' || telemetry._top_statements_line(b.s1, b.s2, 'written'),
-                                                        'most WAL: ' || telemetry._top_statements_line(b.s1, b.s2, 'wal'))
-        WHEN 'checkpoint_interference' THEN telemetry._top_statements_line(b.s1, b.s2, 'wal')
-        WHEN 'replication_lag' THEN telemetry._top_statements_line(b.s1, b.s2, 'wal')
+        WHEN 'temp_file_spills' THEN telemetry._top_statements_line(b.s1, b.s2, 'temp', 3, v_run)
+        WHEN 'buffer_wal_pressure' THEN concat_ws('; ', 'most buffers written: ' || telemetry._top_statements_line(b.s1, b.s2, 'written', 3, v_run),
+                                                        'most WAL: ' || telemetry._top_statements_line(b.s1, b.s2, 'wal', 3, v_run))
+        WHEN 'checkpoint_interference' THEN telemetry._top_statements_line(b.s1, b.s2, 'wal', 3, v_run)
+        WHEN 'replication_lag' THEN telemetry._top_statements_line(b.s1, b.s2, 'wal', 3, v_run)
         WHEN 'lock_contention' THEN telemetry._lock_statements_line(start_time, end_time)
-        ELSE telemetry._top_statements_line(b.s1, b.s2, 'time') END;
+        ELSE telemetry._top_statements_line(b.s1, b.s2, 'time', 3, v_run) END;
       IF v_line IS NOT NULL AND v_line <> '' THEN
         f.evidence := f.evidence || ' | statements: ' || v_line;
       END IF;
@@ -373,6 +391,9 @@ BEGIN
     v_out := v_out || f;
   END LOOP;
   -- said as a NOTICE, not a finding: a finding is a pattern over its threshold
+  IF telemetry._run_statements_kept(v_run) THEN   -- the run's own totals (56-run-statements.sql)
+    v.note := (SELECT s.note FROM telemetry.run_statement_status s WHERE s.run_id = v_run);
+  END IF;
   IF NOT v.available THEN
     RAISE NOTICE 'telemetry.diagnose: %; statement evidence names the statements behind each finding', v.note;
     RETURN v_out;
@@ -390,15 +411,19 @@ BEGIN
   IF NOT (telemetry._statement_coverage(ba.s1, ba.s2)).available THEN
     RETURN v_out;
   END IF;
+  IF NOT (telemetry._run_statements_note(p_baseline_run, v_run)).runs AND (telemetry._run_statements_note(p_baseline_run, v_run)).note IS NOT NULL THEN
+    RAISE NOTICE 'telemetry.diagnose: %', (telemetry._run_statements_note(p_baseline_run, v_run)).note;
+  END IF;
   FOR r IN SELECT c.* FROM telemetry._statement_compare(ba.s1, ba.s2, b.s1, b.s2, p_baseline_run, v_run) c
             WHERE c.queryid IS NOT NULL
               AND c.extra_ms >= 1000 * telemetry._setting('diagnose.statement_extra_seconds', '1')::numeric
               AND c.share_of_extra_pct >= telemetry._setting('diagnose.statement_share_pct', '10')::numeric
             ORDER BY c.extra_ms DESC LIMIT 5 LOOP
     v_out := v_out || ROW('statement_regression', r.share_of_extra_pct / 10,
-      format('%s: queryid %s (%s) took %s s more than in baseline run %s, %s %% of the extra time; calls %s -> %s, mean %s -> %s ms%s: %s',
+      format('%s: queryid %s (%s) took %s s more than in baseline run %s, %s %% of the extra time; calls %s -> %s, mean %s -> %s ms (%s)%s: %s',
              r.verdict, r.queryid, r.username, round(r.extra_ms / 1000, 1), p_baseline_run, r.share_of_extra_pct,
              r.baseline_calls, r.slow_calls, r.baseline_mean_ms, r.slow_mean_ms,
+             CASE r.source WHEN 'run totals' THEN 'per-run totals' ELSE 'sums of captures' END,
              CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s -> %s', r.baseline_plan, r.slow_plan) ELSE '' END,
              coalesce(r.query, '(no text stored)')),
       CASE r.verdict
