@@ -202,7 +202,7 @@ class RunStatementsTest {
         Map<String, String> s = rows(db, "SELECT * FROM telemetry._run_statement_sums(" + second + ") WHERE queryid = " + queryid).get(0);
         assertEquals("13", s.get("calls"), s.toString());
         assertEquals("91", s.get("rows"), s.toString());
-        assertEquals("kept|t", db.value("SELECT status || '|' || complete FROM telemetry.run_statement_status WHERE run_id = " + run));
+        assertEquals("kept|true", db.value("SELECT status || '|' || complete FROM telemetry.run_statement_status WHERE run_id = " + run));
         assertTrue(db.count("SELECT count(*) FROM telemetry.run_statements WHERE run_id = " + run + " AND queryid IS NULL") == 1,
                 "one row for all other statements");
         // the run's rows add up to every entry's delta: the captures' exact sums over the same interval

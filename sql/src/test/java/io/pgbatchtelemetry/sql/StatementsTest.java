@@ -362,6 +362,7 @@ class StatementsTest {
         db.exec("SET work_mem = '64kB'; SELECT count(*) FROM (SELECT g FROM generate_series(1, 300000) g ORDER BY random()) x");
         db.value("SELECT telemetry.batch_end(" + run + ")");
         assertEquals("unavailable", db.value("SELECT status FROM telemetry.statement_captures ORDER BY snapshot_id DESC LIMIT 1"));
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.run_statement_status WHERE run_id = " + run), "no per-run statement totals, no base");
         assertTrue(db.count("SELECT count(*) FROM telemetry.compare((SELECT started_at FROM telemetry.runs WHERE run_id = " + run
                 + "), (SELECT ended_at FROM telemetry.runs WHERE run_id = " + run + "))") == 1, "compare() works");
         String said = messages(db, "SELECT * FROM telemetry.diagnose(" + run + ")");
