@@ -151,3 +151,30 @@ HOLDER_PID=""
   echo "| statements collector query (client-side) | $SCRAPE |"
   echo "| capture_plans() for 10 statements, one table exclusively locked | $PLANS |"
 } | tee "$OUT/summary.md"
+
+# 5. per-run statement totals (56-run-statements.sql): the two steps batch_start()/batch_end() add
+#    after their snapshot, timed on their own (the snapshot itself is measured in 1.): copying the
+#    base of every entry, and the run's deltas, ranking and kept rows; ACTIVE statements run in each
+#    run, SNAPSHOTS runs of one name (each keeps the statements its baseline runs kept as well).
+log "per-run statement totals: batch_start/batch_end extra"
+timed() {   # wall time of one SQL expression in ms
+  psql_ -Atc "SELECT round(extract(epoch FROM clock_timestamp() - t) * 1000, 2) FROM (SELECT clock_timestamp() AS t) s, LATERAL (SELECT $1) x"
+}
+RUN_START_MS=""; RUN_END_MS=""
+for _ in $(seq 1 "$SNAPSHOTS"); do
+  RUN=$(psql_ -Atc "INSERT INTO telemetry.runs (name) VALUES ('bench_run_totals') RETURNING run_id")
+  SNAP=$(psql_ -Atc "SELECT telemetry.snapshot()")
+  RUN_START_MS+="$(timed "telemetry._run_statements_start($RUN, $SNAP)")"$'\n'
+  psql_ -c "SELECT bench_run($ACTIVE)" >/dev/null
+  psql_ -c "UPDATE telemetry.runs SET state = 'succeeded', ended_at = clock_timestamp() WHERE run_id = $RUN" >/dev/null
+  SNAP=$(psql_ -Atc "SELECT telemetry.snapshot()")
+  RUN_END_MS+="$(timed "telemetry._run_statements_end($RUN, $SNAP)")"$'\n'
+done
+RUN_ROWS=$(psql_ -Atc "SELECT round(avg(n)) FROM (SELECT count(*) n FROM telemetry.run_statements GROUP BY run_id) x")
+RUN_BYTES=$(psql_ -Atc "SELECT pg_total_relation_size('telemetry.run_statements') / greatest((SELECT count(DISTINCT run_id) FROM telemetry.run_statements), 1)")
+RUN_ENTRIES=$(psql_ -Atc "SELECT round(avg(entries)) FROM telemetry.run_statement_status WHERE status = 'kept'")
+{
+  echo "| per-run totals: batch_start() extra (base of $ENTRIES entries) | $(printf '%s' "$RUN_START_MS" | stats) |"
+  echo "| per-run totals: batch_end() extra ($RUN_ENTRIES statements ran in the run) | $(printf '%s' "$RUN_END_MS" | stats) |"
+  echo "| per-run totals: rows kept per run (mean), storage per run | $RUN_ROWS rows, $RUN_BYTES bytes |"
+} | tee -a "$OUT/summary.md"
