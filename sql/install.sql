@@ -1550,7 +1550,15 @@ CREATE TABLE IF NOT EXISTS telemetry.run_statement_status (
   entries           int,                -- statements that ran in the run
   kept              int,                -- of them, rows kept (besides "all other statements")
   complete          boolean,            -- no reset, restart, eviction or hidden entry in the run
-  note              text                -- what is missing, in words (the captures' notes), or why unavailable
+  note              text,               -- what is missing, in words (the captures' notes), or why unavailable
+  -- the statements in "all other statements", each with its calls and time (exec + plan, ms): a
+  -- statement kept by a later run is then compared with its own numbers in this one, not as new
+  minor_userid      oid[],
+  minor_dbid        oid[],
+  minor_toplevel    boolean[],
+  minor_queryid     bigint[],
+  minor_calls       bigint[],
+  minor_total_ms    double precision[]
 );
 
 -- The base of open runs: UNLOGGED, because it is a copy of in-memory counters. A crash loses
@@ -1731,6 +1739,15 @@ BEGIN
            sum(temp_blks_read), sum(temp_blks_written), sum(blk_read_time), sum(blk_write_time),
            sum(temp_blk_read_time), sum(temp_blk_write_time), sum(wal_records), sum(wal_fpi), sum(wal_bytes), sum(jit_time)
       FROM ranked WHERE NOT keep HAVING count(*) > 0
+  ),
+  minor AS (
+    UPDATE telemetry.run_statement_status s
+       SET minor_userid = m.u, minor_dbid = m.d, minor_toplevel = m.t, minor_queryid = m.q, minor_calls = m.c, minor_total_ms = m.ms
+      FROM (SELECT array_agg(userid ORDER BY queryid) AS u, array_agg(dbid ORDER BY queryid) AS d,
+                   array_agg(toplevel ORDER BY queryid) AS t, array_agg(queryid ORDER BY queryid) AS q,
+                   array_agg(calls ORDER BY queryid) AS c, array_agg(total_exec_time + total_plan_time ORDER BY queryid) AS ms
+              FROM ranked WHERE NOT keep) m
+     WHERE s.run_id = p_run_id
   )
   SELECT (SELECT count(*) FROM ran)::int, (SELECT count(*) FROM kept)::int INTO v_entries, v_kept;
 
@@ -1753,18 +1770,35 @@ AS $$
 $$;
 
 -- A run's totals per statement, with the columns of _statement_sums (93-statement-compare.sql):
--- every reader of per-run totals goes through here.
-CREATE FUNCTION telemetry._run_statement_sums(p_run_id bigint)
+-- every reader of per-run totals goes through here. Compared with p_other_run, a statement that
+-- run kept and this one folded into "all other statements" gets its own row here too, with its
+-- calls and time (the other measures unknown, NULL), taken out of the "all other statements" row.
+CREATE FUNCTION telemetry._run_statement_sums(p_run_id bigint, p_other_run bigint DEFAULT NULL)
 RETURNS TABLE (userid oid, dbid oid, toplevel boolean, queryid bigint, calls numeric, total_ms numeric,
                rows numeric, shared_blks_read numeric, shared_blks_hit numeric, shared_blks_written numeric,
                temp_blks_written numeric, wal_bytes numeric)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $$
-  SELECT s.userid, s.dbid, s.toplevel, s.queryid, s.calls, round((s.total_exec_time + s.total_plan_time)::numeric, 3),
+  WITH pulled AS MATERIALIZED (
+    SELECT m.userid, m.dbid, m.toplevel, m.queryid, m.calls, m.total_ms
+      FROM telemetry.run_statement_status st
+     CROSS JOIN LATERAL unnest(st.minor_userid, st.minor_dbid, st.minor_toplevel, st.minor_queryid, st.minor_calls,
+                               st.minor_total_ms) AS m(userid, dbid, toplevel, queryid, calls, total_ms)
+     WHERE st.run_id = p_run_id AND p_other_run IS NOT NULL
+       AND EXISTS (SELECT 1 FROM telemetry.run_statements o
+                    WHERE o.run_id = p_other_run AND o.userid = m.userid AND o.dbid = m.dbid
+                      AND o.toplevel = m.toplevel AND o.queryid = m.queryid))
+  SELECT s.userid, s.dbid, s.toplevel, s.queryid,
+         s.calls - CASE WHEN s.queryid IS NULL THEN coalesce((SELECT sum(p.calls) FROM pulled p), 0) ELSE 0 END,
+         round((s.total_exec_time + s.total_plan_time)::numeric
+               - CASE WHEN s.queryid IS NULL THEN coalesce((SELECT sum(p.total_ms) FROM pulled p), 0)::numeric ELSE 0 END, 3),
          s.rows, s.shared_blks_read, s.shared_blks_hit, s.shared_blks_written, s.temp_blks_written, s.wal_bytes
     FROM telemetry.run_statements s
    WHERE s.run_id = p_run_id
+  UNION ALL
+  SELECT p.userid, p.dbid, p.toplevel, p.queryid, p.calls, round(p.total_ms::numeric, 3), NULL, NULL, NULL, NULL, NULL, NULL
+    FROM pulled p
 $$;
 
 -- A run closed without batch_end() (abandoned by its session, or by any other path that ends
@@ -3322,9 +3356,9 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $$
   WITH src AS (SELECT telemetry._run_statements_kept(run_a) AND telemetry._run_statements_kept(run_b) AS runs),
-       a AS (SELECT * FROM telemetry._run_statement_sums(run_a) WHERE (SELECT runs FROM src)
+       a AS (SELECT * FROM telemetry._run_statement_sums(run_a, run_b) WHERE (SELECT runs FROM src)
              UNION ALL SELECT * FROM telemetry._statement_sums(a1, a2) WHERE NOT (SELECT runs FROM src)),
-       b AS (SELECT * FROM telemetry._run_statement_sums(run_b) WHERE (SELECT runs FROM src)
+       b AS (SELECT * FROM telemetry._run_statement_sums(run_b, run_a) WHERE (SELECT runs FROM src)
              UNION ALL SELECT * FROM telemetry._statement_sums(b1, b2) WHERE NOT (SELECT runs FROM src)),
        j AS (
          SELECT coalesce(b.userid, a.userid) AS userid, coalesce(b.dbid, a.dbid) AS dbid,

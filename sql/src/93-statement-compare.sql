@@ -141,9 +141,9 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $$
   WITH src AS (SELECT telemetry._run_statements_kept(run_a) AND telemetry._run_statements_kept(run_b) AS runs),
-       a AS (SELECT * FROM telemetry._run_statement_sums(run_a) WHERE (SELECT runs FROM src)
+       a AS (SELECT * FROM telemetry._run_statement_sums(run_a, run_b) WHERE (SELECT runs FROM src)
              UNION ALL SELECT * FROM telemetry._statement_sums(a1, a2) WHERE NOT (SELECT runs FROM src)),
-       b AS (SELECT * FROM telemetry._run_statement_sums(run_b) WHERE (SELECT runs FROM src)
+       b AS (SELECT * FROM telemetry._run_statement_sums(run_b, run_a) WHERE (SELECT runs FROM src)
              UNION ALL SELECT * FROM telemetry._statement_sums(b1, b2) WHERE NOT (SELECT runs FROM src)),
        j AS (
          SELECT coalesce(b.userid, a.userid) AS userid, coalesce(b.dbid, a.dbid) AS dbid,

@@ -121,28 +121,39 @@ class RunStatementsTest {
         return w.toArray(String[]::new);
     }
 
-    @ParameterizedTest(name = "PG{0}")
-    @MethodSource(VERSIONS)
-    void aStatementTooSmallForTheCapturesTopIsSlowerPerCallNotNew(int major) throws Exception {
-        TelemetryDb db = db(major, "run_stmt_slower");
-        db.exec("UPDATE telemetry.config SET value = '1' WHERE key = 'statement_top_n'");
+    /** Five baseline runs and a slow one in which the small pg_sleep statement sleeps 25 times as long per call. */
+    private record SlowerRuns(long baseline, long slow, double measuredExtraMs, String queryid) {
+    }
+
+    private static SlowerRuns slowerPerCall(TelemetryDb db, String name) throws SQLException {
         String sleep = "SELECT pg_sleep($1)";
         long baseline = 0;
         double beforeLast = 0;
         for (int i = 0; i < 5; i++) {
             beforeLast = pgss(db, "total_exec_time + total_plan_time", sleep);
-            baseline = run(db, "nightly_small", workload(0.002));
+            baseline = run(db, name, workload(0.002));
         }
         double mid = pgss(db, "total_exec_time + total_plan_time", sleep);
-        long slow = run(db, "nightly_small", workload(0.05));
+        long slow = run(db, name, workload(0.05));
         double after = pgss(db, "total_exec_time + total_plan_time", sleep);
-        double measuredExtraMs = (after - mid) - (mid - beforeLast);
         String queryid = queryid(db, sleep);
-
-        // the captures kept nothing of it in the baseline runs: today's window sums would call it new
+        // the captures kept nothing of it in the baseline runs: their sums would call it new
         assertEquals(0, db.count("SELECT count(*) FROM telemetry.snapshot_statements st JOIN telemetry.snapshots s ON s.id = st.snapshot_id "
                 + "WHERE st.queryid = " + queryid + " AND s.captured_at < (SELECT started_at FROM telemetry.runs WHERE run_id = " + slow + ")"),
                 "the per-capture top 1 does not keep the small statement");
+        return new SlowerRuns(baseline, slow, (after - mid) - (mid - beforeLast), queryid);
+    }
+
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void aStatementTooSmallForTheCapturesTopIsSlowerPerCallNotNew(int major) throws Exception {
+        TelemetryDb db = db(major, "run_stmt_slower");
+        db.exec("UPDATE telemetry.config SET value = '1' WHERE key = 'statement_top_n'");
+        SlowerRuns runs = slowerPerCall(db, "nightly_small");
+        long baseline = runs.baseline();
+        long slow = runs.slow();
+        double measuredExtraMs = runs.measuredExtraMs();
+        String queryid = runs.queryid();
 
         List<Map<String, String>> cmp = rows(db, "SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
         Map<String, String> first = cmp.get(0);
@@ -171,6 +182,27 @@ class RunStatementsTest {
         assertEquals(queryid, report.get("queryid"), report.toString());
         assertEquals("slower per call", report.get("verdict"), report.toString());
         assertEquals("run totals", report.get("source"), report.toString());
+    }
+
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void aStatementInTheBaselineRunsOtherRowIsComparedWithItsOwnCallsAndTime(int major) throws Exception {
+        TelemetryDb db = db(major, "run_stmt_minor");
+        db.exec("UPDATE telemetry.config SET value = '1' WHERE key IN ('statement_top_n', 'run_statement_top_n')");
+        SlowerRuns runs = slowerPerCall(db, "nightly_minor");
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.run_statements WHERE run_id = " + runs.baseline()
+                + " AND queryid = " + runs.queryid()), "the baseline run folded it into all other statements");
+        List<Map<String, String>> cmp = rows(db, "SELECT * FROM telemetry.statement_compare_runs(" + runs.baseline() + ", " + runs.slow() + ")");
+        Map<String, String> first = cmp.get(0);
+        assertEquals(runs.queryid(), first.get("queryid"), cmp.toString());
+        assertEquals("slower per call", first.get("verdict"), first.toString());
+        assertEquals("30", first.get("baseline_calls"));
+        assertEquals(runs.measuredExtraMs(), Double.parseDouble(first.get("extra_ms")), 0.01 * runs.measuredExtraMs());
+        // taken out of the baseline's "all other statements": the run's total time is unchanged
+        String total = "SELECT sum(total_ms) FROM telemetry._run_statement_sums(" + runs.baseline() + "%s)";
+        assertEquals(db.value(String.format(total, "")), db.value(String.format(total, ", " + runs.slow())));
+        double baselineTotal = cmp.stream().mapToDouble(r -> Double.parseDouble(r.get("baseline_total_ms"))).sum();
+        assertEquals(Double.parseDouble(db.value(String.format(total, ""))), baselineTotal, 0.01);
     }
 
     @ParameterizedTest(name = "PG{0}")
