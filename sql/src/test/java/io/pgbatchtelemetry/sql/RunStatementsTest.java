@@ -9,14 +9,15 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.SQLWarning;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import static io.pgbatchtelemetry.sql.StatementsTest.exec;
+import static io.pgbatchtelemetry.sql.StatementsTest.messages;
+import static io.pgbatchtelemetry.sql.StatementsTest.rows;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -50,39 +51,6 @@ class RunStatementsTest {
     @AfterAll
     void stop() {
         clusters.values().forEach(PostgresCluster::close);
-    }
-
-    private static void exec(Connection c, String... sql) throws SQLException {
-        try (Statement s = c.createStatement()) {
-            for (String q : sql) {
-                s.execute(q);
-            }
-        }
-    }
-
-    private static List<Map<String, String>> rows(TelemetryDb db, String sql) throws SQLException {
-        List<Map<String, String>> out = new ArrayList<>();
-        try (Connection c = db.connect(); Statement s = c.createStatement(); ResultSet r = s.executeQuery(sql)) {
-            while (r.next()) {
-                Map<String, String> row = new LinkedHashMap<>();
-                for (int i = 1; i <= r.getMetaData().getColumnCount(); i++) {
-                    row.put(r.getMetaData().getColumnLabel(i), r.getString(i));
-                }
-                out.add(row);
-            }
-        }
-        return out;
-    }
-
-    private static String messages(TelemetryDb db, String sql) throws SQLException {
-        StringBuilder out = new StringBuilder();
-        try (Connection c = db.connect(); Statement s = c.createStatement()) {
-            s.execute(sql);
-            for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
-                out.append(w.getMessage()).append('\n');
-            }
-        }
-        return out.toString();
     }
 
     /** pg_stat_statements' own cumulative value of {@code column} for statements whose text is LIKE {@code pattern}. */

@@ -59,7 +59,7 @@ class StatementsTest {
         clusters.values().forEach(PostgresCluster::close);
     }
 
-    private static void exec(Connection c, String... sql) throws SQLException {
+    static void exec(Connection c, String... sql) throws SQLException {
         try (Statement s = c.createStatement()) {
             for (String q : sql) {
                 s.execute(q);
@@ -76,7 +76,7 @@ class StatementsTest {
         return Long.parseLong(v);
     }
 
-    private static List<Map<String, String>> rows(TelemetryDb db, String sql) throws SQLException {
+    static List<Map<String, String>> rows(TelemetryDb db, String sql) throws SQLException {
         List<Map<String, String>> out = new ArrayList<>();
         try (Connection c = db.connect(); Statement s = c.createStatement(); ResultSet r = s.executeQuery(sql)) {
             while (r.next()) {
@@ -91,7 +91,7 @@ class StatementsTest {
     }
 
     /** Notices and warnings a query raised. */
-    private static String messages(TelemetryDb db, String sql) throws SQLException {
+    static String messages(TelemetryDb db, String sql) throws SQLException {
         StringBuilder out = new StringBuilder();
         try (Connection c = db.connect(); Statement s = c.createStatement()) {
             s.execute(sql);
