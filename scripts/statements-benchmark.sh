@@ -171,10 +171,10 @@ for _ in $(seq 1 "$SNAPSHOTS"); do
   RUN_END_MS+="$(timed "telemetry._run_statements_end($RUN, $SNAP)")"$'\n'
 done
 RUN_ROWS=$(psql_ -Atc "SELECT round(avg(n)) FROM (SELECT count(*) n FROM telemetry.run_statements GROUP BY run_id) x")
-RUN_BYTES=$(psql_ -Atc "SELECT pg_total_relation_size('telemetry.run_statements') / greatest((SELECT count(DISTINCT run_id) FROM telemetry.run_statements), 1)")
+RUN_BYTES=$(psql_ -Atc "SELECT (pg_total_relation_size('telemetry.run_statements') + pg_total_relation_size('telemetry.run_statement_status')) / greatest((SELECT count(DISTINCT run_id) FROM telemetry.run_statements), 1)")
 RUN_ENTRIES=$(psql_ -Atc "SELECT round(avg(entries)) FROM telemetry.run_statement_status WHERE status = 'kept'")
 {
   echo "| per-run totals: batch_start() extra (base of $ENTRIES entries) | $(printf '%s' "$RUN_START_MS" | stats) |"
   echo "| per-run totals: batch_end() extra ($RUN_ENTRIES statements ran in the run) | $(printf '%s' "$RUN_END_MS" | stats) |"
-  echo "| per-run totals: rows kept per run (mean), storage per run | $RUN_ROWS rows, $RUN_BYTES bytes |"
+  echo "| per-run totals: rows kept per run (mean), storage per run (rows, and the calls and time of the statements in "all other statements") | $RUN_ROWS rows, $RUN_BYTES bytes |"
 } | tee -a "$OUT/summary.md"

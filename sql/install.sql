@@ -1573,9 +1573,11 @@ CREATE UNLOGGED TABLE IF NOT EXISTS telemetry.run_statement_base (
   local_blks_hit bigint, local_blks_read bigint, local_blks_dirtied bigint, local_blks_written bigint,
   temp_blks_read bigint, temp_blks_written bigint, blk_read_time double precision, blk_write_time double precision,
   temp_blk_read_time double precision, temp_blk_write_time double precision, wal_records bigint, wal_fpi bigint,
-  wal_bytes numeric, jit_time double precision, stats_since timestamptz,
-  PRIMARY KEY (run_id, userid, dbid, toplevel, queryid)
+  wal_bytes numeric, jit_time double precision, stats_since timestamptz
 );
+-- no key: batch_end() reads a run's base whole (a hash join), and an index on the key would cost
+-- batch_start() more than the copy itself
+CREATE INDEX IF NOT EXISTS run_statement_base_run_idx ON telemetry.run_statement_base (run_id);
 
 -- A run's totals per statement: the columns of snapshot_statements, per run instead of per
 -- capture; queryid NULL is all other statements of the run.
@@ -1718,9 +1720,10 @@ BEGIN
               OR row_number() OVER (ORDER BY r.shared_blks_read DESC) <= n.top AND r.shared_blks_read > 0
               OR row_number() OVER (ORDER BY r.temp_blks_written DESC) <= n.top AND r.temp_blks_written > 0
               OR row_number() OVER (ORDER BY r.wal_bytes DESC) <= n.top AND r.wal_bytes > 0
-              OR EXISTS (SELECT 1 FROM baseline_kept k WHERE k.userid = r.userid AND k.dbid = r.dbid
-                            AND k.toplevel = r.toplevel AND k.queryid = r.queryid)) AS keep
-      FROM ran r CROSS JOIN (SELECT telemetry._setting('run_statement_top_n', '50')::int AS top) n
+              OR k.queryid IS NOT NULL) AS keep
+      FROM ran r
+      LEFT JOIN baseline_kept k ON k.userid = r.userid AND k.dbid = r.dbid AND k.toplevel = r.toplevel AND k.queryid = r.queryid
+     CROSS JOIN (SELECT telemetry._setting('run_statement_top_n', '50')::int AS top) n
   ),
   kept AS (
     INSERT INTO telemetry.run_statements
@@ -1743,9 +1746,8 @@ BEGIN
   minor AS (
     UPDATE telemetry.run_statement_status s
        SET minor_userid = m.u, minor_dbid = m.d, minor_toplevel = m.t, minor_queryid = m.q, minor_calls = m.c, minor_total_ms = m.ms
-      FROM (SELECT array_agg(userid ORDER BY queryid) AS u, array_agg(dbid ORDER BY queryid) AS d,
-                   array_agg(toplevel ORDER BY queryid) AS t, array_agg(queryid ORDER BY queryid) AS q,
-                   array_agg(calls ORDER BY queryid) AS c, array_agg(total_exec_time + total_plan_time ORDER BY queryid) AS ms
+      FROM (SELECT array_agg(userid) AS u, array_agg(dbid) AS d, array_agg(toplevel) AS t, array_agg(queryid) AS q,
+                   array_agg(calls) AS c, array_agg(total_exec_time + total_plan_time) AS ms   -- one pass: aligned
               FROM ranked WHERE NOT keep) m
      WHERE s.run_id = p_run_id
   )
