@@ -125,6 +125,7 @@ DECLARE
   v_cov record;
   v_entries int;
   v_kept int;
+  v_top int := telemetry._setting('run_statement_top_n', '50')::int;   -- once, not per statement
 BEGIN
   SELECT * INTO st FROM telemetry.run_statement_status s WHERE s.run_id = p_run_id FOR UPDATE;
   IF NOT FOUND OR st.status <> 'open' THEN
@@ -189,15 +190,14 @@ BEGIN
       FROM telemetry.baseline_runs(p_run_id) br JOIN telemetry.run_statements s ON s.run_id = br.run_id
      WHERE s.queryid IS NOT NULL),
   ranked AS (
-    SELECT r.*, (row_number() OVER (ORDER BY r.total_exec_time + r.total_plan_time DESC) <= n.top
-              OR row_number() OVER (ORDER BY r.calls DESC) <= n.top
-              OR row_number() OVER (ORDER BY r.shared_blks_read DESC) <= n.top AND r.shared_blks_read > 0
-              OR row_number() OVER (ORDER BY r.temp_blks_written DESC) <= n.top AND r.temp_blks_written > 0
-              OR row_number() OVER (ORDER BY r.wal_bytes DESC) <= n.top AND r.wal_bytes > 0
+    SELECT r.*, (row_number() OVER (ORDER BY r.total_exec_time + r.total_plan_time DESC) <= v_top
+              OR row_number() OVER (ORDER BY r.calls DESC) <= v_top
+              OR row_number() OVER (ORDER BY r.shared_blks_read DESC) <= v_top AND r.shared_blks_read > 0
+              OR row_number() OVER (ORDER BY r.temp_blks_written DESC) <= v_top AND r.temp_blks_written > 0
+              OR row_number() OVER (ORDER BY r.wal_bytes DESC) <= v_top AND r.wal_bytes > 0
               OR k.queryid IS NOT NULL) AS keep
       FROM ran r
       LEFT JOIN baseline_kept k ON k.userid = r.userid AND k.dbid = r.dbid AND k.toplevel = r.toplevel AND k.queryid = r.queryid
-     CROSS JOIN (SELECT telemetry._setting('run_statement_top_n', '50')::int AS top) n
   ),
   kept AS (
     INSERT INTO telemetry.run_statements
