@@ -3303,7 +3303,10 @@ END
 $fn$;
 
 -- Stores one capture_plans() result. SECURITY DEFINER so that writers need no write access to
--- the table; it plans nothing itself.
+-- the table; it plans nothing itself. Writers can call it directly, so it keeps capture_plans()'s
+-- own rule: a captured plan is stored only by a login role that may become the statement's role
+-- (as capture_plans plans it), and a captured plan is replaced only by another captured plan, so
+-- a later attempt that was skipped or failed (a lock held by the batch) never erases it.
 CREATE FUNCTION telemetry._store_plan(p_run_id bigint, p_userid oid, p_dbid oid, p_queryid bigint,
                                       p_status text, p_reason text, p_plan jsonb)
 RETURNS text LANGUAGE plpgsql SECURITY DEFINER
@@ -3312,11 +3315,17 @@ AS $fn$
 DECLARE
   v_shape text := telemetry._plan_shape(p_plan);
 BEGIN
+  IF p_status = 'captured' AND NOT coalesce(pg_has_role(session_user, p_userid, 'MEMBER'), false) THEN
+    RAISE EXCEPTION 'telemetry._store_plan: % may not store a plan of a statement of role %: only a role that may become it plans it',
+      session_user, coalesce((SELECT r.rolname::text FROM pg_roles r WHERE r.oid = p_userid), p_userid::text)
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
   INSERT INTO telemetry.statement_plans AS p (run_id, userid, dbid, queryid, captured_by, status, reason, plan, shape, fingerprint)
   VALUES (p_run_id, p_userid, p_dbid, p_queryid, session_user, p_status, p_reason, p_plan, v_shape, md5(v_shape))
   ON CONFLICT (run_id, userid, dbid, queryid) DO UPDATE
     SET captured_at = clock_timestamp(), captured_by = excluded.captured_by, status = excluded.status,
-        reason = excluded.reason, plan = excluded.plan, shape = excluded.shape, fingerprint = excluded.fingerprint;
+        reason = excluded.reason, plan = excluded.plan, shape = excluded.shape, fingerprint = excluded.fingerprint
+    WHERE excluded.status = 'captured' OR p.status <> 'captured';
   RETURN v_shape;
 END
 $fn$;
