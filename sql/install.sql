@@ -3484,6 +3484,37 @@ BEGIN
 END
 $fn$;
 
+-- Plans of the runs that ended within the last `within` and have none stored yet: what the pg_cron
+-- job telemetry_plans runs every minute, so a run's plans are captured right after batch_end()
+-- without the batch calling capture_plans() itself (batch_end() cannot: it is SECURITY DEFINER,
+-- and PostgreSQL refuses SET ROLE there). SECURITY INVOKER like capture_plans(): run by the job's
+-- owner, it plans each statement as the statement's role where the owner may become it, and stores
+-- why not otherwise. A run with nothing to plan stores nothing, so it is tried again until it is
+-- older than `within`: the window stays short to bound those retries.
+CREATE FUNCTION telemetry.capture_pending_plans(within interval DEFAULT '10 minutes')
+RETURNS TABLE (run_id bigint, captured int, skipped int, failed int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+  r record;
+BEGIN
+  IF (telemetry._pgss_schema()).schema_name IS NULL THEN
+    RETURN;
+  END IF;
+  FOR r IN SELECT x.run_id FROM telemetry.runs x
+            WHERE x.state IN ('succeeded', 'failed') AND x.ended_at > now() - within
+              AND NOT EXISTS (SELECT 1 FROM telemetry.statement_plans p WHERE p.run_id = x.run_id)
+            ORDER BY x.ended_at, x.run_id LOOP
+    RETURN QUERY
+      SELECT r.run_id, (count(*) FILTER (WHERE c.status = 'captured'))::int,
+             (count(*) FILTER (WHERE c.status = 'skipped'))::int, (count(*) FILTER (WHERE c.status = 'failed'))::int
+        FROM telemetry.capture_plans(r.run_id) c;
+  END LOOP;
+END
+$fn$;
+
 -- Plans stored for a run, as the current role may see them.
 CREATE FUNCTION telemetry.run_plans(run_id bigint)
 RETURNS TABLE (queryid bigint, username text, status text, reason text, shape text, fingerprint text,
@@ -4199,12 +4230,13 @@ BEGIN
       '  psql -d % -c "SELECT telemetry.snapshot()"          -- every 5 minutes, and before/after each batch\n'
       '  psql -d % -c "SELECT telemetry.sample()"            -- every 30 seconds while batches run\n'
       '  psql -d % -c "SELECT * FROM telemetry.cleanup()"    -- daily (keeps 7 days)\n'
+      '  psql -d % -c "SELECT * FROM telemetry.capture_pending_plans()"  -- every minute, with pg_stat_statements: plans of runs that ended\n'
       'or wrap a batch in telemetry.batch_start(''name'') / telemetry.batch_end(run_id), which snapshot and sample at both ends.',
       current_database(),
       CASE WHEN v_cron_db IS NOT NULL AND v_cron_db <> current_database()
-           THEN format(' (pg_cron runs in database %s: schedule the three calls there with cron.schedule_in_database)', v_cron_db)
+           THEN format(' (pg_cron runs in database %s: schedule these calls there with cron.schedule_in_database)', v_cron_db)
            ELSE '' END,
-      current_database(), current_database(), current_database();
+      current_database(), current_database(), current_database(), current_database();
     RETURN;
   END IF;
 
@@ -4217,6 +4249,8 @@ BEGIN
     RAISE NOTICE 'this pg_cron does not accept a ''30 seconds'' schedule (pg_cron 1.5+ does): telemetry_sample runs every minute instead (%)', SQLERRM;
   END;
   PERFORM cron.schedule('telemetry_cleanup', '17 3 * * *', 'CALL telemetry.cleanup_in_batches()');
+  -- plans of runs that just ended (capture_pending_plans: as each statement's role)
+  PERFORM cron.schedule('telemetry_plans', '* * * * *', 'SELECT count(*) FROM telemetry.capture_pending_plans()');
   RAISE NOTICE 'telemetry: pg_cron jobs scheduled: %',
     (SELECT string_agg(format('%s (%s)', jobname, schedule), ', ' ORDER BY jobname) FROM cron.job WHERE jobname LIKE 'telemetry\_%');
 END

@@ -220,6 +220,37 @@ BEGIN
 END
 $fn$;
 
+-- Plans of the runs that ended within the last `within` and have none stored yet: what the pg_cron
+-- job telemetry_plans runs every minute, so a run's plans are captured right after batch_end()
+-- without the batch calling capture_plans() itself (batch_end() cannot: it is SECURITY DEFINER,
+-- and PostgreSQL refuses SET ROLE there). SECURITY INVOKER like capture_plans(): run by the job's
+-- owner, it plans each statement as the statement's role where the owner may become it, and stores
+-- why not otherwise. A run with nothing to plan stores nothing, so it is tried again until it is
+-- older than `within`: the window stays short to bound those retries.
+CREATE FUNCTION telemetry.capture_pending_plans(within interval DEFAULT '10 minutes')
+RETURNS TABLE (run_id bigint, captured int, skipped int, failed int)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+  r record;
+BEGIN
+  IF (telemetry._pgss_schema()).schema_name IS NULL THEN
+    RETURN;
+  END IF;
+  FOR r IN SELECT x.run_id FROM telemetry.runs x
+            WHERE x.state IN ('succeeded', 'failed') AND x.ended_at > now() - within
+              AND NOT EXISTS (SELECT 1 FROM telemetry.statement_plans p WHERE p.run_id = x.run_id)
+            ORDER BY x.ended_at, x.run_id LOOP
+    RETURN QUERY
+      SELECT r.run_id, (count(*) FILTER (WHERE c.status = 'captured'))::int,
+             (count(*) FILTER (WHERE c.status = 'skipped'))::int, (count(*) FILTER (WHERE c.status = 'failed'))::int
+        FROM telemetry.capture_plans(r.run_id) c;
+  END LOOP;
+END
+$fn$;
+
 -- Plans stored for a run, as the current role may see them.
 CREATE FUNCTION telemetry.run_plans(run_id bigint)
 RETURNS TABLE (queryid bigint, username text, status text, reason text, shape text, fingerprint text,
