@@ -3491,8 +3491,10 @@ $fn$;
 -- owner, it plans each statement as the statement's role where the owner may become it, and stores
 -- why not otherwise. A run with nothing to plan stores nothing, so it is tried again until it is
 -- older than `within`: the window stays short to bound those retries.
+-- One run's trouble (no snapshot in its window, say) is a WARNING and a note, never an error: the
+-- job must not fail, and alert, for a run it cannot plan.
 CREATE FUNCTION telemetry.capture_pending_plans(within interval DEFAULT '10 minutes')
-RETURNS TABLE (run_id bigint, captured int, skipped int, failed int)
+RETURNS TABLE (run_id bigint, captured int, skipped int, failed int, note text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -3507,10 +3509,19 @@ BEGIN
             WHERE x.state IN ('succeeded', 'failed') AND x.ended_at > now() - within
               AND NOT EXISTS (SELECT 1 FROM telemetry.statement_plans p WHERE p.run_id = x.run_id)
             ORDER BY x.ended_at, x.run_id LOOP
-    RETURN QUERY
-      SELECT r.run_id, (count(*) FILTER (WHERE c.status = 'captured'))::int,
-             (count(*) FILTER (WHERE c.status = 'skipped'))::int, (count(*) FILTER (WHERE c.status = 'failed'))::int
+    BEGIN
+      SELECT (count(*) FILTER (WHERE c.status = 'captured'))::int, (count(*) FILTER (WHERE c.status = 'skipped'))::int,
+             (count(*) FILTER (WHERE c.status = 'failed'))::int
+        INTO captured, skipped, failed
         FROM telemetry.capture_plans(r.run_id) c;
+      note := NULL;
+    EXCEPTION WHEN OTHERS THEN
+      captured := 0; skipped := 0; failed := 0;
+      note := 'capture_plans failed: ' || SQLERRM;
+      RAISE WARNING 'telemetry.capture_pending_plans: run %: %', r.run_id, note;
+    END;
+    run_id := r.run_id;
+    RETURN NEXT;
   END LOOP;
 END
 $fn$;
