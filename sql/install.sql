@@ -1580,7 +1580,7 @@ CREATE UNLOGGED TABLE IF NOT EXISTS telemetry.run_statement_base (
 CREATE INDEX IF NOT EXISTS run_statement_base_run_idx ON telemetry.run_statement_base (run_id);
 
 -- A run's totals per statement: the columns of snapshot_statements, per run instead of per
--- capture; queryid NULL is all other statements of the run.
+-- capture, and whether the run kept it by its own rank; queryid NULL is all other statements of the run.
 CREATE TABLE IF NOT EXISTS telemetry.run_statements (
   run_id               bigint NOT NULL REFERENCES telemetry.runs (run_id) ON DELETE CASCADE,
   userid               oid,
@@ -1609,7 +1609,8 @@ CREATE TABLE IF NOT EXISTS telemetry.run_statements (
   wal_records          bigint,
   wal_fpi              bigint,
   wal_bytes            numeric,
-  jit_time             double precision
+  jit_time             double precision,
+  ranked               boolean      -- among the run's own top by a measure (else kept for its baseline runs)
 );
 CREATE INDEX IF NOT EXISTS run_statements_run_idx ON telemetry.run_statements (run_id);
 
@@ -1710,27 +1711,33 @@ BEGIN
      WHERE f.fresh OR c.calls <> b.calls OR c.plans <> b.plans
   ),
   ran AS (SELECT * FROM d WHERE d.calls > 0 OR d.plans > 0),
-  -- statements the run's baseline runs kept: this run keeps them too, whatever their rank here
-  baseline_kept AS (
+  -- kept: the top v_top by each measure (bounded top-N sorts of the keys, not full sorts of the
+  -- rows), and the statements its baseline runs kept by their own rank, whatever their rank here
+  -- (only by rank: what a run kept for its own baseline would otherwise be kept by every later run)
+  top_keys AS (
+    (SELECT r.userid, r.dbid, r.toplevel, r.queryid FROM ran r ORDER BY r.total_exec_time + r.total_plan_time DESC LIMIT v_top)
+    UNION (SELECT r.userid, r.dbid, r.toplevel, r.queryid FROM ran r ORDER BY r.calls DESC LIMIT v_top)
+    UNION (SELECT r.userid, r.dbid, r.toplevel, r.queryid FROM ran r WHERE r.shared_blks_read > 0 ORDER BY r.shared_blks_read DESC LIMIT v_top)
+    UNION (SELECT r.userid, r.dbid, r.toplevel, r.queryid FROM ran r WHERE r.temp_blks_written > 0 ORDER BY r.temp_blks_written DESC LIMIT v_top)
+    UNION (SELECT r.userid, r.dbid, r.toplevel, r.queryid FROM ran r WHERE r.wal_bytes > 0 ORDER BY r.wal_bytes DESC LIMIT v_top)
+  ),
+  baseline_keys AS (
     SELECT DISTINCT s.userid, s.dbid, s.toplevel, s.queryid
       FROM telemetry.baseline_runs(p_run_id) br JOIN telemetry.run_statements s ON s.run_id = br.run_id
-     WHERE s.queryid IS NOT NULL),
+     WHERE s.ranked
+  ),
   ranked AS (
-    SELECT r.*, (row_number() OVER (ORDER BY r.total_exec_time + r.total_plan_time DESC) <= v_top
-              OR row_number() OVER (ORDER BY r.calls DESC) <= v_top
-              OR row_number() OVER (ORDER BY r.shared_blks_read DESC) <= v_top AND r.shared_blks_read > 0
-              OR row_number() OVER (ORDER BY r.temp_blks_written DESC) <= v_top AND r.temp_blks_written > 0
-              OR row_number() OVER (ORDER BY r.wal_bytes DESC) <= v_top AND r.wal_bytes > 0
-              OR k.queryid IS NOT NULL) AS keep
+    SELECT r.*, t.queryid IS NOT NULL AS ranked, t.queryid IS NOT NULL OR bk.queryid IS NOT NULL AS keep
       FROM ran r
-      LEFT JOIN baseline_kept k ON k.userid = r.userid AND k.dbid = r.dbid AND k.toplevel = r.toplevel AND k.queryid = r.queryid
+      LEFT JOIN top_keys t ON t.userid = r.userid AND t.dbid = r.dbid AND t.toplevel = r.toplevel AND t.queryid = r.queryid
+      LEFT JOIN baseline_keys bk ON bk.userid = r.userid AND bk.dbid = r.dbid AND bk.toplevel = r.toplevel AND bk.queryid = r.queryid
   ),
   kept AS (
     INSERT INTO telemetry.run_statements
     SELECT p_run_id, userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
            shared_blks_hit, shared_blks_read, shared_blks_dirtied, shared_blks_written,
            local_blks_hit, local_blks_read, local_blks_dirtied, local_blks_written, temp_blks_read, temp_blks_written,
-           blk_read_time, blk_write_time, temp_blk_read_time, temp_blk_write_time, wal_records, wal_fpi, wal_bytes, jit_time
+           blk_read_time, blk_write_time, temp_blk_read_time, temp_blk_write_time, wal_records, wal_fpi, wal_bytes, jit_time, ranked
       FROM ranked WHERE keep
     RETURNING 1
   ),
@@ -1740,7 +1747,7 @@ BEGIN
            sum(shared_blks_hit), sum(shared_blks_read), sum(shared_blks_dirtied), sum(shared_blks_written),
            sum(local_blks_hit), sum(local_blks_read), sum(local_blks_dirtied), sum(local_blks_written),
            sum(temp_blks_read), sum(temp_blks_written), sum(blk_read_time), sum(blk_write_time),
-           sum(temp_blk_read_time), sum(temp_blk_write_time), sum(wal_records), sum(wal_fpi), sum(wal_bytes), sum(jit_time)
+           sum(temp_blk_read_time), sum(temp_blk_write_time), sum(wal_records), sum(wal_fpi), sum(wal_bytes), sum(jit_time), NULL
       FROM ranked WHERE NOT keep HAVING count(*) > 0
   ),
   minor AS (
