@@ -1892,6 +1892,20 @@ BEGIN
   END IF;
 END
 $fn$;
+
+-- A window's statements for a reader that knows its run: the run's own totals when it kept them,
+-- else the sums of the captures after snapshot p_s1 up to p_s2 (the columns of _statement_sums).
+CREATE FUNCTION telemetry._statement_sums_of(p_run_id bigint, p_s1 bigint, p_s2 bigint)
+RETURNS TABLE (userid oid, dbid oid, toplevel boolean, queryid bigint, calls numeric, total_ms numeric,
+               rows numeric, shared_blks_read numeric, shared_blks_hit numeric, shared_blks_written numeric,
+               temp_blks_written numeric, wal_bytes numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT * FROM telemetry._run_statement_sums(p_run_id) WHERE telemetry._run_statements_kept(p_run_id)
+  UNION ALL
+  SELECT * FROM telemetry._statement_sums(p_s1, p_s2) WHERE NOT telemetry._run_statements_kept(p_run_id)
+$$;
 ----------------------------------------------------------------------------------------------
 -- Deltas between two snapshots: the one definition of the delta arithmetic
 ----------------------------------------------------------------------------------------------
@@ -3533,9 +3547,7 @@ AS $$
   SELECT string_agg(format('queryid %s (%s) %s', x.queryid, x.shown, coalesce(telemetry._statement_text(x.userid, x.dbid, x.queryid, 60), '')),
                     ', ' ORDER BY x.v DESC)
     FROM (SELECT s.*, m.v, m.shown
-            FROM (SELECT * FROM telemetry._run_statement_sums(p_run_id) WHERE telemetry._run_statements_kept(p_run_id)
-                  UNION ALL
-                  SELECT * FROM telemetry._statement_sums(p_s1, p_s2) WHERE NOT telemetry._run_statements_kept(p_run_id)) s
+            FROM telemetry._statement_sums_of(p_run_id, p_s1, p_s2) s   -- the run's own totals where kept (56-run-statements.sql)
            CROSS JOIN LATERAL (SELECT CASE p_measure WHEN 'temp' THEN s.temp_blks_written WHEN 'wal' THEN s.wal_bytes
                                                      WHEN 'written' THEN s.shared_blks_written ELSE s.total_ms END AS v) m0
            CROSS JOIN LATERAL (SELECT m0.v, CASE p_measure
@@ -3815,14 +3827,14 @@ BEGIN
                                ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC)
       SELECT s.userid, s.dbid, s.queryid, r.rolname::text AS rolname, s.query
         FROM (SELECT x.*, t.query
-                FROM telemetry._statement_sums($1, $2) x
+                FROM telemetry._statement_sums_of($4, $1, $2) x   -- the run's own totals where kept (56-run-statements.sql)
                 LEFT JOIN t ON t.userid = x.userid AND t.dbid = x.dbid AND t.queryid = x.queryid
                WHERE x.queryid IS NOT NULL AND x.calls > 0) s
         LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
        WHERE coalesce(s.query, '') !~* '\m"?telemetry"?\.'
          AND (s.query IS NULL OR telemetry._statement_command(s.query) IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'WITH'))
        ORDER BY s.total_ms DESC, s.queryid LIMIT $3 $q$, v_pgss.schema_name)
-    USING b.s1, b.s2, coalesce(top_n, telemetry._setting('plan_top_n', '10')::int) LOOP
+    USING b.s1, b.s2, coalesce(top_n, telemetry._setting('plan_top_n', '10')::int), run_id LOOP
     v_status := 'skipped';
     v_reason := NULL;
     v_plan := NULL;

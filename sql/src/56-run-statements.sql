@@ -366,3 +366,17 @@ BEGIN
   END IF;
 END
 $fn$;
+
+-- A window's statements for a reader that knows its run: the run's own totals when it kept them,
+-- else the sums of the captures after snapshot p_s1 up to p_s2 (the columns of _statement_sums).
+CREATE FUNCTION telemetry._statement_sums_of(p_run_id bigint, p_s1 bigint, p_s2 bigint)
+RETURNS TABLE (userid oid, dbid oid, toplevel boolean, queryid bigint, calls numeric, total_ms numeric,
+               rows numeric, shared_blks_read numeric, shared_blks_hit numeric, shared_blks_written numeric,
+               temp_blks_written numeric, wal_bytes numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  SELECT * FROM telemetry._run_statement_sums(p_run_id) WHERE telemetry._run_statements_kept(p_run_id)
+  UNION ALL
+  SELECT * FROM telemetry._statement_sums(p_s1, p_s2) WHERE NOT telemetry._run_statements_kept(p_run_id)
+$$;

@@ -309,9 +309,7 @@ AS $$
   SELECT string_agg(format('queryid %s (%s) %s', x.queryid, x.shown, coalesce(telemetry._statement_text(x.userid, x.dbid, x.queryid, 60), '')),
                     ', ' ORDER BY x.v DESC)
     FROM (SELECT s.*, m.v, m.shown
-            FROM (SELECT * FROM telemetry._run_statement_sums(p_run_id) WHERE telemetry._run_statements_kept(p_run_id)
-                  UNION ALL
-                  SELECT * FROM telemetry._statement_sums(p_s1, p_s2) WHERE NOT telemetry._run_statements_kept(p_run_id)) s
+            FROM telemetry._statement_sums_of(p_run_id, p_s1, p_s2) s   -- the run's own totals where kept (56-run-statements.sql)
            CROSS JOIN LATERAL (SELECT CASE p_measure WHEN 'temp' THEN s.temp_blks_written WHEN 'wal' THEN s.wal_bytes
                                                      WHEN 'written' THEN s.shared_blks_written ELSE s.total_ms END AS v) m0
            CROSS JOIN LATERAL (SELECT m0.v, CASE p_measure

@@ -153,14 +153,14 @@ BEGIN
                                ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC)
       SELECT s.userid, s.dbid, s.queryid, r.rolname::text AS rolname, s.query
         FROM (SELECT x.*, t.query
-                FROM telemetry._statement_sums($1, $2) x
+                FROM telemetry._statement_sums_of($4, $1, $2) x   -- the run's own totals where kept (56-run-statements.sql)
                 LEFT JOIN t ON t.userid = x.userid AND t.dbid = x.dbid AND t.queryid = x.queryid
                WHERE x.queryid IS NOT NULL AND x.calls > 0) s
         LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
        WHERE coalesce(s.query, '') !~* '\m"?telemetry"?\.'
          AND (s.query IS NULL OR telemetry._statement_command(s.query) IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'WITH'))
        ORDER BY s.total_ms DESC, s.queryid LIMIT $3 $q$, v_pgss.schema_name)
-    USING b.s1, b.s2, coalesce(top_n, telemetry._setting('plan_top_n', '10')::int) LOOP
+    USING b.s1, b.s2, coalesce(top_n, telemetry._setting('plan_top_n', '10')::int), run_id LOOP
     v_status := 'skipped';
     v_reason := NULL;
     v_plan := NULL;
