@@ -373,10 +373,14 @@ CREATE FUNCTION telemetry._statement_sums_of(p_run_id bigint, p_s1 bigint, p_s2 
 RETURNS TABLE (userid oid, dbid oid, toplevel boolean, queryid bigint, calls numeric, total_ms numeric,
                rows numeric, shared_blks_read numeric, shared_blks_hit numeric, shared_blks_written numeric,
                temp_blks_written numeric, wal_bytes numeric)
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE   -- not sql: _statement_sums comes later (93-statement-compare.sql)
 SET search_path = pg_catalog, telemetry, pg_temp
-AS $$
-  SELECT * FROM telemetry._run_statement_sums(p_run_id) WHERE telemetry._run_statements_kept(p_run_id)
-  UNION ALL
-  SELECT * FROM telemetry._statement_sums(p_s1, p_s2) WHERE NOT telemetry._run_statements_kept(p_run_id)
-$$;
+AS $fn$
+BEGIN
+  IF telemetry._run_statements_kept(p_run_id) THEN
+    RETURN QUERY SELECT * FROM telemetry._run_statement_sums(p_run_id);
+  ELSE
+    RETURN QUERY SELECT * FROM telemetry._statement_sums(p_s1, p_s2);
+  END IF;
+END
+$fn$;
