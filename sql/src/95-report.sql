@@ -534,6 +534,16 @@ BEGIN
   END IF;
   IF v_statements ->> 'status' <> 'ok' THEN
     v_warn := v_warn || jsonb_build_object('code', 'statements_unavailable', 'message', 'statements: ' || (v_statements ->> 'reason'));
+  ELSE
+    -- statement data of either side that misses work (a reset, eviction, a restart) is named, not only raised as a WARNING
+    v_warn := v_warn || coalesce((
+      SELECT jsonb_agg(jsonb_build_object('code', 'statements_incomplete', 'run_id', r.id, 'message', format('run %s: %s', r.id, c.note))
+                       ORDER BY r.ord)
+        FROM unnest(ARRAY[run_id, v_typical]) WITH ORDINALITY AS r(id, ord)
+        CROSS JOIN LATERAL telemetry._run_window(r.id) w
+        CROSS JOIN LATERAL telemetry._bracket(w.start_time, w.end_time, false) k
+        CROSS JOIN LATERAL telemetry._statement_coverage(k.s1, k.s2) c
+       WHERE c.available AND NOT c.complete), '[]');
   END IF;
 
   v_settings := telemetry._settings_changed(run_id, v_base_ids);
@@ -629,8 +639,7 @@ BEGIN
                                                                'baseline_plan', x -> 'baseline_plan', 'slow_plan', x -> 'slow_plan',
                                                                'query', x -> 'query'))
                              FROM jsonb_array_elements(v_statements -> 'rows') x
-                            WHERE x ->> 'baseline_plan' IS NOT NULL AND x ->> 'slow_plan' IS NOT NULL
-                              AND x ->> 'baseline_plan' <> x ->> 'slow_plan'), '[]')) END,
+                            WHERE x ->> 'verdict' = 'plan changed'), '[]')) END,
     'waits_over_time', telemetry._waits_over_time(run_id, v_base_ids),
     'activity_over_time', coalesce(telemetry._activity_over_time(v_run), jsonb_build_object('source', 'snapshots', 't', '[]')),
     'tables', (SELECT coalesce(jsonb_agg(t || jsonb_build_object(
