@@ -444,9 +444,11 @@ BEGIN
   v_cmp := coalesce((SELECT jsonb_agg(to_jsonb(c)) FROM telemetry._compare_evidence(v_run, v_base) c), '[]');
 
   BEGIN
+    -- as diagnose(run_id) finds them (its window, and the run's id, which statement_regression needs),
+    -- with the baseline wording added below from this report's own comparison
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(d) ORDER BY d.rank)
-                              FROM telemetry.diagnose((v_run ->> 'started_at')::timestamptz,
-                                                      coalesce((v_run ->> 'ended_at')::timestamptz, now())) d), '[]');
+                              FROM telemetry._run_window(run_id) w
+                             CROSS JOIN LATERAL telemetry._diagnose(w.start_time, w.end_time, run_id) d), '[]');
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(f) ORDER BY f.rank)
                               FROM telemetry._findings_with_baseline(v_findings, v_cmp, v_run ->> 'name', v_n) f), '[]');
   EXCEPTION WHEN OTHERS THEN
@@ -590,6 +592,7 @@ BEGIN
                                WHEN 'buffer_wal_pressure' THEN 'Buffer/WAL pressure'
                                WHEN 'autovacuum_interference' THEN 'Autovacuum interference'
                                WHEN 'replication_lag' THEN 'Replication lag'
+                               WHEN 'statement_regression' THEN 'Statement regression'
                                ELSE f ->> 'pattern' END,
                             coalesce(f ->> 'usual', f ->> 'evidence')) AS headline
                 FROM jsonb_array_elements(v_findings) f) c), '[]'),

@@ -106,6 +106,19 @@ class StatementsReportTest {
 
         JsonNode hostile = hostileRow(report);
         assertEquals("new statement", hostile.path("verdict").asText(), hostile.toString());
+
+        // the verdict names both statements, the plan change with both plans
+        List<String> headlines = new ArrayList<>();
+        report.path("verdict").path("causes").forEach(c -> {
+            if (c.path("pattern").asText().equals("statement_regression")) {
+                headlines.add(c.path("headline").asText());
+            }
+        });
+        assertTrue(headlines.stream().anyMatch(h -> h.startsWith("Statement regression: plan changed: queryid " + update)
+                && h.contains(change.path("baseline_plan").asText() + " -> " + change.path("slow_plan").asText())), "verdict: " + headlines + " findings " + report.path("findings") + " rows " + ranked);
+        assertTrue(headlines.stream().anyMatch(h -> h.startsWith("Statement regression: more calls: queryid " + lookup)
+                && h.contains("calls " + StatementRunScenario.LOOKUP_CALLS + " -> " + StatementRunScenario.SLOW_LOOKUP_CALLS)),
+                "verdict: " + headlines);
     }
 
     @ParameterizedTest(name = "PostgreSQL {0}")
@@ -118,6 +131,9 @@ class StatementsReportTest {
         assertEquals(0, run.exit(), run.stderr());
         Document doc = Jsoup.parse(Files.readString(html));
 
+        List<String> headlines = new ArrayList<>();
+        report.path("verdict").path("causes").forEach(c -> headlines.add(c.path("headline").asText()));
+        assertEquals(headlines, doc.select("#verdict li.cause .headline").eachText());
         assertTableShows(doc.selectFirst("#statements table"), report.path("statements").path("rows"), "HTML statements");
         assertTableShows(doc.selectFirst("#plans table"), report.path("plan_changes").path("rows"), "HTML plan changes");
         String shownHostile = hostileRow(report).path("query").asText();
