@@ -3267,7 +3267,7 @@ BEGIN
       format('%s: queryid %s (%s) took %s s more than in baseline run %s, %s %% of the extra time; calls %s -> %s, mean %s -> %s ms%s: %s',
              r.verdict, r.queryid, r.username, round(r.extra_ms / 1000, 1), p_baseline_run, r.share_of_extra_pct,
              r.baseline_calls, r.slow_calls, r.baseline_mean_ms, r.slow_mean_ms,
-             CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s -> %s', r.baseline_plan, r.slow_plan) ELSE '' END,
+             CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s → %s', r.baseline_plan, r.slow_plan) ELSE '' END,
              coalesce(r.query, '(no text stored)')),
       CASE r.verdict
         WHEN 'plan changed' THEN 'The plan changed between the runs: compare them (telemetry.run_plans(run_id)); look for a dropped or invalid index, stale statistics (ANALYZE the tables after bulk loads) or a changed setting (work_mem, random_page_cost).'
@@ -4081,8 +4081,8 @@ BEGIN
                                                  (f ->> 'score')::numeric DESC, f ->> 'pattern') AS rank,
                      f ->> 'pattern' AS pattern, f ->> 'severity' AS severity, (f ->> 'outside_baseline')::boolean AS outside,
                      f ->> 'recommendation' AS recommendation, f ->> 'usual' AS usual,
-                     CASE WHEN f ->> 'usual' IS NOT NULL THEN left(f ->> 'evidence', length(f ->> 'evidence') - length('; ' || (f ->> 'usual')))
-                          ELSE f ->> 'evidence' END AS evidence,
+                     -- without a usual value the headline is the evidence: not said twice
+                     CASE WHEN f ->> 'usual' IS NOT NULL THEN left(f ->> 'evidence', length(f ->> 'evidence') - length('; ' || (f ->> 'usual'))) END AS evidence,
                      (SELECT string_agg(format('%s %s → %s', s ->> 'name', coalesce(s ->> 'baseline', '(not set)'),
                                                coalesce(s ->> 'run', '(not set)')), '; ')
                         FROM jsonb_array_elements(v_settings) s

@@ -416,7 +416,7 @@ BEGIN
       format('%s: queryid %s (%s) took %s s more than in baseline run %s, %s %% of the extra time; calls %s -> %s, mean %s -> %s ms%s: %s',
              r.verdict, r.queryid, r.username, round(r.extra_ms / 1000, 1), p_baseline_run, r.share_of_extra_pct,
              r.baseline_calls, r.slow_calls, r.baseline_mean_ms, r.slow_mean_ms,
-             CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s -> %s', r.baseline_plan, r.slow_plan) ELSE '' END,
+             CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s → %s', r.baseline_plan, r.slow_plan) ELSE '' END,
              coalesce(r.query, '(no text stored)')),
       CASE r.verdict
         WHEN 'plan changed' THEN 'The plan changed between the runs: compare them (telemetry.run_plans(run_id)); look for a dropped or invalid index, stale statistics (ANALYZE the tables after bulk loads) or a changed setting (work_mem, random_page_cost).'

@@ -572,8 +572,8 @@ BEGIN
                                                  (f ->> 'score')::numeric DESC, f ->> 'pattern') AS rank,
                      f ->> 'pattern' AS pattern, f ->> 'severity' AS severity, (f ->> 'outside_baseline')::boolean AS outside,
                      f ->> 'recommendation' AS recommendation, f ->> 'usual' AS usual,
-                     CASE WHEN f ->> 'usual' IS NOT NULL THEN left(f ->> 'evidence', length(f ->> 'evidence') - length('; ' || (f ->> 'usual')))
-                          ELSE f ->> 'evidence' END AS evidence,
+                     -- without a usual value the headline is the evidence: not said twice
+                     CASE WHEN f ->> 'usual' IS NOT NULL THEN left(f ->> 'evidence', length(f ->> 'evidence') - length('; ' || (f ->> 'usual'))) END AS evidence,
                      (SELECT string_agg(format('%s %s → %s', s ->> 'name', coalesce(s ->> 'baseline', '(not set)'),
                                                coalesce(s ->> 'run', '(not set)')), '; ')
                         FROM jsonb_array_elements(v_settings) s

@@ -115,7 +115,7 @@ class StatementsReportTest {
             }
         });
         assertTrue(headlines.stream().anyMatch(h -> h.startsWith("Statement regression: plan changed: queryid " + update)
-                && h.contains(change.path("baseline_plan").asText() + " -> " + change.path("slow_plan").asText())), "verdict: " + headlines + " findings " + report.path("findings") + " rows " + ranked);
+                && h.contains("plan " + change.path("baseline_plan").asText() + " → " + change.path("slow_plan").asText())), "verdict: " + headlines + " findings " + report.path("findings") + " rows " + ranked);
         assertTrue(headlines.stream().anyMatch(h -> h.startsWith("Statement regression: more calls: queryid " + lookup)
                 && h.contains("calls " + StatementRunScenario.LOOKUP_CALLS + " -> " + StatementRunScenario.SLOW_LOOKUP_CALLS)),
                 "verdict: " + headlines);
