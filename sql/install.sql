@@ -2179,6 +2179,20 @@ AS $$
    LIMIT telemetry._setting('baseline_runs', '5')::int
 $$;
 
+-- Of the given runs, the one a single-run comparison (statements and plans: the report's statements
+-- section and diagnose()'s statement_regression) is made against: the run whose duration is closest
+-- to their median, the most recent on a tie, so that one odd run in the baseline is not the yardstick.
+CREATE FUNCTION telemetry._typical_run(p_runs bigint[])
+RETURNS bigint LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  WITH d AS (SELECT r.run_id, round(extract(epoch FROM coalesce(r.ended_at, now()) - r.started_at), 3) AS s
+               FROM telemetry.runs r WHERE r.run_id = ANY (p_runs))
+  SELECT d.run_id FROM d
+   ORDER BY abs(d.s - (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.s) FROM d x)::numeric), d.run_id DESC
+   LIMIT 1
+$$;
+
 -- The usual duration of a run in seconds: the mean of its baseline runs, NULL while there are fewer
 -- than config baseline_min_runs of them (two runs are not a habit).
 CREATE FUNCTION telemetry.usual_duration(p_run_id bigint, OUT usual_s numeric, OUT baseline_count int)
@@ -3143,7 +3157,7 @@ BEGIN
     RETURN NULL;
   END IF;
   IF to_regprocedure('telemetry.baseline_runs(bigint)') IS NOT NULL THEN
-    EXECUTE 'SELECT b.run_id FROM telemetry.baseline_runs($1) b LIMIT 1' INTO v USING p_run_id;
+    EXECUTE 'SELECT telemetry._typical_run(array_agg(b.run_id)) FROM telemetry.baseline_runs($1) b' INTO v USING p_run_id;
     RETURN v;
   END IF;
   SELECT b.run_id INTO v FROM telemetry.runs r JOIN telemetry.runs b ON b.name = r.name
@@ -4024,10 +4038,7 @@ BEGIN
    WHERE NOT h.active OR h.last_status = 'failed' OR h.failed_last_hour > 0), '[]');
 
   -- statements and plans: read from the statement functions when this schema has them
-  v_typical := (SELECT (e ->> 'run_id')::bigint FROM jsonb_array_elements(v_base) e
-                 ORDER BY abs((e ->> 'duration_s')::numeric
-                              - (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY (x ->> 'duration_s')::numeric)
-                                   FROM jsonb_array_elements(v_base) x)::numeric), (e ->> 'run_id')::bigint DESC LIMIT 1);
+  v_typical := telemetry._typical_run(v_base_ids);   -- the run diagnose()'s statement_regression compares with too
   IF to_regprocedure('telemetry.statement_compare_runs(bigint,bigint)') IS NULL THEN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason',
       'this telemetry schema has no statement capture (telemetry.statement_compare_runs is missing): install a version with statement evidence');

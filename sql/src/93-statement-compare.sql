@@ -292,7 +292,7 @@ BEGIN
     RETURN NULL;
   END IF;
   IF to_regprocedure('telemetry.baseline_runs(bigint)') IS NOT NULL THEN
-    EXECUTE 'SELECT b.run_id FROM telemetry.baseline_runs($1) b LIMIT 1' INTO v USING p_run_id;
+    EXECUTE 'SELECT telemetry._typical_run(array_agg(b.run_id)) FROM telemetry.baseline_runs($1) b' INTO v USING p_run_id;
     RETURN v;
   END IF;
   SELECT b.run_id INTO v FROM telemetry.runs r JOIN telemetry.runs b ON b.name = r.name

@@ -515,10 +515,7 @@ BEGIN
    WHERE NOT h.active OR h.last_status = 'failed' OR h.failed_last_hour > 0), '[]');
 
   -- statements and plans: read from the statement functions when this schema has them
-  v_typical := (SELECT (e ->> 'run_id')::bigint FROM jsonb_array_elements(v_base) e
-                 ORDER BY abs((e ->> 'duration_s')::numeric
-                              - (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY (x ->> 'duration_s')::numeric)
-                                   FROM jsonb_array_elements(v_base) x)::numeric), (e ->> 'run_id')::bigint DESC LIMIT 1);
+  v_typical := telemetry._typical_run(v_base_ids);   -- the run diagnose()'s statement_regression compares with too
   IF to_regprocedure('telemetry.statement_compare_runs(bigint,bigint)') IS NULL THEN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason',
       'this telemetry schema has no statement capture (telemetry.statement_compare_runs is missing): install a version with statement evidence');

@@ -116,6 +116,8 @@ class StatementsReportTest {
         });
         assertTrue(headlines.stream().anyMatch(h -> h.startsWith("Statement regression: plan changed: queryid " + update)
                 && h.contains("plan " + change.path("baseline_plan").asText() + " → " + change.path("slow_plan").asText())), "verdict: " + headlines + " findings " + report.path("findings") + " rows " + ranked);
+        String comparedWith = "than in baseline run " + statements.path("baseline_run_id").asText() + ",";
+        assertTrue(headlines.stream().allMatch(h -> h.contains(comparedWith)), "the verdict and the table compare with one run: " + headlines);
         assertTrue(headlines.stream().anyMatch(h -> h.startsWith("Statement regression: more calls: queryid " + lookup)
                 && h.contains("calls " + StatementRunScenario.LOOKUP_CALLS + " -> " + StatementRunScenario.SLOW_LOOKUP_CALLS)),
                 "verdict: " + headlines);
@@ -149,6 +151,8 @@ class StatementsReportTest {
         JsonNode report = runReport(scenario, ExporterTestSupport.MONITOR_USER, ExporterTestSupport.MONITOR_PASSWORD);
         ReportRun md = ReportRun.of(scenario.monitorEnvironment(), "--run", Long.toString(scenario.slowRun()), "--format", "md");
         assertEquals(0, md.exit(), md.stderr());
+        Files.createDirectories(HeadlessChromium.ARTIFACTS);
+        Files.writeString(HeadlessChromium.ARTIFACTS.resolve("statements-report-pg" + version + ".md"), md.stdout());
         assertFalse(md.stdout().contains(StatementRunScenario.MARKUP), "no raw markup in Markdown");
 
         Document rendered = markdown(md.stdout());
