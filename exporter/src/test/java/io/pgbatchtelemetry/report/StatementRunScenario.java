@@ -15,7 +15,8 @@ import java.util.Map;
 /**
  * Five normal runs of a batch and one slow run on a private server with pg_stat_statements
  * preloaded, each run's plans captured with {@code telemetry.capture_plans(run_id)} right after
- * {@code batch_end()} in the batch's own session, as docs/diagnose-a-slow-batch.md says a batch does.
+ * {@code batch_end()} in the batch's own session, as docs/telemetry-schema.md says a batch does where no pg_cron
+ * job (telemetry_plans) does it.
  * Between the normal runs and the slow run the primary key that {@link #UPDATE} uses is dropped (its
  * plan changes from an index scan to a sequential scan); in the slow run {@link #LOOKUP} is called
  * ten times as often, a statement whose text carries markup, pipes, backticks and a line break
