@@ -136,8 +136,8 @@ class StatementsReportTest {
         List<String> headlines = new ArrayList<>();
         report.path("verdict").path("causes").forEach(c -> headlines.add(c.path("headline").asText()));
         assertEquals(headlines, doc.select("#verdict li.cause .headline").eachText());
-        assertTableShows(doc.selectFirst("#statements table"), report.path("statements").path("rows"), "HTML statements");
-        assertTableShows(doc.selectFirst("#plans table"), report.path("plan_changes").path("rows"), "HTML plan changes");
+        assertTableShows(doc.selectFirst("#statements table"), report.path("statements").path("rows"), STATEMENT_COLUMNS, "HTML statements");
+        assertTableShows(doc.selectFirst("#plans table"), report.path("plan_changes").path("rows"), PLAN_COLUMNS, "HTML plan changes");
         String shownHostile = hostileRow(report).path("query").asText();
         assertTrue(doc.select("#statements td").eachText().contains(shownHostile), "the markup is shown as text");
         assertFalse(Files.readString(html).contains(StatementRunScenario.MARKUP), "and never as markup");
@@ -156,8 +156,8 @@ class StatementsReportTest {
         assertFalse(md.stdout().contains(StatementRunScenario.MARKUP), "no raw markup in Markdown");
 
         Document rendered = markdown(md.stdout());
-        assertTableShows(tableAfter(rendered, "Top statements"), report.path("statements").path("rows"), "Markdown statements");
-        assertTableShows(tableAfter(rendered, "Plan changes"), report.path("plan_changes").path("rows"), "Markdown plan changes");
+        assertTableShows(tableAfter(rendered, "Top statements"), report.path("statements").path("rows"), STATEMENT_COLUMNS, "Markdown statements");
+        assertTableShows(tableAfter(rendered, "Plan changes"), report.path("plan_changes").path("rows"), PLAN_COLUMNS, "Markdown plan changes");
         assertTrue(rendered.select("td").eachText().contains(hostileRow(report).path("query").asText()),
                 "the hostile text reads back whole, in one cell");
     }
@@ -191,7 +191,7 @@ class StatementsReportTest {
         ReportRun run = ReportRun.of(scenario.readerEnvironment(), "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
         assertEquals(0, run.exit(), run.stderr());
         Document doc = Jsoup.parse(Files.readString(html));
-        assertTableShows(doc.selectFirst("#statements table"), report.path("statements").path("rows"), "reader's HTML statements");
+        assertTableShows(doc.selectFirst("#statements table"), report.path("statements").path("rows"), STATEMENT_COLUMNS, "reader's HTML statements");
         assertFalse(Files.readString(html).contains("acct_pkey") || Files.readString(html).contains("work_rows"));
     }
 
@@ -246,22 +246,46 @@ class StatementsReportTest {
         }
     }
 
-    /** Every row of {@code rows} in {@code table}, in order, each column's cell holding what the renderers take from run_report(). */
-    private static void assertTableShows(Element table, JsonNode rows, String what) {
+    /** The headings of the statements table and the run_report() keys each shows (two: "baseline → this run"). */
+    private static final Map<String, List<String>> STATEMENT_COLUMNS = ordered(
+            "#", List.of("rank"), "verdict", List.of("verdict"), "share of extra time, %", List.of("share_of_extra_pct"),
+            "extra time, ms", List.of("extra_ms"), "calls, baseline → this run", List.of("baseline_calls", "slow_calls"),
+            "mean ms per call", List.of("baseline_mean_ms", "slow_mean_ms"),
+            "temp blocks written", List.of("baseline_temp_written", "slow_temp_written"), "queryid", List.of("queryid"),
+            "user", List.of("username"), "statement", List.of("query"));
+    private static final Map<String, List<String>> PLAN_COLUMNS = ordered(
+            "queryid", List.of("queryid"), "statement", List.of("query"), "baseline plan", List.of("baseline_plan"),
+            "this run's plan", List.of("slow_plan"));
+
+    /** Every row of {@code rows} in {@code table}, in order, each cell holding run_report()'s values for its heading. */
+    private static void assertTableShows(Element table, JsonNode rows, Map<String, List<String>> shown, String what) {
         assertNotNull(table, what + ": no table");
         List<String> columns = table.select("thead th").stream().map(Element::text).toList();
-        List<Element> shown = table.select("tbody tr");
-        assertEquals(rows.size(), shown.size(), what + ": rows");
+        assertEquals(List.copyOf(shown.keySet()), columns, what + ": columns");
+        List<Element> trs = table.select("tbody tr");
+        assertEquals(rows.size(), trs.size(), what + ": rows");
         for (int i = 0; i < rows.size(); i++) {
-            List<String> cells = shown.get(i).select("td").stream().map(Element::text).toList();
+            List<String> cells = trs.get(i).select("td").stream().map(Element::text).toList();
             assertEquals(columns.size(), cells.size(), what + ": cells of row " + i + ": " + cells);
             for (int c = 0; c < columns.size(); c++) {
-                JsonNode value = rows.get(i).path(columns.get(c));
-                String expected = value.isMissingNode() || value.isNull() ? "" : value.asText();
-                assertEquals(expected.strip(), cells.get(c), what + ": row " + i + ", " + columns.get(c));
+                JsonNode row = rows.get(i);
+                List<String> values = shown.get(columns.get(c)).stream()
+                        .map(k -> row.path(k).isMissingNode() || row.path(k).isNull() ? "" : row.path(k).asText().strip()).toList();
+                String expected = values.stream().allMatch(String::isEmpty) ? ""
+                        : String.join(" → ", values.stream().map(v -> v.isEmpty() ? "–" : v).toList());
+                assertEquals(expected, cells.get(c), what + ": row " + i + ", " + columns.get(c));
             }
         }
-        assertTrue(columns.containsAll(List.of("verdict", "query")), what + ": columns " + columns);
+    }
+
+    private static Map<String, List<String>> ordered(Object... headingsAndKeys) {
+        Map<String, List<String>> map = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < headingsAndKeys.length; i += 2) {
+            @SuppressWarnings("unchecked")
+            List<String> keys = (List<String>) headingsAndKeys[i + 1];
+            map.put((String) headingsAndKeys[i], keys);
+        }
+        return map;
     }
 
     private static Document markdown(String text) {
