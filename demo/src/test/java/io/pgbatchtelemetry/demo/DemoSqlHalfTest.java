@@ -165,7 +165,7 @@ class DemoSqlHalfTest {
     /** The statement whose index the slow round lost, and what its two plans must show. */
     private record Settle(String queryid) {
         void assertBothPlans(String text) {
-            assertTrue(text.contains("using demo_orders_customer_idx on demo_orders"), "the baseline plan used the index: " + text);
+            assertTrue(text.contains("using demo_orders_customer_idx"), "the baseline plan used the index: " + text);
             assertTrue(text.contains("Seq Scan on demo_orders"), "the slow plan reads the whole table: " + text);
         }
     }
