@@ -175,13 +175,14 @@ final class BatchWorkload implements Runnable {
         s.execute("DELETE FROM demo_orders WHERE id IN (SELECT id FROM demo_orders ORDER BY id LIMIT 80000)");
     }
 
-    /** One session updates a row and waits; another wants the same row: a real lock wait. */
+    /** One session locks a row and waits; the batch wants to update the same row: a real lock wait. */
     private void holdALockBriefly(Duration wait) throws SQLException {
         try (Connection holder = connections.get(); Connection waiter = connections.get()) {
             holder.setAutoCommit(false);
             try (Statement s = holder.createStatement()) {
                 s.execute("SET application_name = 'demo-blocker'");
-                s.execute("UPDATE demo_orders SET note = 'held' WHERE id = (SELECT max(id) FROM demo_orders)");
+                // a statement of its own, so that the waiter's and the blocker's queryids differ as they do in life
+                s.execute("SELECT id, amount FROM demo_orders WHERE id = (SELECT max(id) FROM demo_orders) FOR UPDATE");
             }
             Thread blocked = new Thread(() -> {
                 try (Statement s = waiter.createStatement()) {

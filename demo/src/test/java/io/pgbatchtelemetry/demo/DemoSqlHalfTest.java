@@ -72,6 +72,9 @@ class DemoSqlHalfTest {
             String lock = diagnosis.stream().filter(l -> l.contains("lock_contention")).findFirst()
                     .orElseThrow(() -> new AssertionError("the slow round's lock wait is found: " + diagnosis));
             assertTrue(lock.matches(".*longest wait [5-9]\\.[0-9] s.*"), lock);
+            assertTrue(lock.matches(".*waiting: queryid -?\\d+ \\(\\d+ samples\\) UPDATE demo_orders SET note = .*")
+                    && lock.matches(".*blocking: queryid -?\\d+ \\(\\d+ samples\\) SELECT id, amount FROM demo_orders .*"),
+                    "the statements that waited and the one that blocked: " + lock);
             assertEquals(List.of("simulating: someone dropped index demo_orders_customer_idx (the batch's per-customer UPDATE used it)"
                     + " before round " + (baselineRounds + 1), "index demo_orders_customer_idx is back (round " + (baselineRounds + 1)
                     + " ran without it)"), narrated, "the demo says what it does behind the batch's back");
