@@ -38,6 +38,7 @@ final class BatchWorkload implements Runnable {
     static final Duration LOCK = Duration.ofSeconds(3);
     static final Duration SLOW_LOCK = Duration.ofSeconds(12);
     static final String CUSTOMER_INDEX = "demo_orders_customer_idx";
+    private static final String CREATE_CUSTOMER_INDEX = "CREATE INDEX IF NOT EXISTS " + CUSTOMER_INDEX + " ON demo_orders (customer)";
     /** The statement whose plan the dropped index changes: one call per customer, as a batch settling accounts would. */
     static final String SETTLE = "UPDATE demo_orders SET amount = round(amount * 1.01, 2) WHERE customer = ?";
     static final int CUSTOMERS_SETTLED = 300;
@@ -97,7 +98,7 @@ final class BatchWorkload implements Runnable {
     void createTable() throws SQLException {
         try (Connection c = connections.get(); Statement s = c.createStatement()) {
             s.execute("CREATE TABLE IF NOT EXISTS demo_orders (id bigserial PRIMARY KEY, customer int, amount numeric, note text)");
-            s.execute("CREATE INDEX IF NOT EXISTS " + CUSTOMER_INDEX + " ON demo_orders (customer)");
+            s.execute(CREATE_CUSTOMER_INDEX);
         }
     }
 
@@ -115,7 +116,7 @@ final class BatchWorkload implements Runnable {
         try {
             return runAndCapturePlans(round, lockWait);
         } finally {
-            execute("CREATE INDEX IF NOT EXISTS " + CUSTOMER_INDEX + " ON demo_orders (customer)");
+            execute(CREATE_CUSTOMER_INDEX);
             narrator.accept("index " + CUSTOMER_INDEX + " is back (round " + round + " ran without it)");
         }
     }
