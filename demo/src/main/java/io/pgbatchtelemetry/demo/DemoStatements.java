@@ -56,7 +56,9 @@ final class DemoStatements {
                             + ", mean " + number(r.getBigDecimal("baseline_mean_ms")) + " -> " + number(r.getBigDecimal("slow_mean_ms")) + " ms");
                     String before = r.getString("baseline_plan");
                     String after = r.getString("slow_plan");
-                    if (before != null || after != null) {
+                    if (before != null && before.equals(after)) {
+                        lines.add("   plan, the same in both runs: " + before);
+                    } else if (before != null || after != null) {
                         lines.add("   plan in baseline run " + baselineRun + ": " + orNotCaptured(before));
                         lines.add("   plan in slow run " + slowRun + ":     " + orNotCaptured(after));
                     }
