@@ -14,6 +14,7 @@ import java.sql.ResultSet;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -279,7 +280,7 @@ class StatementsReportTest {
     }
 
     private static Map<String, List<String>> ordered(Object... headingsAndKeys) {
-        Map<String, List<String>> map = new java.util.LinkedHashMap<>();
+        Map<String, List<String>> map = new LinkedHashMap<>();
         for (int i = 0; i < headingsAndKeys.length; i += 2) {
             @SuppressWarnings("unchecked")
             List<String> keys = (List<String>) headingsAndKeys[i + 1];
