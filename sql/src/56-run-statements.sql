@@ -274,8 +274,9 @@ AS $$
                       AND o.toplevel = m.toplevel AND o.queryid = m.queryid))
   SELECT s.userid, s.dbid, s.toplevel, s.queryid,
          s.calls - CASE WHEN s.queryid IS NULL THEN coalesce((SELECT sum(p.calls) FROM pulled p), 0) ELSE 0 END,
-         round((s.total_exec_time + s.total_plan_time)::numeric
-               - CASE WHEN s.queryid IS NULL THEN coalesce((SELECT sum(p.total_ms) FROM pulled p), 0)::numeric ELSE 0 END, 3),
+         -- less the rounded times shown for the pulled statements: the rows still add up to the run's total
+         round((s.total_exec_time + s.total_plan_time)::numeric, 3)
+           - CASE WHEN s.queryid IS NULL THEN coalesce((SELECT sum(round(p.total_ms::numeric, 3)) FROM pulled p), 0) ELSE 0 END,
          s.rows, s.shared_blks_read, s.shared_blks_hit, s.shared_blks_written, s.temp_blks_written, s.wal_bytes
     FROM telemetry.run_statements s
    WHERE s.run_id = p_run_id
