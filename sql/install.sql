@@ -1140,6 +1140,7 @@ BEGIN
   EXCEPTION WHEN OTHERS THEN
     UPDATE telemetry.snapshots SET errors = coalesce(errors, '{}') || ('replication: ' || SQLERRM) WHERE id = v_id;
   END;
+  PERFORM telemetry._run_statements_fold();   -- open runs keep their work over a reset (56-run-statements.sql)
   PERFORM telemetry._capture_statements(v_id);   -- pg_stat_statements deltas (55-statement-capture.sql)
   RETURN v_id;
 END
@@ -1547,6 +1548,8 @@ CREATE TABLE IF NOT EXISTS telemetry.run_statement_status (
   base_snapshot_id  bigint NOT NULL,    -- the capture of batch_start (its counters are the base)
   end_snapshot_id   bigint,             -- the capture of batch_end
   status            text NOT NULL CHECK (status IN ('open', 'kept', 'unavailable')),
+  epoch_stats_reset timestamptz,        -- open runs: pg_stat_statements_info.stats_reset and the server start the
+  epoch_started     timestamptz,        -- base is relative to (a reset or restart folds it: _run_statements_fold)
   entries           int,                -- statements that ran in the run
   kept              int,                -- of them, rows kept (besides "all other statements")
   complete          boolean,            -- no reset, restart, eviction or hidden entry in the run
@@ -1573,7 +1576,8 @@ CREATE UNLOGGED TABLE IF NOT EXISTS telemetry.run_statement_base (
   local_blks_hit bigint, local_blks_read bigint, local_blks_dirtied bigint, local_blks_written bigint,
   temp_blks_read bigint, temp_blks_written bigint, blk_read_time double precision, blk_write_time double precision,
   temp_blk_read_time double precision, temp_blk_write_time double precision, wal_records bigint, wal_fpi bigint,
-  wal_bytes numeric, jit_time double precision, stats_since timestamptz
+  wal_bytes numeric, jit_time double precision, stats_since timestamptz,
+  carried boolean NOT NULL DEFAULT false   -- minus the run's work before a reset or restart (_run_statements_fold)
 );
 -- no key: batch_end() reads a run's base whole (a hash join), and an index on the key would cost
 -- batch_start() more than the copy itself
@@ -1626,13 +1630,16 @@ BEGIN
                   WHERE c.snapshot_id = p_snapshot_id AND c.status IN ('ok', 'baseline')) THEN
     RETURN;
   END IF;
-  INSERT INTO telemetry.run_statement_status (run_id, base_snapshot_id, status) VALUES (p_run_id, p_snapshot_id, 'open');
+  INSERT INTO telemetry.run_statement_status (run_id, base_snapshot_id, status, epoch_stats_reset, epoch_started)
+  SELECT p_run_id, p_snapshot_id, 'open', c.stats_reset, s.postmaster_start_time
+    FROM telemetry.statement_captures c JOIN telemetry.snapshots s ON s.id = c.snapshot_id
+   WHERE c.snapshot_id = p_snapshot_id;
   INSERT INTO telemetry.run_statement_base
   SELECT p_run_id, l.userid, l.dbid, l.toplevel, l.queryid, l.calls, l.plans, l.total_exec_time, l.total_plan_time, l.rows,
          l.shared_blks_hit, l.shared_blks_read, l.shared_blks_dirtied, l.shared_blks_written,
          l.local_blks_hit, l.local_blks_read, l.local_blks_dirtied, l.local_blks_written, l.temp_blks_read, l.temp_blks_written,
          l.blk_read_time, l.blk_write_time, l.temp_blk_read_time, l.temp_blk_write_time, l.wal_records, l.wal_fpi,
-         l.wal_bytes, l.jit_time, l.stats_since
+         l.wal_bytes, l.jit_time, l.stats_since, false
     FROM telemetry.statement_last l;
 END
 $fn$;
@@ -1667,48 +1674,52 @@ BEGIN
     DELETE FROM telemetry.run_statement_base b WHERE b.run_id = p_run_id;
     RETURN;
   END IF;
-  -- the whole of pg_stat_statements restarted between the two captures: every entry counts from zero
-  SELECT bc.stats_reset IS DISTINCT FROM v_end.stats_reset OR bs.postmaster_start_time IS DISTINCT FROM es.postmaster_start_time
+  -- pg_stat_statements restarted since the base and no capture folded it (_run_statements_fold):
+  -- every entry counts from zero
+  SELECT st.epoch_stats_reset IS DISTINCT FROM v_end.stats_reset OR st.epoch_started IS DISTINCT FROM es.postmaster_start_time
     INTO v_all_fresh
-    FROM telemetry.statement_captures bc, telemetry.snapshots bs, telemetry.snapshots es
-   WHERE bc.snapshot_id = st.base_snapshot_id AND bs.id = st.base_snapshot_id AND es.id = p_snapshot_id;
-  v_all_fresh := coalesce(v_all_fresh, true);   -- the base capture is gone (retention): nothing to subtract
+    FROM telemetry.snapshots es WHERE es.id = p_snapshot_id;
+  v_all_fresh := coalesce(v_all_fresh, true);
   v_cov := telemetry._statement_coverage(st.base_snapshot_id, p_snapshot_id);
 
-  WITH d AS MATERIALIZED (
-    SELECT c.userid, c.dbid, c.toplevel, c.queryid,
-           c.calls - CASE WHEN f.fresh THEN 0 ELSE b.calls END AS calls,
-           c.plans - CASE WHEN f.fresh THEN 0 ELSE b.plans END AS plans,
-           c.total_exec_time - CASE WHEN f.fresh THEN 0 ELSE b.total_exec_time END AS total_exec_time,
-           c.total_plan_time - CASE WHEN f.fresh THEN 0 ELSE b.total_plan_time END AS total_plan_time,
-           c.rows - CASE WHEN f.fresh THEN 0 ELSE b.rows END AS rows,
-           c.shared_blks_hit - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_hit END AS shared_blks_hit,
-           c.shared_blks_read - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_read END AS shared_blks_read,
-           c.shared_blks_dirtied - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_dirtied END AS shared_blks_dirtied,
-           c.shared_blks_written - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_written END AS shared_blks_written,
-           c.local_blks_hit - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_hit END AS local_blks_hit,
-           c.local_blks_read - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_read END AS local_blks_read,
-           c.local_blks_dirtied - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_dirtied END AS local_blks_dirtied,
-           c.local_blks_written - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_written END AS local_blks_written,
-           c.temp_blks_read - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_read END AS temp_blks_read,
-           c.temp_blks_written - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_written END AS temp_blks_written,
-           c.blk_read_time - CASE WHEN f.fresh THEN 0 ELSE b.blk_read_time END AS blk_read_time,
-           c.blk_write_time - CASE WHEN f.fresh THEN 0 ELSE b.blk_write_time END AS blk_write_time,
-           c.temp_blk_read_time - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_read_time END AS temp_blk_read_time,
-           c.temp_blk_write_time - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_write_time END AS temp_blk_write_time,
-           c.wal_records - CASE WHEN f.fresh THEN 0 ELSE b.wal_records END AS wal_records,
-           c.wal_fpi - CASE WHEN f.fresh THEN 0 ELSE b.wal_fpi END AS wal_fpi,
-           c.wal_bytes - CASE WHEN f.fresh THEN 0 ELSE b.wal_bytes END AS wal_bytes,
-           c.jit_time - CASE WHEN f.fresh THEN 0 ELSE b.jit_time END AS jit_time
+  -- an entry of the base carried over a reset (its work before it, negated) counts even when it is
+  -- not in pg_stat_statements any more
+  WITH b AS (SELECT * FROM telemetry.run_statement_base b WHERE b.run_id = p_run_id),
+  d AS MATERIALIZED (
+    SELECT coalesce(c.userid, b.userid) AS userid, coalesce(c.dbid, b.dbid) AS dbid,
+           coalesce(c.toplevel, b.toplevel) AS toplevel, coalesce(c.queryid, b.queryid) AS queryid,
+           coalesce(c.calls, 0) - CASE WHEN f.fresh THEN 0 ELSE b.calls END AS calls,
+           coalesce(c.plans, 0) - CASE WHEN f.fresh THEN 0 ELSE b.plans END AS plans,
+           coalesce(c.total_exec_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.total_exec_time END AS total_exec_time,
+           coalesce(c.total_plan_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.total_plan_time END AS total_plan_time,
+           coalesce(c.rows, 0) - CASE WHEN f.fresh THEN 0 ELSE b.rows END AS rows,
+           coalesce(c.shared_blks_hit, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_hit END AS shared_blks_hit,
+           coalesce(c.shared_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_read END AS shared_blks_read,
+           coalesce(c.shared_blks_dirtied, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_dirtied END AS shared_blks_dirtied,
+           coalesce(c.shared_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_written END AS shared_blks_written,
+           coalesce(c.local_blks_hit, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_hit END AS local_blks_hit,
+           coalesce(c.local_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_read END AS local_blks_read,
+           coalesce(c.local_blks_dirtied, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_dirtied END AS local_blks_dirtied,
+           coalesce(c.local_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_written END AS local_blks_written,
+           coalesce(c.temp_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_read END AS temp_blks_read,
+           coalesce(c.temp_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_written END AS temp_blks_written,
+           coalesce(c.blk_read_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.blk_read_time END AS blk_read_time,
+           coalesce(c.blk_write_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.blk_write_time END AS blk_write_time,
+           coalesce(c.temp_blk_read_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_read_time END AS temp_blk_read_time,
+           coalesce(c.temp_blk_write_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_write_time END AS temp_blk_write_time,
+           coalesce(c.wal_records, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_records END AS wal_records,
+           coalesce(c.wal_fpi, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_fpi END AS wal_fpi,
+           coalesce(c.wal_bytes, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_bytes END AS wal_bytes,
+           coalesce(c.jit_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.jit_time END AS jit_time
       FROM telemetry.statement_last c
-      LEFT JOIN telemetry.run_statement_base b
-        ON b.run_id = p_run_id AND b.userid = c.userid AND b.dbid = c.dbid AND b.toplevel = c.toplevel AND b.queryid = c.queryid
-     CROSS JOIN LATERAL (SELECT b.queryid IS NULL OR v_all_fresh OR c.calls < b.calls OR c.plans < b.plans
+      FULL JOIN b ON b.userid = c.userid AND b.dbid = c.dbid AND b.toplevel = c.toplevel AND b.queryid = c.queryid
+     CROSS JOIN LATERAL (SELECT b.queryid IS NULL OR NOT b.carried AND (v_all_fresh OR c.calls < b.calls OR c.plans < b.plans
                                 OR c.total_exec_time < b.total_exec_time OR c.total_plan_time < b.total_plan_time
                                 OR c.rows < b.rows OR c.shared_blks_hit < b.shared_blks_hit
                                 OR c.shared_blks_read < b.shared_blks_read OR c.temp_blks_written < b.temp_blks_written
-                                OR c.wal_bytes < b.wal_bytes OR c.stats_since IS DISTINCT FROM b.stats_since AS fresh) f
-     WHERE f.fresh OR c.calls <> b.calls OR c.plans <> b.plans
+                                OR c.wal_bytes < b.wal_bytes OR c.stats_since IS DISTINCT FROM b.stats_since) AS fresh) f
+     WHERE (c.queryid IS NOT NULL OR b.carried)
+       AND (f.fresh OR b.carried OR c.calls <> b.calls OR c.plans <> b.plans)
   ),
   ran AS (SELECT * FROM d WHERE d.calls > 0 OR d.plans > 0),
   -- kept: the top v_top by each measure (bounded top-N sorts of the keys, not full sorts of the
@@ -1909,6 +1920,89 @@ BEGIN
   ELSE
     RETURN QUERY SELECT * FROM telemetry._statement_sums(p_s1, p_s2);
   END IF;
+END
+$fn$;
+
+-- Called by snapshot() before its capture: when pg_stat_statements restarted (a reset, a server
+-- restart) since an open run's base, the run's work up to now is what the last capture saw
+-- (statement_last, still the counters before the restart) minus the base; it is carried in the
+-- base as negative counters, and the base is otherwise empty: every entry counts from zero after
+-- the restart, plus the work carried. Only the work between the last capture and the restart is
+-- lost, as it is for the captures. Never makes snapshot() fail.
+CREATE FUNCTION telemetry._run_statements_fold()
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+DECLARE
+  v_pgss record;
+  v_reset timestamptz;
+  v_runs bigint[];
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM telemetry.run_statement_status s WHERE s.status = 'open') THEN
+    RETURN;
+  END IF;
+  BEGIN
+    v_pgss := telemetry._pgss_schema();
+    IF v_pgss.schema_name IS NULL THEN
+      RETURN;
+    END IF;
+    EXECUTE format('SELECT stats_reset FROM %I.pg_stat_statements_info', v_pgss.schema_name) INTO v_reset;
+    SELECT array_agg(s.run_id) INTO v_runs FROM telemetry.run_statement_status s
+     WHERE s.status = 'open'
+       AND (s.epoch_stats_reset IS DISTINCT FROM v_reset OR s.epoch_started IS DISTINCT FROM pg_postmaster_start_time());
+    IF v_runs IS NULL THEN
+      RETURN;
+    END IF;
+    WITH bb AS (SELECT * FROM telemetry.run_statement_base b WHERE b.run_id = ANY (v_runs)),
+    rl AS (SELECT r.run_id, l.* FROM unnest(v_runs) r(run_id) CROSS JOIN telemetry.statement_last l),
+    w AS (   -- each run's work per entry up to the last capture, by the rules of _run_statements_end
+      SELECT coalesce(l.run_id, b.run_id) AS run_id, coalesce(l.userid, b.userid) AS userid, coalesce(l.dbid, b.dbid) AS dbid,
+             coalesce(l.toplevel, b.toplevel) AS toplevel, coalesce(l.queryid, b.queryid) AS queryid,
+             coalesce(l.calls, 0) - CASE WHEN f.fresh THEN 0 ELSE b.calls END AS calls,
+             coalesce(l.plans, 0) - CASE WHEN f.fresh THEN 0 ELSE b.plans END AS plans,
+             coalesce(l.total_exec_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.total_exec_time END AS total_exec_time,
+             coalesce(l.total_plan_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.total_plan_time END AS total_plan_time,
+             coalesce(l.rows, 0) - CASE WHEN f.fresh THEN 0 ELSE b.rows END AS rows,
+             coalesce(l.shared_blks_hit, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_hit END AS shared_blks_hit,
+             coalesce(l.shared_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_read END AS shared_blks_read,
+             coalesce(l.shared_blks_dirtied, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_dirtied END AS shared_blks_dirtied,
+             coalesce(l.shared_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_written END AS shared_blks_written,
+             coalesce(l.local_blks_hit, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_hit END AS local_blks_hit,
+             coalesce(l.local_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_read END AS local_blks_read,
+             coalesce(l.local_blks_dirtied, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_dirtied END AS local_blks_dirtied,
+             coalesce(l.local_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_written END AS local_blks_written,
+             coalesce(l.temp_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_read END AS temp_blks_read,
+             coalesce(l.temp_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_written END AS temp_blks_written,
+             coalesce(l.blk_read_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.blk_read_time END AS blk_read_time,
+             coalesce(l.blk_write_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.blk_write_time END AS blk_write_time,
+             coalesce(l.temp_blk_read_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_read_time END AS temp_blk_read_time,
+             coalesce(l.temp_blk_write_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_write_time END AS temp_blk_write_time,
+             coalesce(l.wal_records, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_records END AS wal_records,
+             coalesce(l.wal_fpi, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_fpi END AS wal_fpi,
+             coalesce(l.wal_bytes, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_bytes END AS wal_bytes,
+             coalesce(l.jit_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.jit_time END AS jit_time
+        FROM rl l
+        FULL JOIN bb b
+          ON b.run_id = l.run_id AND b.userid = l.userid AND b.dbid = l.dbid AND b.toplevel = l.toplevel AND b.queryid = l.queryid
+       CROSS JOIN LATERAL (SELECT b.queryid IS NULL OR NOT b.carried AND (l.calls < b.calls OR l.plans < b.plans
+                                  OR l.total_exec_time < b.total_exec_time OR l.rows < b.rows
+                                  OR l.stats_since IS DISTINCT FROM b.stats_since) AS fresh) f
+       WHERE l.queryid IS NOT NULL OR b.carried   -- an entry evicted before the last capture: its work is lost
+    ),
+    gone AS (DELETE FROM telemetry.run_statement_base b WHERE b.run_id = ANY (v_runs))
+    INSERT INTO telemetry.run_statement_base
+    SELECT w.run_id, w.userid, w.dbid, w.toplevel, w.queryid,
+           -w.calls, -w.plans, -w.total_exec_time, -w.total_plan_time, -w.rows, -w.shared_blks_hit,
+           -w.shared_blks_read, -w.shared_blks_dirtied, -w.shared_blks_written, -w.local_blks_hit, -w.local_blks_read,
+           -w.local_blks_dirtied, -w.local_blks_written, -w.temp_blks_read, -w.temp_blks_written, -w.blk_read_time,
+           -w.blk_write_time, -w.temp_blk_read_time, -w.temp_blk_write_time, -w.wal_records, -w.wal_fpi, -w.wal_bytes,
+           -w.jit_time, NULL, true
+      FROM w WHERE w.calls <> 0 OR w.plans <> 0;
+    UPDATE telemetry.run_statement_status s SET epoch_stats_reset = v_reset, epoch_started = pg_postmaster_start_time()
+     WHERE s.run_id = ANY (v_runs);
+  EXCEPTION WHEN OTHERS THEN
+    RAISE WARNING 'telemetry: could not carry the statement totals of open runs over a pg_stat_statements restart: %', SQLERRM;
+  END;
 END
 $fn$;
 ----------------------------------------------------------------------------------------------

@@ -191,6 +191,7 @@ BEGIN
   EXCEPTION WHEN OTHERS THEN
     UPDATE telemetry.snapshots SET errors = coalesce(errors, '{}') || ('replication: ' || SQLERRM) WHERE id = v_id;
   END;
+  PERFORM telemetry._run_statements_fold();   -- open runs keep their work over a reset (56-run-statements.sql)
   PERFORM telemetry._capture_statements(v_id);   -- pg_stat_statements deltas (55-statement-capture.sql)
   RETURN v_id;
 END

@@ -220,12 +220,19 @@ class RunStatementsTest {
     void aResetInTheRunIsNeverNegativeAndMarksTheRunIncomplete(int major) throws Exception {
         TelemetryDb db = db(major, "run_stmt_reset");
         String q = "SELECT count(*) FROM pg_class WHERE relpages >= 0";
+        String before = "SELECT count(*) FROM pg_am WHERE amname <> ''";   // runs only before the reset
         run(db, "resetting", q, q, q);   // a baseline run with the counters high
         long run = db.count("SELECT telemetry.batch_start('resetting', session_bound => false)");
         try (Connection c = db.connect()) {
             for (int i = 0; i < 30; i++) {
                 exec(c, q);
             }
+            for (int i = 0; i < 4; i++) {
+                exec(c, before);
+            }
+            // a capture (the 5-minute pg_cron snapshot) sees the work so far; the reset then loses only what came after it
+            db.value("SELECT telemetry.snapshot()");
+            exec(c, q);
             exec(c, "SELECT pg_stat_statements_reset()");
             for (int i = 0; i < 5; i++) {
                 exec(c, q);
@@ -239,8 +246,12 @@ class RunStatementsTest {
         assertEquals(0, db.count("SELECT count(*) FROM telemetry.run_statements WHERE least(calls, plans, rows, shared_blks_hit, "
                 + "shared_blks_read, temp_blks_written, wal_records) < 0 OR least(total_exec_time, total_plan_time) < 0 OR wal_bytes < 0"),
                 "no negative total");
-        assertEquals("5", db.value("SELECT calls FROM telemetry.run_statements WHERE run_id = " + run + " AND queryid = "
-                + queryid(db, "SELECT count(*) FROM pg_class WHERE relpages >= $1")), "counted from the reset");
+        assertEquals("35", db.value("SELECT calls FROM telemetry.run_statements WHERE run_id = " + run + " AND queryid = "
+                + queryid(db, "SELECT count(*) FROM pg_class WHERE relpages >= $1")),
+                "30 seen by the capture before the reset and 5 after it (the one between the capture and the reset is lost)");
+        assertEquals("4", db.value("SELECT calls FROM telemetry.run_statements WHERE run_id = " + run + " AND queryid = "
+                + db.value("SELECT queryid FROM telemetry.statement_texts WHERE query LIKE 'SELECT count(*) FROM pg_am%'")),
+                "a statement gone from pg_stat_statements by the reset keeps its work before it");
         long baseline = db.count("SELECT min(run_id) FROM telemetry.runs WHERE name = 'resetting'");
         String warned = messages(db, "SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + run + ")");
         assertTrue(warned.contains("run " + run + ":") && warned.contains("was reset"), warned);
