@@ -194,6 +194,7 @@ public final class StatementsScrapeBenchmark {
                 extra.put(measure + "_p" + p + "_ratio", round(Stats.ratio(a, b)));
             }
             extra.put(measure + "_reading_p50_extra_ms", round(percentile(reading, measure, 50) - percentile(without, measure, 50)));
+            // every scrape reads with statements.interval 0: the reading scrapes are all of them
         }
         results.put("extra", extra);
         results.put("collector_ms_reading_scrapes", round(Stats.percentile(reading.stream().map(Sample::collectorMs).toList(), 50)));
@@ -216,6 +217,9 @@ public final class StatementsScrapeBenchmark {
     private static Map<String, Object> distribution(List<Sample> samples) {
         Map<String, Object> d = new LinkedHashMap<>();
         d.put("n", samples.size());
+        if (samples.isEmpty()) {
+            return d;
+        }
         for (String measure : List.of("client", "own")) {
             d.put(measure + "_p50_ms", round(percentile(samples, measure, 50)));
             d.put(measure + "_p90_ms", round(percentile(samples, measure, 90)));
@@ -248,7 +252,7 @@ public final class StatementsScrapeBenchmark {
             Map<String, Object> d = (Map<String, Object>) scrapes.get(name);
             r.append("| ").append(name.replace('_', ' ')).append(" | ").append(d.get("n"));
             for (String key : List.of("client_p50_ms", "client_p90_ms", "client_max_ms", "own_p50_ms", "own_p90_ms", "own_max_ms")) {
-                r.append(" | ").append(d.get(key));
+                r.append(" | ").append(d.getOrDefault(key, "—"));
             }
             r.append(" |\n");
         }
