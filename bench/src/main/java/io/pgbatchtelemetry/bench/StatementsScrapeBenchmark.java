@@ -194,7 +194,6 @@ public final class StatementsScrapeBenchmark {
                 extra.put(measure + "_p" + p + "_ratio", round(Stats.ratio(a, b)));
             }
             extra.put(measure + "_reading_p50_extra_ms", round(percentile(reading, measure, 50) - percentile(without, measure, 50)));
-            // every scrape reads with statements.interval 0: the reading scrapes are all of them
         }
         results.put("extra", extra);
         results.put("collector_ms_reading_scrapes", round(Stats.percentile(reading.stream().map(Sample::collectorMs).toList(), 50)));
