@@ -1644,61 +1644,6 @@ BEGIN
 END
 $fn$;
 
--- The work of open runs p_runs per statement since their base: the counters of the last capture
--- (statement_last) minus the base, never negative (an entry without a base, whose counters went
--- down or whose stats_since moved counts from zero; every entry with p_all_fresh), plus the work a
--- restart of pg_stat_statements carried in the base (_run_statements_fold), also for entries gone
--- since. Only entries that moved. batch_end() and the fold both count by this.
-CREATE FUNCTION telemetry._run_statement_work(p_runs bigint[], p_all_fresh boolean)
-RETURNS TABLE (run_id bigint, userid oid, dbid oid, toplevel boolean, queryid bigint, calls bigint, plans bigint,
-               total_exec_time double precision, total_plan_time double precision, rows bigint,
-               shared_blks_hit bigint, shared_blks_read bigint, shared_blks_dirtied bigint,
-               shared_blks_written bigint, local_blks_hit bigint, local_blks_read bigint, local_blks_dirtied bigint,
-               local_blks_written bigint, temp_blks_read bigint, temp_blks_written bigint,
-               blk_read_time double precision, blk_write_time double precision, temp_blk_read_time double precision,
-               temp_blk_write_time double precision, wal_records bigint, wal_fpi bigint, wal_bytes numeric,
-               jit_time double precision)
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, telemetry, pg_temp
-AS $$
-  WITH b AS (SELECT * FROM telemetry.run_statement_base b WHERE b.run_id = ANY (p_runs)),
-       c AS (SELECT r.run_id, l.* FROM unnest(p_runs) r(run_id) CROSS JOIN telemetry.statement_last l)
-  SELECT coalesce(c.run_id, b.run_id), coalesce(c.userid, b.userid), coalesce(c.dbid, b.dbid),
-         coalesce(c.toplevel, b.toplevel), coalesce(c.queryid, b.queryid),
-         coalesce(c.calls, 0) - CASE WHEN f.fresh THEN 0 ELSE b.calls END,
-         coalesce(c.plans, 0) - CASE WHEN f.fresh THEN 0 ELSE b.plans END,
-         coalesce(c.total_exec_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.total_exec_time END,
-         coalesce(c.total_plan_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.total_plan_time END,
-         coalesce(c.rows, 0) - CASE WHEN f.fresh THEN 0 ELSE b.rows END,
-         coalesce(c.shared_blks_hit, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_hit END,
-         coalesce(c.shared_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_read END,
-         coalesce(c.shared_blks_dirtied, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_dirtied END,
-         coalesce(c.shared_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_written END,
-         coalesce(c.local_blks_hit, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_hit END,
-         coalesce(c.local_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_read END,
-         coalesce(c.local_blks_dirtied, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_dirtied END,
-         coalesce(c.local_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_written END,
-         coalesce(c.temp_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_read END,
-         coalesce(c.temp_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_written END,
-         coalesce(c.blk_read_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.blk_read_time END,
-         coalesce(c.blk_write_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.blk_write_time END,
-         coalesce(c.temp_blk_read_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_read_time END,
-         coalesce(c.temp_blk_write_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_write_time END,
-         coalesce(c.wal_records, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_records END,
-         coalesce(c.wal_fpi, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_fpi END,
-         coalesce(c.wal_bytes, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_bytes END,
-         coalesce(c.jit_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.jit_time END
-    FROM c
-    FULL JOIN b ON b.run_id = c.run_id AND b.userid = c.userid AND b.dbid = c.dbid AND b.toplevel = c.toplevel AND b.queryid = c.queryid
-   CROSS JOIN LATERAL (SELECT b.queryid IS NULL OR NOT b.carried AND (p_all_fresh OR c.calls < b.calls OR c.plans < b.plans
-                              OR c.total_exec_time < b.total_exec_time OR c.total_plan_time < b.total_plan_time
-                              OR c.rows < b.rows OR c.shared_blks_hit < b.shared_blks_hit
-                              OR c.shared_blks_read < b.shared_blks_read OR c.temp_blks_written < b.temp_blks_written
-                              OR c.wal_bytes < b.wal_bytes OR c.stats_since IS DISTINCT FROM b.stats_since) AS fresh) f
-   WHERE (c.queryid IS NOT NULL OR b.carried)   -- an entry evicted since the base: its work is lost
-     AND (f.fresh OR b.carried OR c.calls <> b.calls OR c.plans <> b.plans)
-$$;
-
 -- batch_end(), after its snapshot p_snapshot_id: the run's totals per statement = the counters now
 -- minus the base, never negative (an entry without a base, whose counters went down or whose
 -- stats_since moved counts from zero; after a reset of pg_stat_statements or a server restart in
@@ -1737,7 +1682,45 @@ BEGIN
   v_all_fresh := coalesce(v_all_fresh, true);
   v_cov := telemetry._statement_coverage(st.base_snapshot_id, p_snapshot_id);
 
-  WITH d AS MATERIALIZED (SELECT * FROM telemetry._run_statement_work(ARRAY[p_run_id], v_all_fresh)),
+  -- an entry of the base carried over a reset (its work before it, negated) counts even when it is
+  -- not in pg_stat_statements any more
+  WITH b AS (SELECT * FROM telemetry.run_statement_base b WHERE b.run_id = p_run_id),
+  d AS MATERIALIZED (
+    SELECT coalesce(c.userid, b.userid) AS userid, coalesce(c.dbid, b.dbid) AS dbid,
+           coalesce(c.toplevel, b.toplevel) AS toplevel, coalesce(c.queryid, b.queryid) AS queryid,
+           coalesce(c.calls, 0) - CASE WHEN f.fresh THEN 0 ELSE b.calls END AS calls,
+           coalesce(c.plans, 0) - CASE WHEN f.fresh THEN 0 ELSE b.plans END AS plans,
+           coalesce(c.total_exec_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.total_exec_time END AS total_exec_time,
+           coalesce(c.total_plan_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.total_plan_time END AS total_plan_time,
+           coalesce(c.rows, 0) - CASE WHEN f.fresh THEN 0 ELSE b.rows END AS rows,
+           coalesce(c.shared_blks_hit, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_hit END AS shared_blks_hit,
+           coalesce(c.shared_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_read END AS shared_blks_read,
+           coalesce(c.shared_blks_dirtied, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_dirtied END AS shared_blks_dirtied,
+           coalesce(c.shared_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_written END AS shared_blks_written,
+           coalesce(c.local_blks_hit, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_hit END AS local_blks_hit,
+           coalesce(c.local_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_read END AS local_blks_read,
+           coalesce(c.local_blks_dirtied, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_dirtied END AS local_blks_dirtied,
+           coalesce(c.local_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_written END AS local_blks_written,
+           coalesce(c.temp_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_read END AS temp_blks_read,
+           coalesce(c.temp_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_written END AS temp_blks_written,
+           coalesce(c.blk_read_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.blk_read_time END AS blk_read_time,
+           coalesce(c.blk_write_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.blk_write_time END AS blk_write_time,
+           coalesce(c.temp_blk_read_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_read_time END AS temp_blk_read_time,
+           coalesce(c.temp_blk_write_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_write_time END AS temp_blk_write_time,
+           coalesce(c.wal_records, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_records END AS wal_records,
+           coalesce(c.wal_fpi, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_fpi END AS wal_fpi,
+           coalesce(c.wal_bytes, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_bytes END AS wal_bytes,
+           coalesce(c.jit_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.jit_time END AS jit_time
+      FROM telemetry.statement_last c
+      FULL JOIN b ON b.userid = c.userid AND b.dbid = c.dbid AND b.toplevel = c.toplevel AND b.queryid = c.queryid
+     CROSS JOIN LATERAL (SELECT b.queryid IS NULL OR NOT b.carried AND (v_all_fresh OR c.calls < b.calls OR c.plans < b.plans
+                                OR c.total_exec_time < b.total_exec_time OR c.total_plan_time < b.total_plan_time
+                                OR c.rows < b.rows OR c.shared_blks_hit < b.shared_blks_hit
+                                OR c.shared_blks_read < b.shared_blks_read OR c.temp_blks_written < b.temp_blks_written
+                                OR c.wal_bytes < b.wal_bytes OR c.stats_since IS DISTINCT FROM b.stats_since) AS fresh) f
+     WHERE (c.queryid IS NOT NULL OR b.carried)
+       AND (f.fresh OR b.carried OR c.calls <> b.calls OR c.plans <> b.plans)
+  ),
   ran AS (SELECT * FROM d WHERE d.calls > 0 OR d.plans > 0),
   -- kept: the top v_top by each measure (bounded top-N sorts of the keys, not full sorts of the
   -- rows), and the statements its baseline runs kept by their own rank, whatever their rank here
@@ -1970,7 +1953,42 @@ BEGIN
     IF v_runs IS NULL THEN
       RETURN;
     END IF;
-    WITH w AS (SELECT * FROM telemetry._run_statement_work(v_runs, false)),   -- up to the last capture
+    WITH bb AS (SELECT * FROM telemetry.run_statement_base b WHERE b.run_id = ANY (v_runs)),
+    rl AS (SELECT r.run_id, l.* FROM unnest(v_runs) r(run_id) CROSS JOIN telemetry.statement_last l),
+    w AS (   -- each run's work per entry up to the last capture, by the rules of _run_statements_end
+      SELECT coalesce(l.run_id, b.run_id) AS run_id, coalesce(l.userid, b.userid) AS userid, coalesce(l.dbid, b.dbid) AS dbid,
+             coalesce(l.toplevel, b.toplevel) AS toplevel, coalesce(l.queryid, b.queryid) AS queryid,
+             coalesce(l.calls, 0) - CASE WHEN f.fresh THEN 0 ELSE b.calls END AS calls,
+             coalesce(l.plans, 0) - CASE WHEN f.fresh THEN 0 ELSE b.plans END AS plans,
+             coalesce(l.total_exec_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.total_exec_time END AS total_exec_time,
+             coalesce(l.total_plan_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.total_plan_time END AS total_plan_time,
+             coalesce(l.rows, 0) - CASE WHEN f.fresh THEN 0 ELSE b.rows END AS rows,
+             coalesce(l.shared_blks_hit, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_hit END AS shared_blks_hit,
+             coalesce(l.shared_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_read END AS shared_blks_read,
+             coalesce(l.shared_blks_dirtied, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_dirtied END AS shared_blks_dirtied,
+             coalesce(l.shared_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.shared_blks_written END AS shared_blks_written,
+             coalesce(l.local_blks_hit, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_hit END AS local_blks_hit,
+             coalesce(l.local_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_read END AS local_blks_read,
+             coalesce(l.local_blks_dirtied, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_dirtied END AS local_blks_dirtied,
+             coalesce(l.local_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.local_blks_written END AS local_blks_written,
+             coalesce(l.temp_blks_read, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_read END AS temp_blks_read,
+             coalesce(l.temp_blks_written, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blks_written END AS temp_blks_written,
+             coalesce(l.blk_read_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.blk_read_time END AS blk_read_time,
+             coalesce(l.blk_write_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.blk_write_time END AS blk_write_time,
+             coalesce(l.temp_blk_read_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_read_time END AS temp_blk_read_time,
+             coalesce(l.temp_blk_write_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.temp_blk_write_time END AS temp_blk_write_time,
+             coalesce(l.wal_records, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_records END AS wal_records,
+             coalesce(l.wal_fpi, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_fpi END AS wal_fpi,
+             coalesce(l.wal_bytes, 0) - CASE WHEN f.fresh THEN 0 ELSE b.wal_bytes END AS wal_bytes,
+             coalesce(l.jit_time, 0) - CASE WHEN f.fresh THEN 0 ELSE b.jit_time END AS jit_time
+        FROM rl l
+        FULL JOIN bb b
+          ON b.run_id = l.run_id AND b.userid = l.userid AND b.dbid = l.dbid AND b.toplevel = l.toplevel AND b.queryid = l.queryid
+       CROSS JOIN LATERAL (SELECT b.queryid IS NULL OR NOT b.carried AND (l.calls < b.calls OR l.plans < b.plans
+                                  OR l.total_exec_time < b.total_exec_time OR l.rows < b.rows
+                                  OR l.stats_since IS DISTINCT FROM b.stats_since) AS fresh) f
+       WHERE l.queryid IS NOT NULL OR b.carried   -- an entry evicted before the last capture: its work is lost
+    ),
     gone AS (DELETE FROM telemetry.run_statement_base b WHERE b.run_id = ANY (v_runs))
     INSERT INTO telemetry.run_statement_base
     SELECT w.run_id, w.userid, w.dbid, w.toplevel, w.queryid,
