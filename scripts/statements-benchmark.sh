@@ -3,6 +3,7 @@
 #
 #   scripts/statements-benchmark.sh                 # 5,000 statements, 30 snapshots per workload
 #   STATEMENTS=5000 SNAPSHOTS=30 WARMUP=5 scripts/statements-benchmark.sh
+#   STATEMENT_TOP_N=50 scripts/statements-benchmark.sh   # another statement_top_n than the default
 #   (also: PG_BIN, PSQL, QUERY_RUNS)
 #
 # On a throw-away PostgreSQL cluster (Debian's PostgreSQL 15 by default) with pg_stat_statements
@@ -78,6 +79,9 @@ psql_() { "${PSQL_CMD[@]}" "$@"; }
 log "install, and $STATEMENTS distinct statements"
 psql_ -f sql/install.sql >/dev/null 2>&1
 psql_ -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+if [ -n "${STATEMENT_TOP_N:-}" ]; then
+  psql_ -c "UPDATE telemetry.config SET value = '$((STATEMENT_TOP_N))' WHERE key = 'statement_top_n'"
+fi
 # distinct shapes (1+1+..)*(1*1*..), run nested (track = all) so they are cheap to create
 psql_ -c "CREATE FUNCTION bench_run(n int) RETURNS void LANGUAGE plpgsql AS \$\$
 DECLARE r int; a int; b int; side int := ceil(sqrt(n));
