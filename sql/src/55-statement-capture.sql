@@ -39,7 +39,7 @@ DECLARE
   v_prev_start timestamptz;
   v_dealloc numeric;
   v_reset timestamptz;
-  v_top int := telemetry._setting('statement_top_n', '50')::int;
+  v_top int := telemetry._setting('statement_top_n', '10')::int;
   v_text_bytes int := telemetry._setting('statement_text_bytes', '1536')::int;
   v_all_reset boolean;
   v_restarted boolean;
