@@ -39,7 +39,10 @@ END
 $fn$;
 
 -- Stores one capture_plans() result. SECURITY DEFINER so that writers need no write access to
--- the table; it plans nothing itself.
+-- the table; it plans nothing itself. Writers can call it directly, so it keeps capture_plans()'s
+-- own rule: a captured plan is stored only by a login role that may become the statement's role
+-- (as capture_plans plans it), and a captured plan is replaced only by another captured plan, so
+-- a later attempt that was skipped or failed (a lock held by the batch) never erases it.
 CREATE FUNCTION telemetry._store_plan(p_run_id bigint, p_userid oid, p_dbid oid, p_queryid bigint,
                                       p_status text, p_reason text, p_plan jsonb)
 RETURNS text LANGUAGE plpgsql SECURITY DEFINER
@@ -48,11 +51,17 @@ AS $fn$
 DECLARE
   v_shape text := telemetry._plan_shape(p_plan);
 BEGIN
+  IF p_status = 'captured' AND NOT coalesce(pg_has_role(session_user, p_userid, 'MEMBER'), false) THEN
+    RAISE EXCEPTION 'telemetry._store_plan: % may not store a plan of a statement of role %: only a role that may become it plans it',
+      session_user, coalesce((SELECT r.rolname::text FROM pg_roles r WHERE r.oid = p_userid), p_userid::text)
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
   INSERT INTO telemetry.statement_plans AS p (run_id, userid, dbid, queryid, captured_by, status, reason, plan, shape, fingerprint)
   VALUES (p_run_id, p_userid, p_dbid, p_queryid, session_user, p_status, p_reason, p_plan, v_shape, md5(v_shape))
   ON CONFLICT (run_id, userid, dbid, queryid) DO UPDATE
     SET captured_at = clock_timestamp(), captured_by = excluded.captured_by, status = excluded.status,
-        reason = excluded.reason, plan = excluded.plan, shape = excluded.shape, fingerprint = excluded.fingerprint;
+        reason = excluded.reason, plan = excluded.plan, shape = excluded.shape, fingerprint = excluded.fingerprint
+    WHERE excluded.status = 'captured' OR p.status <> 'captured';
   RETURN v_shape;
 END
 $fn$;
@@ -206,6 +215,48 @@ BEGIN
     status := v_status;
     reason := v_reason;
     plan := telemetry._store_plan(run_id, st.userid, st.dbid, st.queryid, v_status, v_reason, v_plan);
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$;
+
+-- Plans of the runs that ended within the last `within` and have none stored yet: what the pg_cron
+-- job telemetry_plans runs every minute, so a run's plans are captured right after batch_end()
+-- without the batch calling capture_plans() itself (batch_end() cannot: it is SECURITY DEFINER,
+-- and PostgreSQL refuses SET ROLE there). SECURITY INVOKER like capture_plans(): run by the job's
+-- owner, it plans each statement as the statement's role where the owner may become it, and stores
+-- why not otherwise. A run with nothing to plan stores nothing, so it is tried again until it is
+-- older than `within`: the window stays short to bound those retries.
+-- One run's trouble (no snapshot in its window, say) is a WARNING and a note, never an error: the
+-- job must not fail, and alert, for a run it cannot plan.
+CREATE FUNCTION telemetry.capture_pending_plans(within interval DEFAULT '10 minutes')
+RETURNS TABLE (run_id bigint, captured int, skipped int, failed int, note text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $fn$
+#variable_conflict use_variable
+DECLARE
+  r record;
+BEGIN
+  IF (telemetry._pgss_schema()).schema_name IS NULL THEN
+    RETURN;
+  END IF;
+  FOR r IN SELECT x.run_id FROM telemetry.runs x
+            WHERE x.state IN ('succeeded', 'failed') AND x.ended_at > now() - within
+              AND NOT EXISTS (SELECT 1 FROM telemetry.statement_plans p WHERE p.run_id = x.run_id)
+            ORDER BY x.ended_at, x.run_id LOOP
+    BEGIN
+      SELECT (count(*) FILTER (WHERE c.status = 'captured'))::int, (count(*) FILTER (WHERE c.status = 'skipped'))::int,
+             (count(*) FILTER (WHERE c.status = 'failed'))::int
+        INTO captured, skipped, failed
+        FROM telemetry.capture_plans(r.run_id) c;
+      note := NULL;
+    EXCEPTION WHEN OTHERS THEN
+      captured := 0; skipped := 0; failed := 0;
+      note := 'capture_plans failed: ' || SQLERRM;
+      RAISE WARNING 'telemetry.capture_pending_plans: run %: %', r.run_id, note;
+    END;
+    run_id := r.run_id;
     RETURN NEXT;
   END LOOP;
 END

@@ -22,12 +22,13 @@ BEGIN
       '  psql -d % -c "SELECT telemetry.snapshot()"          -- every 5 minutes, and before/after each batch\n'
       '  psql -d % -c "SELECT telemetry.sample()"            -- every 30 seconds while batches run\n'
       '  psql -d % -c "SELECT * FROM telemetry.cleanup()"    -- daily (keeps 7 days)\n'
+      '  psql -d % -c "SELECT * FROM telemetry.capture_pending_plans()"  -- every minute, with pg_stat_statements: plans of runs that ended\n'
       'or wrap a batch in telemetry.batch_start(''name'') / telemetry.batch_end(run_id), which snapshot and sample at both ends.',
       current_database(),
       CASE WHEN v_cron_db IS NOT NULL AND v_cron_db <> current_database()
-           THEN format(' (pg_cron runs in database %s: schedule the three calls there with cron.schedule_in_database)', v_cron_db)
+           THEN format(' (pg_cron runs in database %s: schedule these calls there with cron.schedule_in_database)', v_cron_db)
            ELSE '' END,
-      current_database(), current_database(), current_database();
+      current_database(), current_database(), current_database(), current_database();
     RETURN;
   END IF;
 
@@ -40,6 +41,8 @@ BEGIN
     RAISE NOTICE 'this pg_cron does not accept a ''30 seconds'' schedule (pg_cron 1.5+ does): telemetry_sample runs every minute instead (%)', SQLERRM;
   END;
   PERFORM cron.schedule('telemetry_cleanup', '17 3 * * *', 'CALL telemetry.cleanup_in_batches()');
+  -- plans of runs that just ended (capture_pending_plans: as each statement's role)
+  PERFORM cron.schedule('telemetry_plans', '* * * * *', 'SELECT count(*) FROM telemetry.capture_pending_plans()');
   RAISE NOTICE 'telemetry: pg_cron jobs scheduled: %',
     (SELECT string_agg(format('%s (%s)', jobname, schedule), ', ' ORDER BY jobname) FROM cron.job WHERE jobname LIKE 'telemetry\_%');
 END

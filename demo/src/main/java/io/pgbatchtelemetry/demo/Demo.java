@@ -20,13 +20,16 @@ import java.util.concurrent.CountDownLatch;
 /**
  * {@code scripts/demo.sh}, i.e. {@code java @exporter/bin/jvm.options -jar demo/target/pg-batch-demo.jar}: the product in one command.
  *
- * <p>Starts an embedded PostgreSQL 17 (binaries from Maven Central, inside this jar), runs a
- * small batch workload so the numbers move, and serves the exporter on :9187, connected as a
- * pg_monitor-only role as in production. Ctrl-C stops everything and deletes the cluster.
+ * <p>Starts an embedded PostgreSQL 17 (binaries from Maven Central, inside this jar) with
+ * pg_stat_statements preloaded, runs a small batch workload so the numbers move, and serves the exporter
+ * on :9187, connected as a pg_monitor-only role as in production. For the workload's slow run it prints
+ * diagnose() and the statements that took the extra time (with their plans), and writes the run's report.
+ * PostgreSQL 17 is pinned: generic plans of parameterised statements need 16+. Ctrl-C stops everything
+ * and deletes the cluster.
  */
 public final class Demo {
 
-    private static final int PG_VERSION = 17;
+    static final int PG_VERSION = 17;
     private static final String MONITOR_USER = "pgbt_demo_monitor";
 
     private Demo() {}
@@ -52,12 +55,7 @@ public final class Demo {
         System.setProperty("org.slf4j.simpleLogger.log.com.zaxxer.hikari", "error");
 
         System.out.println("Starting an embedded PostgreSQL " + PG_VERSION + " ...");
-        PostgresCluster cluster = PostgresCluster.builder(PG_VERSION).name("demo")
-                .setting("max_wal_size", "64MB")
-                .setting("autovacuum_naptime", "10s")
-                .setting("track_io_timing", "on")
-                .setting("track_wal_io_timing", "on")
-                .build();
+        PostgresCluster cluster = cluster("demo").build();
         cluster.start();
         String password = HexFormat.of().formatHex(new SecureRandom().generateSeed(12));
         int baselineRounds;
@@ -96,7 +94,7 @@ public final class Demo {
         BatchWorkload workload = new BatchWorkload(() -> connect(cluster), baselineRounds, run -> {
             printDiagnosis(cluster, psql, run);
             printReport(reports, run);
-        });
+        }, line -> System.out.println("\n[demo] " + line + "\n"));
         SlowBatchDemo scenario = new SlowBatchDemo(cluster::connect);
         Thread workloadThread = new Thread(slowBatch ? scenario : workload, "demo-workload");
         workloadThread.setDaemon(true);
@@ -126,12 +124,16 @@ public final class Demo {
                 """, PG_VERSION, cluster.port(), cluster.superuser(), cluster.dataDir(), psql.command(null),
                 exporter.port(), exporter.port(),
                 slowBatch ? "the slow-batch scenario (below)"
-                        : "batch runs ('" + BatchWorkload.RUN_NAME + "', telemetry.batch_start/batch_end): bulk\n"
-                        + "                  insert/update/delete, a sort that spills to temp files, a checkpoint every other\n"
-                        + "                  round, a 3 s row-lock wait. " + baselineRounds + " normal rounds make the baseline\n"
-                        + "                  (baseline_min_runs); round " + workload.slowRound() + " waits " + BatchWorkload.SLOW_LOCK.toSeconds()
-                        + " s: its diagnosis is printed and its report\n"
-                        + "                  (HTML and Markdown) written to " + reports.directory() + ". Then a round every ~15 s.",
+                        : "batch runs ('" + BatchWorkload.RUN_NAME + "', telemetry.batch_start/batch_end, then\n"
+                        + "                  capture_plans): bulk insert/update/delete, a per-customer UPDATE through index\n"
+                        + "                  " + BatchWorkload.CUSTOMER_INDEX + ", a sort that spills to temp files, a checkpoint every\n"
+                        + "                  other round, a " + BatchWorkload.LOCK.toSeconds() + " s row-lock wait. " + baselineRounds
+                        + " normal rounds make the baseline (baseline_min_runs);\n"
+                        + "                  round " + workload.slowRound() + " waits " + BatchWorkload.SLOW_LOCK.toSeconds()
+                        + " s and runs without the index (dropped before it, put back after):\n"
+                        + "                  its diagnosis and its statements against the baseline (plans included) are printed\n"
+                        + "                  and its report (HTML and Markdown) written to " + reports.directory() + ".\n"
+                        + "                  Then a round every ~15 s.",
                 exporter.port(), psql.command("SELECT run_id, state, duration, duration_vs_avg FROM telemetry.batch_runs"), exporter.port());
         if (slowBatch) {
             System.out.printf("""
@@ -142,6 +144,17 @@ public final class Demo {
         }
         workloadThread.start();
         stopped.await();
+    }
+
+    /** The demo's server, as its tests start it too. */
+    static PostgresCluster.Builder cluster(String name) {
+        return PostgresCluster.builder(PG_VERSION).name(name)
+                .setting("max_wal_size", "64MB")
+                .setting("autovacuum_naptime", "10s")
+                .setting("track_io_timing", "on")
+                .setting("track_wal_io_timing", "on")
+                // statement evidence; the telemetry schema's install creates the extension when the library is loaded
+                .setting("shared_preload_libraries", "pg_stat_statements");
     }
 
     /**
@@ -163,8 +176,13 @@ public final class Demo {
         return config;
     }
 
-    /** The slow round's diagnose(), as the telemetry schema inside the demo's PostgreSQL has it. */
+    /** The slow round's diagnose() and statement comparison, as the telemetry schema inside the demo's PostgreSQL has them. */
     static void printDiagnosis(PostgresCluster cluster, DemoPsql psql, long run) {
+        System.out.println(slowRunText(cluster, psql, run));
+    }
+
+    /** What {@link #printDiagnosis} prints: findings, then the statements that took the extra time, each with the psql to run it. */
+    static String slowRunText(PostgresCluster cluster, DemoPsql psql, long run) {
         StringBuilder out = new StringBuilder("\nThe slow batch: telemetry run " + run + ". Its diagnosis, from inside PostgreSQL:\n");
         try (Connection c = cluster.connect()) {
             for (String line : DemoSchema.diagnose(c, run)) {
@@ -174,7 +192,24 @@ public final class Demo {
             out.append("  (diagnose failed: ").append(e.getMessage()).append(")\n");
         }
         out.append("Run it yourself:\n  ").append(psql.command("SELECT * FROM telemetry.diagnose(" + run + ")")).append('\n');
-        System.out.println(out);
+        try (Connection c = cluster.connect()) {
+            DemoStatements.Baseline baseline = DemoStatements.reportBaseline(c, run);
+            if (baseline.runId() == null) {
+                out.append("Its statements: unavailable (").append(baseline.unavailable()).append(")\n");
+            } else {
+                out.append("Its statements against baseline run ").append(baseline.runId())
+                        .append(" (the report's), the most extra time first:\n");
+                for (String line : DemoStatements.compare(c, baseline.runId(), run)) {
+                    out.append("  ").append(line).append('\n');
+                }
+                out.append("Run it yourself:\n  ").append(psql.command("SELECT rank, verdict, share_of_extra_pct, baseline_mean_ms, slow_mean_ms,"
+                        + " baseline_plan, slow_plan, query FROM telemetry.statement_compare_runs(" + baseline.runId() + ", " + run + ") LIMIT "
+                        + DemoStatements.TOP)).append('\n');
+            }
+        } catch (SQLException e) {
+            out.append("  (statement_compare_runs failed: ").append(e.getMessage()).append(")\n");
+        }
+        return out.toString();
     }
 
     /** The slow round's report, written by the report subcommand, and the command that writes it again. */

@@ -30,8 +30,10 @@ class PgCronTest {
             assertEquals("* * * * *", db.value("SELECT schedule FROM cron.job WHERE jobname = 'telemetry_sample'"));
             assertEquals("CALL telemetry.cleanup_in_batches()",
                     db.value("SELECT command FROM cron.job WHERE jobname = 'telemetry_cleanup'"));
+            assertEquals("SELECT count(*) FROM telemetry.capture_pending_plans()",
+                    db.value("SELECT command FROM cron.job WHERE jobname = 'telemetry_plans'"));
             db.install();   // idempotent: still one job of each
-            assertEquals(3, db.count("SELECT count(*) FROM cron.job WHERE jobname LIKE 'telemetry\\_%'"));
+            assertEquals(4, db.count("SELECT count(*) FROM cron.job WHERE jobname LIKE 'telemetry\\_%'"));
 
             // the daily cleanup command, also due at the next minute boundary, with more old rows than one batch
             db.exec("UPDATE telemetry.config SET value = '1000' WHERE key = 'cleanup_batch_rows'",
@@ -42,15 +44,15 @@ class PgCronTest {
             assertEquals(2500, db.count(OLD_SAMPLES));
             String start = db.value("SELECT clock_timestamp()");
 
-            // '* * * * *' jobs fire at the next minute boundary: up to 60 s, once for both
+            // '* * * * *' jobs fire at the next minute boundary: up to 60 s, once for all three
             boolean ran = TelemetryDb.await(75, () -> db.count("SELECT count(DISTINCT j.jobname) FROM cron.job_run_details d "
-                    + "JOIN cron.job j USING (jobid) WHERE j.jobname IN ('telemetry_sample', 'telemetry_cleanup_now') "
-                    + "AND d.status IN ('succeeded', 'failed')") == 2);
+                    + "JOIN cron.job j USING (jobid) WHERE j.jobname IN ('telemetry_sample', 'telemetry_cleanup_now', 'telemetry_plans') "
+                    + "AND d.status IN ('succeeded', 'failed')") == 3);
             String runs = db.value("SELECT string_agg(j.jobname || ': ' || d.status || ' ' || coalesce(d.return_message, ''), '; ') "
                     + "FROM cron.job_run_details d JOIN cron.job j USING (jobid)");
-            assertTrue(ran, "both jobs ran: " + runs);
-            assertEquals(2, db.count("SELECT count(DISTINCT j.jobname) FROM cron.job_run_details d JOIN cron.job j USING (jobid) "
-                    + "WHERE j.jobname IN ('telemetry_sample', 'telemetry_cleanup_now') AND d.status = 'succeeded'"), runs);
+            assertTrue(ran, "the three jobs ran: " + runs);
+            assertEquals(3, db.count("SELECT count(DISTINCT j.jobname) FROM cron.job_run_details d JOIN cron.job j USING (jobid) "
+                    + "WHERE j.jobname IN ('telemetry_sample', 'telemetry_cleanup_now', 'telemetry_plans') AND d.status = 'succeeded'"), runs);
             assertEquals(0, db.count(OLD_SAMPLES), "the cleanup job deleted the old samples in batches");
             assertTrue(db.count("SELECT count(*) FROM telemetry.samples WHERE captured_at >= '" + start + "'") > 0,
                     "the sample job wrote a sample, and the cleanup kept it");

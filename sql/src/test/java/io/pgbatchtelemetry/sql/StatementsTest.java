@@ -23,6 +23,7 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -127,7 +128,11 @@ class StatementsTest {
         db.value("SELECT count(*) FROM telemetry.capture_plans(" + baseline + ")");
         db.exec("ALTER TABLE acct DROP CONSTRAINT acct_pkey");
         long slow = run(db, "nightly_plans", 150, UPDATE);
-        db.value("SELECT count(*) FROM telemetry.capture_plans(" + slow + ")");
+        // what the telemetry_plans pg_cron job runs: the slow run's plans (the baseline has its own already)
+        List<Map<String, String>> pending = rows(db, "SELECT * FROM telemetry.capture_pending_plans()");
+        assertEquals(List.of(Long.toString(slow)), pending.stream().map(r -> r.get("run_id")).toList(), pending.toString());
+        assertTrue(Integer.parseInt(pending.get(0).get("captured")) >= 1, pending.toString());
+        assertEquals(List.of(), rows(db, "SELECT * FROM telemetry.capture_pending_plans()"), "nothing left to capture");
         long queryid = queryid(db, UPDATE);
 
         List<Map<String, String>> cmp = rows(db, "SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
@@ -271,6 +276,18 @@ class StatementsTest {
         assertEquals("captured", captured.get("status"), captured.toString());
         assertTrue(captured.get("plan").contains("on ") && captured.get("plan").contains("owned"), captured.toString());
 
+        // a writer that may not become stmt_owner can neither forge its plan nor erase it
+        String forged;
+        try (Connection c = db.connect("stmt_helper", "pw2"); Statement s = c.createStatement()) {
+            s.executeQuery("SELECT * FROM telemetry.capture_plans(" + run + ")").close();
+            forged = assertThrows(SQLException.class, () -> s.execute("SELECT telemetry._store_plan(" + run
+                    + ", 'stmt_owner'::regrole, (SELECT oid FROM pg_database WHERE datname = current_database()), " + queryid
+                    + ", 'captured', NULL, '[{\"Plan\": {\"Node Type\": \"Seq Scan\", \"Relation Name\": \"forged\"}}]')")).getMessage();
+        }
+        assertTrue(forged.contains("may not store a plan"), forged);
+        String stored = db.value("SELECT status || ': ' || shape FROM telemetry.statement_plans WHERE run_id = " + run + " AND queryid = " + queryid);
+        assertEquals("captured: " + captured.get("plan"), stored, "the captured plan stays");
+
         // the statement's own role sees the plan; a reader of another role does not
         assertEquals(1, countAs(db, "stmt_owner", "pw1", "SELECT count(*) FROM telemetry.run_plans(" + run + ") WHERE shape IS NOT NULL AND queryid = " + queryid));
         assertEquals(0, countAs(db, "stmt_nobody", "pw3", "SELECT count(*) FROM telemetry.run_plans(" + run + ") WHERE shape IS NOT NULL"));
@@ -294,6 +311,8 @@ class StatementsTest {
             assertTrue(waitedMs < 20_000, "did not wait for the batch's lock: " + waitedMs + " ms");
             batch.rollback();
         }
+        assertEquals(stored, db.value("SELECT status || ': ' || shape FROM telemetry.statement_plans WHERE run_id = " + run
+                + " AND queryid = " + queryid), "a failed attempt keeps the plan captured before");
         assertTrue(db.count("SELECT count(*) FROM telemetry.statement_texts") > 0);
         if (major == 15) {
             String withParameter = rows(db, "SELECT reason FROM telemetry.statement_plans WHERE run_id = " + run
