@@ -1359,7 +1359,8 @@ BEGIN
       d AS MATERIALIZED (
         SELECT coalesce(c.userid, l.userid) AS userid, coalesce(c.dbid, l.dbid) AS dbid,
                coalesce(c.toplevel, l.toplevel) AS toplevel, coalesce(c.queryid, l.queryid) AS queryid,
-               c.userid IS NULL AS gone, l.queryid IS NULL AS new, f.fresh AND l.queryid IS NOT NULL AS recreated,
+               c.userid IS NULL AS gone, l.queryid IS NULL AS new,
+               c.userid IS NOT NULL AND f.fresh AND l.queryid IS NOT NULL AS recreated,
                c.calls - CASE WHEN f.fresh THEN 0 ELSE l.calls END AS calls,
                c.plans - CASE WHEN f.fresh THEN 0 ELSE l.plans END AS plans,
                c.total_exec_time - CASE WHEN f.fresh THEN 0 ELSE l.total_exec_time END AS total_exec_time,

@@ -244,6 +244,25 @@ class StatementCaptureTest {
         assertNull(db.value("SELECT note FROM telemetry.statement_captures WHERE snapshot_id = " + afterRestart));
     }
 
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void anEntryGoneFromPgStatStatementsLeavesTheBaseAndIsNotARestart(int major) throws Exception {
+        TelemetryDb db = database(cluster(major), "cap_gone", 10);
+        String probe = "SELECT count(*) FROM cap_wal WHERE v > 7";
+        db.value("SELECT telemetry.snapshot()");
+        runTimes(db, probe, 2);
+        db.value("SELECT telemetry.snapshot()");
+        String queryid = db.value("SELECT queryid FROM pg_stat_statements WHERE query = 'SELECT count(*) FROM cap_wal WHERE v > $1' "
+                + "AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())");
+        assertEquals(1, db.count("SELECT count(*) FROM telemetry.statement_last WHERE queryid = " + queryid));
+        db.value("SELECT pg_stat_statements_reset(0, 0, " + queryid + ")");   // removes this one entry
+        long s = db.count("SELECT telemetry.snapshot()");
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.statement_last WHERE queryid = " + queryid), "gone from the base");
+        assertEquals("ok 0 false", db.value("SELECT status || ' ' || recreated || ' ' || reset_in_window "
+                + "FROM telemetry.statement_captures WHERE snapshot_id = " + s), "an entry gone is not one that restarted its counters");
+        assertNull(db.value("SELECT note FROM telemetry.statement_captures WHERE snapshot_id = " + s));
+    }
+
     private static void runTimes(TelemetryDb db, String sql, int times) throws SQLException {
         try (Connection c = db.connect()) {
             for (int i = 0; i < times; i++) {
