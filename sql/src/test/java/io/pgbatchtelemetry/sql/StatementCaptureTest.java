@@ -210,6 +210,9 @@ class StatementCaptureTest {
     void aCrashStartsFromZeroWithANoteAndACleanRestartKeepsExactDeltas(int major) throws Exception {
         PostgresCluster pg = cluster(major);
         TelemetryDb db = database(pg, "cap_crash", 50);
+        db.exec("ALTER TABLE telemetry.statement_last SET LOGGED");   // as installs before it was unlogged
+        db.install();   // the upgrade
+        assertEquals("u", db.value("SELECT relpersistence FROM pg_class WHERE oid = 'telemetry.statement_last'::regclass"));
         String probe = "SELECT count(*) FROM cap_read WHERE id < 10";
         String sums = "SELECT calls FROM telemetry._statement_sums(%d, %d) WHERE queryid = "
                 + "(SELECT queryid FROM pg_stat_statements WHERE query = 'SELECT count(*) FROM cap_read WHERE id < $1' "
