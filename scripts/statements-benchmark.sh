@@ -8,9 +8,9 @@
 #
 # On a throw-away PostgreSQL cluster (Debian's PostgreSQL 15 by default) with pg_stat_statements
 # loaded (max 10000, track = all) and STATEMENTS distinct statements in it, it measures:
-#  1. snapshot(): wall time (p50 of SNAPSHOTS) with statement capture, under two workloads run
+#  1. snapshot(): wall time (p50 of SNAPSHOTS) with statement capture, under three workloads run
 #     before each snapshot, and without pg_stat_statements (DROP EXTENSION: capture stops at its
-#     first check) under the first;
+#     first check) under each of them;
 #       uniform: every one of the STATEMENTS statements runs once (only time and calls move);
 #       mix:     the same, plus five groups of 60 statements that each lead one measure: called 5
 #                times (calls), pg_sleep (time), sequential scans bigger than the buffer ring
@@ -170,7 +170,10 @@ done | stats)
 
 log "snapshots without pg_stat_statements"
 psql_ -c "DROP EXTENSION pg_stat_statements"
-WITHOUT_CAPTURE=$(time_snapshots uniform | cut -d' ' -f1)
+declare -A WITHOUT
+for w in uniform mix groups; do
+  WITHOUT[$w]=$(time_snapshots "$w" | cut -d' ' -f1)
+done
 
 log "plan capture for 10 statements"
 psql_ -c "CREATE EXTENSION pg_stat_statements"
@@ -197,9 +200,9 @@ HOLDER_PID=""
   echo
   echo "| measure | result |"
   echo "|---|---|"
-  echo "| snapshot() without pg_stat_statements, uniform | $(printf '%s\n' "$WITHOUT_CAPTURE" | stats) |"
   for w in uniform mix groups; do
-    echo "| snapshot() with statement capture, $w | ${TIMES[$w]}; extra over the p50 without: $(awk -v a="${P50[$w]}" -v b="$(printf '%s\n' "$WITHOUT_CAPTURE" | p50)" 'BEGIN {printf "%.1f", a - b}') ms |"
+    echo "| snapshot() without pg_stat_statements, $w | $(printf '%s\n' "${WITHOUT[$w]}" | stats) |"
+    echo "| snapshot() with statement capture, $w | ${TIMES[$w]}; extra over the p50 without: $(awk -v a="${P50[$w]}" -v b="$(printf '%s\n' "${WITHOUT[$w]}" | p50)" 'BEGIN {printf "%.1f", a - b}') ms |"
   done
   for w in uniform mix groups; do
     echo "| storage growth, $w | ${GROWTH[$w]} |"
