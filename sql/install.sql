@@ -1333,11 +1333,11 @@ BEGIN
     RETURN;
   END IF;
   BEGIN
-    -- the base is the last capture's; after a capture that failed or found no extension it may be
-    -- old, so this one starts afresh instead of counting the whole gap as one delta
     -- one capture at a time (pg_cron's snapshot() and a batch's): each takes its deltas against the
     -- base the one before it left; readers of statement_last are not blocked
     LOCK TABLE telemetry.statement_last IN SHARE ROW EXCLUSIVE MODE;
+    -- the base is the last capture's; after a capture that failed or found no extension it may be
+    -- old, so this one starts afresh instead of counting the whole gap as one delta
     SELECT * INTO v_prev FROM telemetry.statement_captures ORDER BY captured_at DESC, snapshot_id DESC LIMIT 1;
     IF v_prev.status IS DISTINCT FROM 'ok' AND v_prev.status IS DISTINCT FROM 'baseline' THEN
       v_prev := NULL;
