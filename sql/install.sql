@@ -2244,6 +2244,20 @@ AS $$
    LIMIT telemetry._setting('baseline_runs', '5')::int
 $$;
 
+-- Of the given runs, the one a single-run comparison (statements and plans: the report's statements
+-- section and diagnose()'s statement_regression) is made against: the run whose duration is closest
+-- to their median, the most recent on a tie, so that one odd run in the baseline is not the yardstick.
+CREATE FUNCTION telemetry._typical_run(p_runs bigint[])
+RETURNS bigint LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  WITH d AS (SELECT r.run_id, round(extract(epoch FROM coalesce(r.ended_at, now()) - r.started_at), 3) AS s
+               FROM telemetry.runs r WHERE r.run_id = ANY (p_runs))
+  SELECT d.run_id FROM d
+   ORDER BY abs(d.s - (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.s) FROM d x)::numeric), d.run_id DESC
+   LIMIT 1
+$$;
+
 -- The usual duration of a run in seconds: the mean of its baseline runs, NULL while there are fewer
 -- than config baseline_min_runs of them (two runs are not a habit).
 CREATE FUNCTION telemetry.usual_duration(p_run_id bigint, OUT usual_s numeric, OUT baseline_count int)
@@ -2948,7 +2962,7 @@ DECLARE
 BEGIN
   SELECT bool_or(c.status = 'ok'),
          bool_and(c.status = 'ok' AND c.note IS NULL) AND count(*) > 0,
-         array_agg(DISTINCT format('%s: %s', c.status, c.note)) FILTER (WHERE c.note IS NOT NULL OR c.status <> 'ok')
+         array_agg(DISTINCT CASE WHEN c.status = 'ok' THEN c.note ELSE concat_ws(': ', c.status, c.note) END) FILTER (WHERE c.note IS NOT NULL OR c.status <> 'ok')
     INTO available, complete, v_notes
     FROM telemetry.statement_captures c
    WHERE c.snapshot_id > p_s1 AND c.snapshot_id <= p_s2;
@@ -2986,14 +3000,14 @@ $$;
 -- the average of the two sides (the symmetric, Shapley split: (cb - ca) * (ma + mb) / 2 and
 -- (mb - ma) * (ca + cb) / 2 add up to cb * mb - ca * ma); the larger part names the verdict.
 CREATE FUNCTION telemetry._statement_verdict(calls_a numeric, total_a numeric, calls_b numeric, total_b numeric,
-                                             plan_a text, plan_b text)
+                                             plan_changed boolean)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT CASE
     WHEN coalesce(calls_a, 0) = 0 AND coalesce(calls_b, 0) > 0 THEN 'new statement'
     WHEN coalesce(calls_b, 0) = 0 AND coalesce(calls_a, 0) > 0 THEN 'gone'
-    WHEN plan_a IS NOT NULL AND plan_b IS NOT NULL AND plan_a <> plan_b THEN 'plan changed'
+    WHEN plan_changed THEN 'plan changed'
     WHEN abs(total_b - total_a) < greatest(0.1 * total_a, 1) THEN 'unchanged'
     WHEN abs((calls_b - calls_a) * (total_a / calls_a + total_b / calls_b))
          >= abs((total_b / calls_b - total_a / calls_a) * (calls_a + calls_b)) THEN
@@ -3048,6 +3062,22 @@ CREATE TYPE telemetry.statement_comparison AS (
   baseline_plan text, slow_plan text,   -- one line each (capture_plans()), runs only
   query text);
 
+-- The statements whose plans were captured in both runs and differ. SECURITY DEFINER (row-level
+-- security on statement_plans hides a plan from a role that may not read its text): a reader is
+-- told that a statement's plan changed, the verdict everyone gets, and only that: keys, never a
+-- plan, a shape or a fingerprint.
+CREATE FUNCTION telemetry._plans_changed(run_a bigint, run_b bigint)
+RETURNS TABLE (userid oid, dbid oid, queryid bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT a.userid, a.dbid, a.queryid
+    FROM telemetry.statement_plans a
+    JOIN telemetry.statement_plans b ON b.userid = a.userid AND b.dbid = a.dbid AND b.queryid = a.queryid
+   WHERE a.run_id = run_a AND b.run_id = run_b AND a.status = 'captured' AND b.status = 'captured'
+     AND a.fingerprint <> b.fingerprint
+$$;
+
 -- Two windows side by side per statement: the statements that took the most extra time first,
 -- with their share of the whole extra time and what changed (the verdict).
 CREATE FUNCTION telemetry._statement_compare(a1 bigint, a2 bigint, b1 bigint, b2 bigint, run_a bigint, run_b bigint)
@@ -3076,10 +3106,11 @@ AS $$
                 (SELECT a.wal_bytes FROM a WHERE a.queryid IS NULL), (SELECT b.wal_bytes FROM b WHERE b.queryid IS NULL)
        ),
        p AS (
-         SELECT j.*, pa.fingerprint AS fpa, pb.fingerprint AS fpb,
-                CASE WHEN telemetry._may_read_text(j.userid) THEN pa.shape END AS shape_a,
-                CASE WHEN telemetry._may_read_text(j.userid) THEN pb.shape END AS shape_b
+         SELECT j.*, pc.queryid IS NOT NULL AS plan_changed,
+                CASE WHEN telemetry._may_read_text(j.userid) THEN pa.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_a,
+                CASE WHEN telemetry._may_read_text(j.userid) THEN pb.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_b
            FROM j
+           LEFT JOIN telemetry._plans_changed(run_a, run_b) pc ON pc.userid = j.userid AND pc.dbid = j.dbid AND pc.queryid = j.queryid
            LEFT JOIN telemetry.statement_plans pa
              ON pa.run_id = run_a AND pa.userid = j.userid AND pa.dbid = j.dbid AND pa.queryid = j.queryid AND pa.status = 'captured'
            LEFT JOIN telemetry.statement_plans pb
@@ -3088,7 +3119,7 @@ AS $$
   SELECT (row_number() OVER (ORDER BY p.queryid IS NULL, p.tb - p.ta DESC, p.queryid))::int, p.queryid,
          (SELECT r.rolname::text FROM pg_roles r WHERE r.oid = p.userid),
          (SELECT d.datname::text FROM pg_database d WHERE d.oid = p.dbid), p.toplevel,
-         CASE WHEN p.queryid IS NOT NULL THEN telemetry._statement_verdict(p.ca, p.ta, p.cb, p.tb, p.fpa, p.fpb) END,
+         CASE WHEN p.queryid IS NOT NULL THEN telemetry._statement_verdict(p.ca, p.ta, p.cb, p.tb, p.plan_changed) END,
          CASE WHEN sum(p.tb - p.ta) OVER () > 0 THEN round(100 * (p.tb - p.ta) / sum(p.tb - p.ta) OVER (), 1) END,
          p.tb - p.ta, p.ca, p.cb, round(p.ta / nullif(p.ca, 0), 3), round(p.tb / nullif(p.cb, 0), 3), p.ta, p.tb,
          p.ra, p.rb, p.bra, p.brb, p.twa, p.twb, p.wa, p.wb, p.shape_a, p.shape_b,
@@ -3193,7 +3224,7 @@ BEGIN
     RETURN NULL;
   END IF;
   IF to_regprocedure('telemetry.baseline_runs(bigint)') IS NOT NULL THEN
-    EXECUTE 'SELECT b.run_id FROM telemetry.baseline_runs($1) b LIMIT 1' INTO v USING p_run_id;
+    EXECUTE 'SELECT telemetry._typical_run(array_agg(b.run_id)) FROM telemetry.baseline_runs($1) b' INTO v USING p_run_id;
     RETURN v;
   END IF;
   SELECT b.run_id INTO v FROM telemetry.runs r JOIN telemetry.runs b ON b.name = r.name
@@ -3317,7 +3348,7 @@ BEGIN
       format('%s: queryid %s (%s) took %s s more than in baseline run %s, %s %% of the extra time; calls %s -> %s, mean %s -> %s ms%s: %s',
              r.verdict, r.queryid, r.username, round(r.extra_ms / 1000, 1), p_baseline_run, r.share_of_extra_pct,
              r.baseline_calls, r.slow_calls, r.baseline_mean_ms, r.slow_mean_ms,
-             CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s -> %s', r.baseline_plan, r.slow_plan) ELSE '' END,
+             CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s → %s', r.baseline_plan, r.slow_plan) ELSE '' END,
              coalesce(r.query, '(no text stored)')),
       CASE r.verdict
         WHEN 'plan changed' THEN 'The plan changed between the runs: compare them (telemetry.run_plans(run_id)); look for a dropped or invalid index, stale statistics (ANALYZE the tables after bulk loads) or a changed setting (work_mem, random_page_cost).'
@@ -4054,9 +4085,11 @@ BEGIN
   v_cmp := coalesce((SELECT jsonb_agg(to_jsonb(c)) FROM telemetry._compare_evidence(v_run, v_base) c), '[]');
 
   BEGIN
+    -- as diagnose(run_id) finds them (its window, and the run's id, which statement_regression needs),
+    -- with the baseline wording added below from this report's own comparison
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(d) ORDER BY d.rank)
-                              FROM telemetry.diagnose((v_run ->> 'started_at')::timestamptz,
-                                                      coalesce((v_run ->> 'ended_at')::timestamptz, now())) d), '[]');
+                              FROM telemetry._run_window(run_id) w
+                             CROSS JOIN LATERAL telemetry._diagnose(w.start_time, w.end_time, run_id) d), '[]');
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(f) ORDER BY f.rank)
                               FROM telemetry._findings_with_baseline(v_findings, v_cmp, v_run ->> 'name', v_n) f), '[]');
   EXCEPTION WHEN OTHERS THEN
@@ -4123,10 +4156,7 @@ BEGIN
    WHERE NOT h.active OR h.last_status = 'failed' OR h.failed_last_hour > 0), '[]');
 
   -- statements and plans: read from the statement functions when this schema has them
-  v_typical := (SELECT (e ->> 'run_id')::bigint FROM jsonb_array_elements(v_base) e
-                 ORDER BY abs((e ->> 'duration_s')::numeric
-                              - (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY (x ->> 'duration_s')::numeric)
-                                   FROM jsonb_array_elements(v_base) x)::numeric), (e ->> 'run_id')::bigint DESC LIMIT 1);
+  v_typical := telemetry._typical_run(v_base_ids);   -- the run diagnose()'s statement_regression compares with too
   IF to_regprocedure('telemetry.statement_compare_runs(bigint,bigint)') IS NULL THEN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason',
       'this telemetry schema has no statement capture (telemetry.statement_compare_runs is missing): install a version with statement evidence');
@@ -4144,6 +4174,16 @@ BEGIN
   END IF;
   IF v_statements ->> 'status' <> 'ok' THEN
     v_warn := v_warn || jsonb_build_object('code', 'statements_unavailable', 'message', 'statements: ' || (v_statements ->> 'reason'));
+  ELSE
+    -- statement data of either side that misses work (a reset, eviction, a restart) is named, not only raised as a WARNING
+    v_warn := v_warn || coalesce((
+      SELECT jsonb_agg(jsonb_build_object('code', 'statements_incomplete', 'run_id', r.id, 'message', format('run %s: %s', r.id, c.note))
+                       ORDER BY r.ord)
+        FROM unnest(ARRAY[run_id, v_typical]) WITH ORDINALITY AS r(id, ord)
+        CROSS JOIN LATERAL telemetry._run_window(r.id) w
+        CROSS JOIN LATERAL telemetry._bracket(w.start_time, w.end_time, false) k
+        CROSS JOIN LATERAL telemetry._statement_coverage(k.s1, k.s2) c
+       WHERE c.available AND NOT c.complete), '[]');
   END IF;
 
   v_settings := telemetry._settings_changed(run_id, v_base_ids);
@@ -4170,8 +4210,8 @@ BEGIN
                                                  (f ->> 'score')::numeric DESC, f ->> 'pattern') AS rank,
                      f ->> 'pattern' AS pattern, f ->> 'severity' AS severity, (f ->> 'outside_baseline')::boolean AS outside,
                      f ->> 'recommendation' AS recommendation, f ->> 'usual' AS usual,
-                     CASE WHEN f ->> 'usual' IS NOT NULL THEN left(f ->> 'evidence', length(f ->> 'evidence') - length('; ' || (f ->> 'usual')))
-                          ELSE f ->> 'evidence' END AS evidence,
+                     -- without a usual value the headline is the evidence: not said twice
+                     CASE WHEN f ->> 'usual' IS NOT NULL THEN left(f ->> 'evidence', length(f ->> 'evidence') - length('; ' || (f ->> 'usual'))) END AS evidence,
                      (SELECT string_agg(format('%s %s → %s', s ->> 'name', coalesce(s ->> 'baseline', '(not set)'),
                                                coalesce(s ->> 'run', '(not set)')), '; ')
                         FROM jsonb_array_elements(v_settings) s
@@ -4190,6 +4230,7 @@ BEGIN
                                WHEN 'buffer_wal_pressure' THEN 'Buffer/WAL pressure'
                                WHEN 'autovacuum_interference' THEN 'Autovacuum interference'
                                WHEN 'replication_lag' THEN 'Replication lag'
+                               WHEN 'statement_regression' THEN 'Statement regression'
                                ELSE f ->> 'pattern' END,
                             coalesce(f ->> 'usual', f ->> 'evidence')) AS headline
                 FROM jsonb_array_elements(v_findings) f) c), '[]'),
@@ -4239,8 +4280,7 @@ BEGIN
                                                                'baseline_plan', x -> 'baseline_plan', 'slow_plan', x -> 'slow_plan',
                                                                'query', x -> 'query'))
                              FROM jsonb_array_elements(v_statements -> 'rows') x
-                            WHERE x ->> 'baseline_plan' IS NOT NULL AND x ->> 'slow_plan' IS NOT NULL
-                              AND x ->> 'baseline_plan' <> x ->> 'slow_plan'), '[]')) END,
+                            WHERE x ->> 'verdict' = 'plan changed'), '[]')) END,
     'waits_over_time', telemetry._waits_over_time(run_id, v_base_ids),
     'activity_over_time', coalesce(telemetry._activity_over_time(v_run), jsonb_build_object('source', 'snapshots', 't', '[]')),
     'tables', (SELECT coalesce(jsonb_agg(t || jsonb_build_object(

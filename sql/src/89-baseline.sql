@@ -19,6 +19,20 @@ AS $$
    LIMIT telemetry._setting('baseline_runs', '5')::int
 $$;
 
+-- Of the given runs, the one a single-run comparison (statements and plans: the report's statements
+-- section and diagnose()'s statement_regression) is made against: the run whose duration is closest
+-- to their median, the most recent on a tie, so that one odd run in the baseline is not the yardstick.
+CREATE FUNCTION telemetry._typical_run(p_runs bigint[])
+RETURNS bigint LANGUAGE sql STABLE
+SET search_path = pg_catalog, telemetry, pg_temp
+AS $$
+  WITH d AS (SELECT r.run_id, round(extract(epoch FROM coalesce(r.ended_at, now()) - r.started_at), 3) AS s
+               FROM telemetry.runs r WHERE r.run_id = ANY (p_runs))
+  SELECT d.run_id FROM d
+   ORDER BY abs(d.s - (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY x.s) FROM d x)::numeric), d.run_id DESC
+   LIMIT 1
+$$;
+
 -- The usual duration of a run in seconds: the mean of its baseline runs, NULL while there are fewer
 -- than config baseline_min_runs of them (two runs are not a habit).
 CREATE FUNCTION telemetry.usual_duration(p_run_id bigint, OUT usual_s numeric, OUT baseline_count int)

@@ -32,7 +32,7 @@ DECLARE
 BEGIN
   SELECT bool_or(c.status = 'ok'),
          bool_and(c.status = 'ok' AND c.note IS NULL) AND count(*) > 0,
-         array_agg(DISTINCT format('%s: %s', c.status, c.note)) FILTER (WHERE c.note IS NOT NULL OR c.status <> 'ok')
+         array_agg(DISTINCT CASE WHEN c.status = 'ok' THEN c.note ELSE concat_ws(': ', c.status, c.note) END) FILTER (WHERE c.note IS NOT NULL OR c.status <> 'ok')
     INTO available, complete, v_notes
     FROM telemetry.statement_captures c
    WHERE c.snapshot_id > p_s1 AND c.snapshot_id <= p_s2;
@@ -70,14 +70,14 @@ $$;
 -- the average of the two sides (the symmetric, Shapley split: (cb - ca) * (ma + mb) / 2 and
 -- (mb - ma) * (ca + cb) / 2 add up to cb * mb - ca * ma); the larger part names the verdict.
 CREATE FUNCTION telemetry._statement_verdict(calls_a numeric, total_a numeric, calls_b numeric, total_b numeric,
-                                             plan_a text, plan_b text)
+                                             plan_changed boolean)
 RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
   SELECT CASE
     WHEN coalesce(calls_a, 0) = 0 AND coalesce(calls_b, 0) > 0 THEN 'new statement'
     WHEN coalesce(calls_b, 0) = 0 AND coalesce(calls_a, 0) > 0 THEN 'gone'
-    WHEN plan_a IS NOT NULL AND plan_b IS NOT NULL AND plan_a <> plan_b THEN 'plan changed'
+    WHEN plan_changed THEN 'plan changed'
     WHEN abs(total_b - total_a) < greatest(0.1 * total_a, 1) THEN 'unchanged'
     WHEN abs((calls_b - calls_a) * (total_a / calls_a + total_b / calls_b))
          >= abs((total_b / calls_b - total_a / calls_a) * (calls_a + calls_b)) THEN
@@ -132,6 +132,22 @@ CREATE TYPE telemetry.statement_comparison AS (
   baseline_plan text, slow_plan text,   -- one line each (capture_plans()), runs only
   query text);
 
+-- The statements whose plans were captured in both runs and differ. SECURITY DEFINER (row-level
+-- security on statement_plans hides a plan from a role that may not read its text): a reader is
+-- told that a statement's plan changed, the verdict everyone gets, and only that: keys, never a
+-- plan, a shape or a fingerprint.
+CREATE FUNCTION telemetry._plans_changed(run_a bigint, run_b bigint)
+RETURNS TABLE (userid oid, dbid oid, queryid bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT a.userid, a.dbid, a.queryid
+    FROM telemetry.statement_plans a
+    JOIN telemetry.statement_plans b ON b.userid = a.userid AND b.dbid = a.dbid AND b.queryid = a.queryid
+   WHERE a.run_id = run_a AND b.run_id = run_b AND a.status = 'captured' AND b.status = 'captured'
+     AND a.fingerprint <> b.fingerprint
+$$;
+
 -- Two windows side by side per statement: the statements that took the most extra time first,
 -- with their share of the whole extra time and what changed (the verdict).
 CREATE FUNCTION telemetry._statement_compare(a1 bigint, a2 bigint, b1 bigint, b2 bigint, run_a bigint, run_b bigint)
@@ -160,10 +176,11 @@ AS $$
                 (SELECT a.wal_bytes FROM a WHERE a.queryid IS NULL), (SELECT b.wal_bytes FROM b WHERE b.queryid IS NULL)
        ),
        p AS (
-         SELECT j.*, pa.fingerprint AS fpa, pb.fingerprint AS fpb,
-                CASE WHEN telemetry._may_read_text(j.userid) THEN pa.shape END AS shape_a,
-                CASE WHEN telemetry._may_read_text(j.userid) THEN pb.shape END AS shape_b
+         SELECT j.*, pc.queryid IS NOT NULL AS plan_changed,
+                CASE WHEN telemetry._may_read_text(j.userid) THEN pa.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_a,
+                CASE WHEN telemetry._may_read_text(j.userid) THEN pb.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_b
            FROM j
+           LEFT JOIN telemetry._plans_changed(run_a, run_b) pc ON pc.userid = j.userid AND pc.dbid = j.dbid AND pc.queryid = j.queryid
            LEFT JOIN telemetry.statement_plans pa
              ON pa.run_id = run_a AND pa.userid = j.userid AND pa.dbid = j.dbid AND pa.queryid = j.queryid AND pa.status = 'captured'
            LEFT JOIN telemetry.statement_plans pb
@@ -172,7 +189,7 @@ AS $$
   SELECT (row_number() OVER (ORDER BY p.queryid IS NULL, p.tb - p.ta DESC, p.queryid))::int, p.queryid,
          (SELECT r.rolname::text FROM pg_roles r WHERE r.oid = p.userid),
          (SELECT d.datname::text FROM pg_database d WHERE d.oid = p.dbid), p.toplevel,
-         CASE WHEN p.queryid IS NOT NULL THEN telemetry._statement_verdict(p.ca, p.ta, p.cb, p.tb, p.fpa, p.fpb) END,
+         CASE WHEN p.queryid IS NOT NULL THEN telemetry._statement_verdict(p.ca, p.ta, p.cb, p.tb, p.plan_changed) END,
          CASE WHEN sum(p.tb - p.ta) OVER () > 0 THEN round(100 * (p.tb - p.ta) / sum(p.tb - p.ta) OVER (), 1) END,
          p.tb - p.ta, p.ca, p.cb, round(p.ta / nullif(p.ca, 0), 3), round(p.tb / nullif(p.cb, 0), 3), p.ta, p.tb,
          p.ra, p.rb, p.bra, p.brb, p.twa, p.twb, p.wa, p.wb, p.shape_a, p.shape_b,
@@ -277,7 +294,7 @@ BEGIN
     RETURN NULL;
   END IF;
   IF to_regprocedure('telemetry.baseline_runs(bigint)') IS NOT NULL THEN
-    EXECUTE 'SELECT b.run_id FROM telemetry.baseline_runs($1) b LIMIT 1' INTO v USING p_run_id;
+    EXECUTE 'SELECT telemetry._typical_run(array_agg(b.run_id)) FROM telemetry.baseline_runs($1) b' INTO v USING p_run_id;
     RETURN v;
   END IF;
   SELECT b.run_id INTO v FROM telemetry.runs r JOIN telemetry.runs b ON b.name = r.name
@@ -401,7 +418,7 @@ BEGIN
       format('%s: queryid %s (%s) took %s s more than in baseline run %s, %s %% of the extra time; calls %s -> %s, mean %s -> %s ms%s: %s',
              r.verdict, r.queryid, r.username, round(r.extra_ms / 1000, 1), p_baseline_run, r.share_of_extra_pct,
              r.baseline_calls, r.slow_calls, r.baseline_mean_ms, r.slow_mean_ms,
-             CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s -> %s', r.baseline_plan, r.slow_plan) ELSE '' END,
+             CASE WHEN r.verdict = 'plan changed' THEN format('; plan %s → %s', r.baseline_plan, r.slow_plan) ELSE '' END,
              coalesce(r.query, '(no text stored)')),
       CASE r.verdict
         WHEN 'plan changed' THEN 'The plan changed between the runs: compare them (telemetry.run_plans(run_id)); look for a dropped or invalid index, stale statistics (ANALYZE the tables after bulk loads) or a changed setting (work_mem, random_page_cost).'

@@ -444,9 +444,11 @@ BEGIN
   v_cmp := coalesce((SELECT jsonb_agg(to_jsonb(c)) FROM telemetry._compare_evidence(v_run, v_base) c), '[]');
 
   BEGIN
+    -- as diagnose(run_id) finds them (its window, and the run's id, which statement_regression needs),
+    -- with the baseline wording added below from this report's own comparison
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(d) ORDER BY d.rank)
-                              FROM telemetry.diagnose((v_run ->> 'started_at')::timestamptz,
-                                                      coalesce((v_run ->> 'ended_at')::timestamptz, now())) d), '[]');
+                              FROM telemetry._run_window(run_id) w
+                             CROSS JOIN LATERAL telemetry._diagnose(w.start_time, w.end_time, run_id) d), '[]');
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(f) ORDER BY f.rank)
                               FROM telemetry._findings_with_baseline(v_findings, v_cmp, v_run ->> 'name', v_n) f), '[]');
   EXCEPTION WHEN OTHERS THEN
@@ -513,10 +515,7 @@ BEGIN
    WHERE NOT h.active OR h.last_status = 'failed' OR h.failed_last_hour > 0), '[]');
 
   -- statements and plans: read from the statement functions when this schema has them
-  v_typical := (SELECT (e ->> 'run_id')::bigint FROM jsonb_array_elements(v_base) e
-                 ORDER BY abs((e ->> 'duration_s')::numeric
-                              - (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY (x ->> 'duration_s')::numeric)
-                                   FROM jsonb_array_elements(v_base) x)::numeric), (e ->> 'run_id')::bigint DESC LIMIT 1);
+  v_typical := telemetry._typical_run(v_base_ids);   -- the run diagnose()'s statement_regression compares with too
   IF to_regprocedure('telemetry.statement_compare_runs(bigint,bigint)') IS NULL THEN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason',
       'this telemetry schema has no statement capture (telemetry.statement_compare_runs is missing): install a version with statement evidence');
@@ -534,6 +533,16 @@ BEGIN
   END IF;
   IF v_statements ->> 'status' <> 'ok' THEN
     v_warn := v_warn || jsonb_build_object('code', 'statements_unavailable', 'message', 'statements: ' || (v_statements ->> 'reason'));
+  ELSE
+    -- statement data of either side that misses work (a reset, eviction, a restart) is named, not only raised as a WARNING
+    v_warn := v_warn || coalesce((
+      SELECT jsonb_agg(jsonb_build_object('code', 'statements_incomplete', 'run_id', r.id, 'message', format('run %s: %s', r.id, c.note))
+                       ORDER BY r.ord)
+        FROM unnest(ARRAY[run_id, v_typical]) WITH ORDINALITY AS r(id, ord)
+        CROSS JOIN LATERAL telemetry._run_window(r.id) w
+        CROSS JOIN LATERAL telemetry._bracket(w.start_time, w.end_time, false) k
+        CROSS JOIN LATERAL telemetry._statement_coverage(k.s1, k.s2) c
+       WHERE c.available AND NOT c.complete), '[]');
   END IF;
 
   v_settings := telemetry._settings_changed(run_id, v_base_ids);
@@ -560,8 +569,8 @@ BEGIN
                                                  (f ->> 'score')::numeric DESC, f ->> 'pattern') AS rank,
                      f ->> 'pattern' AS pattern, f ->> 'severity' AS severity, (f ->> 'outside_baseline')::boolean AS outside,
                      f ->> 'recommendation' AS recommendation, f ->> 'usual' AS usual,
-                     CASE WHEN f ->> 'usual' IS NOT NULL THEN left(f ->> 'evidence', length(f ->> 'evidence') - length('; ' || (f ->> 'usual')))
-                          ELSE f ->> 'evidence' END AS evidence,
+                     -- without a usual value the headline is the evidence: not said twice
+                     CASE WHEN f ->> 'usual' IS NOT NULL THEN left(f ->> 'evidence', length(f ->> 'evidence') - length('; ' || (f ->> 'usual'))) END AS evidence,
                      (SELECT string_agg(format('%s %s → %s', s ->> 'name', coalesce(s ->> 'baseline', '(not set)'),
                                                coalesce(s ->> 'run', '(not set)')), '; ')
                         FROM jsonb_array_elements(v_settings) s
@@ -580,6 +589,7 @@ BEGIN
                                WHEN 'buffer_wal_pressure' THEN 'Buffer/WAL pressure'
                                WHEN 'autovacuum_interference' THEN 'Autovacuum interference'
                                WHEN 'replication_lag' THEN 'Replication lag'
+                               WHEN 'statement_regression' THEN 'Statement regression'
                                ELSE f ->> 'pattern' END,
                             coalesce(f ->> 'usual', f ->> 'evidence')) AS headline
                 FROM jsonb_array_elements(v_findings) f) c), '[]'),
@@ -629,8 +639,7 @@ BEGIN
                                                                'baseline_plan', x -> 'baseline_plan', 'slow_plan', x -> 'slow_plan',
                                                                'query', x -> 'query'))
                              FROM jsonb_array_elements(v_statements -> 'rows') x
-                            WHERE x ->> 'baseline_plan' IS NOT NULL AND x ->> 'slow_plan' IS NOT NULL
-                              AND x ->> 'baseline_plan' <> x ->> 'slow_plan'), '[]')) END,
+                            WHERE x ->> 'verdict' = 'plan changed'), '[]')) END,
     'waits_over_time', telemetry._waits_over_time(run_id, v_base_ids),
     'activity_over_time', coalesce(telemetry._activity_over_time(v_run), jsonb_build_object('source', 'snapshots', 't', '[]')),
     'tables', (SELECT coalesce(jsonb_agg(t || jsonb_build_object(

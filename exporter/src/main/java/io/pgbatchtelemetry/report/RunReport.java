@@ -11,6 +11,7 @@ import java.util.Iterator;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * The document of {@code telemetry.run_report()} as the renderers read it: sections as small
@@ -55,9 +56,28 @@ public final class RunReport {
     public record MetricRow(String metric, String label, String unit, String runValue, String runText, String baselineText,
                             String rangeText, String ratio, boolean outside) {}
 
-    public record Table(List<String> columns, List<List<String>> rows) {
+    /** Headings, a CSS class per column (empty for none) and the cells, row by row. */
+    public record Table(List<String> columns, List<String> classes, List<List<String>> rows) {
+        public Table(List<String> columns, List<List<String>> rows) {
+            this(columns, columns.stream().map(c -> "").toList(), rows);
+        }
+
         public boolean isEmpty() {
             return rows.isEmpty();
+        }
+    }
+
+    /**
+     * A column of the statements and plan-changes tables: its heading, the run_report() keys its cell
+     * shows (two keys: the baseline's value and this run's, as "20 → 200"; a missing side is "–") and its CSS class.
+     */
+    record Column(String label, List<String> keys, String cssClass) {
+        String cell(JsonNode row) {
+            List<String> values = keys.stream().map(k -> text(row.path(k))).toList();
+            if (values.stream().allMatch(String::isEmpty)) {
+                return "";
+            }
+            return values.stream().map(v -> v.isEmpty() ? "–" : v).collect(Collectors.joining(" → "));
         }
     }
 
@@ -157,11 +177,11 @@ public final class RunReport {
     }
 
     public Section statements() {
-        return section(root.path("statements"));
+        return section(root.path("statements"), STATEMENT_COLUMNS);
     }
 
     public Section planChanges() {
-        return section(root.path("plan_changes"));
+        return section(root.path("plan_changes"), PLAN_CHANGE_COLUMNS);
     }
 
     public Table tables() {
@@ -229,35 +249,55 @@ public final class RunReport {
         return out.toString();
     }
 
-    private Section section(JsonNode node) {
+    private Section section(JsonNode node, List<Column> known) {
         boolean available = "ok".equals(node.path("status").asText());
         String note = node.has("baseline_run_id") ? "compared with baseline run " + text(node.path("baseline_run_id")) : "";
-        return new Section(available, text(node.path("reason")), note, rowsOf(node.path("rows")));
+        return new Section(available, text(node.path("reason")), note, rowsOf(node.path("rows"), known));
     }
 
     /**
      * The columns a DBA reads first in statement_compare_runs() rows (telemetry.statement_comparison),
-     * in that order; rows of another shape are shown with all their columns.
+     * in that order; the plans are in the plan-changes table.
      */
-    private static final List<String> STATEMENT_COLUMNS = List.of("rank", "verdict", "share_of_extra_pct", "extra_ms",
-            "baseline_calls", "slow_calls", "baseline_mean_ms", "slow_mean_ms", "baseline_temp_written", "slow_temp_written",
-            "queryid", "baseline_plan", "slow_plan", "query");
+    static final List<Column> STATEMENT_COLUMNS = List.of(
+            new Column("#", List.of("rank"), "num"),
+            new Column("verdict", List.of("verdict"), "verdict"),
+            new Column("share of extra time, %", List.of("share_of_extra_pct"), "num"),
+            new Column("extra time, ms", List.of("extra_ms"), "num"),
+            new Column("calls, baseline → this run", List.of("baseline_calls", "slow_calls"), "num"),
+            new Column("mean ms per call", List.of("baseline_mean_ms", "slow_mean_ms"), "num"),
+            new Column("temp blocks written", List.of("baseline_temp_written", "slow_temp_written"), "num"),
+            new Column("queryid", List.of("queryid"), "num"),
+            new Column("user", List.of("username"), "name"),
+            new Column("statement", List.of("query"), "query"));
 
-    /** Rows of JSON objects as a table: the known statement columns present, else all, in the order they first appear. */
-    private static Table rowsOf(JsonNode array) {
-        Set<String> columns = new LinkedHashSet<>();
+    /** The plan-changes rows: which statement, and its plan in the baseline run and in this run, one line each. */
+    static final List<Column> PLAN_CHANGE_COLUMNS = List.of(
+            new Column("queryid", List.of("queryid"), "num"),
+            new Column("statement", List.of("query"), "query"),
+            new Column("baseline plan", List.of("baseline_plan"), "plan"),
+            new Column("this run's plan", List.of("slow_plan"), "plan"));
+
+    /**
+     * Rows of JSON objects as a table: the known columns whose keys the rows have; when fewer than three
+     * are there (rows of another shape), every key, in the order they first appear.
+     */
+    private static Table rowsOf(JsonNode array, List<Column> known) {
+        Set<String> keys = new LinkedHashSet<>();
         for (JsonNode row : array) {
             for (Iterator<String> names = row.fieldNames(); names.hasNext(); ) {
-                columns.add(names.next());
+                keys.add(names.next());
             }
         }
-        List<String> known = STATEMENT_COLUMNS.stream().filter(columns::contains).toList();
-        List<String> columnList = known.size() >= 3 ? known : List.copyOf(columns);
+        List<Column> columns = known.stream().filter(c -> keys.containsAll(c.keys())).toList();
+        if (columns.size() < 3) {
+            columns = keys.stream().map(k -> new Column(k, List.of(k), "")).toList();
+        }
         List<List<String>> rows = new ArrayList<>();
         for (JsonNode row : array) {
-            rows.add(columnList.stream().map(c -> text(row.path(c))).toList());
+            rows.add(columns.stream().map(c -> c.cell(row)).toList());
         }
-        return new Table(columnList, rows);
+        return new Table(columns.stream().map(Column::label).toList(), columns.stream().map(Column::cssClass).toList(), rows);
     }
 
     private static String orNotSet(JsonNode node) {
