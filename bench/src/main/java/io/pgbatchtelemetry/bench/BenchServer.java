@@ -38,15 +38,21 @@ public final class BenchServer implements AutoCloseable {
     }
 
     public static BenchServer start(int major, String name) throws SQLException {
-        PostgresCluster cluster = PostgresCluster.builder(major).name(name)
+        return start(major, name, Map.of());
+    }
+
+    /** With these postgresql.conf settings over the defaults above (e.g. a larger pg_stat_statements.max). */
+    public static BenchServer start(int major, String name, Map<String, String> overrides) throws SQLException {
+        PostgresCluster.Builder builder = PostgresCluster.builder(major).name(name)
                 .setting("shared_buffers", "128MB")
                 .setting("shared_preload_libraries", "pg_stat_statements")
                 .setting("pg_stat_statements.track", "top")
                 .setting("pg_stat_statements.max", "5000")
                 .setting("log_connections", "on")
                 .setting("log_min_messages", "log")
-                .setting("log_line_prefix", "%m [%p] ")
-                .build();
+                .setting("log_line_prefix", "%m [%p] ");
+        overrides.forEach(builder::setting);
+        PostgresCluster cluster = builder.build();
         try {
             cluster.start();
             String password = "bench-" + HexFormat.of().formatHex(new SecureRandom().generateSeed(6));

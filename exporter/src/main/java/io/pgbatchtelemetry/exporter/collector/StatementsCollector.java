@@ -6,6 +6,7 @@ import io.pgbatchtelemetry.exporter.db.VersionedSql;
 import io.pgbatchtelemetry.exporter.metrics.MetricFamily;
 import io.pgbatchtelemetry.exporter.metrics.MetricSink;
 import java.sql.SQLException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -14,6 +15,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,9 +33,13 @@ import org.slf4j.LoggerFactory;
  * new to the top, and kept while they stay there.
  *
  * <p>Reading {@code pg_stat_statements} costs time in proportion to its entries (every entry is
- * visited, whatever the LIMIT), so the statement runs at most once per {@code statements.interval}
- * (default 30 s; 0 = every scrape) and scrapes in between serve the counters last read, as the
- * database collector does with sizes; Prometheus' rates over minutes do not notice. It is one
+ * visited, whatever the LIMIT). The read is one pass: one aggregate gives the per-statement sums and,
+ * as its empty grouping set, the totals; names are looked up for the returned rows only. Even so it
+ * costs more than a scrape should pay every time with thousands of entries (measured in
+ * docs/statements-benchmark.md), so it runs at most once per {@code statements.interval} (0 = every
+ * scrape), counted from the start of the scrape that read, and scrapes in between serve the counters
+ * last read, as the database collector does with sizes; Prometheus' rates over minutes do not
+ * notice. Whether a scrape reads is decided once, when it declares its statements. It is one
  * statement, planned with the server's facts: the probe tells whether the
  * extension exists in this database with its library loaded ({@link PgServer#statementsSchema}).
  * Where it does not, the collector runs nothing, serves {@code pg_stat_statements_available 0}
@@ -47,6 +53,7 @@ public final class StatementsCollector implements Collector {
 
     private static final Logger LOG = LoggerFactory.getLogger(StatementsCollector.class);
     private static final String[] LABELS = {"queryid", "datname", "user"};
+    private static final long EARLY_TOLERANCE_NANOS = Duration.ofSeconds(1).toNanos();
 
     static final MetricFamily AVAILABLE = MetricFamily.gauge("pg_stat_statements_available",
             "1 when pg_stat_statements is loaded and created in the database the exporter reads, else 0.");
@@ -88,29 +95,27 @@ public final class StatementsCollector implements Collector {
     static final MetricFamily RESET = MetricFamily.gauge("pg_stat_statements_stats_reset_timestamp_seconds",
             "When pg_stat_statements was last reset (pg_stat_statements_info.stats_reset, Unix time).");
 
-    // %1$s: the extension's schema, quoted; %2$d: how many ranked statements to return
+    // %1$s: the extension's schema, quoted; %2$d: how many ranked statements to return.
+    // One pass over the entries: the grouping set () is the totals, computed by the same aggregate as the
+    // per-statement sums. Sums are float8: the exporter serves doubles anyway, and sum(bigint) and sum(numeric)
+    // keep a numeric state per statement, which made the aggregate cost as much as reading the entries. Names are
+    // looked up for the returned rows only, and the totals row always sorts first, so the LIMIT never drops it.
     private static final VersionedSql READ = VersionedSql.of(15, """
-            WITH e AS MATERIALIZED (
-              SELECT userid, dbid, queryid, calls, total_exec_time, rows, shared_blks_read, shared_blks_hit,
-                     temp_blks_written, wal_bytes
-                FROM %1$s.pg_stat_statements(false)),
-            s AS (
-              SELECT userid, dbid, queryid, sum(calls) AS calls, sum(total_exec_time) AS exec_ms, sum(rows) AS rows,
-                     sum(shared_blks_read) AS blks_read, sum(shared_blks_hit) AS blks_hit,
-                     sum(temp_blks_written) AS temp_written, sum(wal_bytes) AS wal_bytes
-                FROM e WHERE queryid IS NOT NULL GROUP BY userid, dbid, queryid
-               ORDER BY exec_ms DESC, queryid LIMIT %2$d)
-            SELECT false AS total, s.queryid::text AS queryid, coalesce(d.datname::text, s.dbid::text) AS datname,
+            WITH s AS (
+              SELECT GROUPING(userid, dbid, queryid) = 7 AS total, userid, dbid, queryid, count(*) AS entries,
+                     sum(calls::float8) AS calls, sum(total_exec_time) AS exec_ms, sum(rows::float8) AS rows,
+                     sum(shared_blks_read::float8) AS blks_read, sum(shared_blks_hit::float8) AS blks_hit,
+                     sum(temp_blks_written::float8) AS temp_written, sum(wal_bytes::float8) AS wal_bytes
+                FROM %1$s.pg_stat_statements(false)
+               GROUP BY GROUPING SETS ((userid, dbid, queryid), ())
+              HAVING GROUPING(userid, dbid, queryid) = 7 OR queryid IS NOT NULL
+               ORDER BY total DESC, exec_ms DESC, queryid LIMIT %2$d + 1)
+            SELECT s.total, s.queryid::text AS queryid, coalesce(d.datname::text, s.dbid::text) AS datname,
                    coalesce(r.rolname::text, s.userid::text) AS username, s.calls, s.exec_ms, s.rows, s.blks_read,
-                   s.blks_hit, s.temp_written, s.wal_bytes, NULL::bigint AS entries, NULL::bigint AS dealloc,
-                   NULL::float8 AS stats_reset, NULL::text AS max
+                   s.blks_hit, s.temp_written, s.wal_bytes, s.entries, i.dealloc,
+                   extract(epoch FROM i.stats_reset) AS stats_reset, current_setting('pg_stat_statements.max') AS max
               FROM s LEFT JOIN pg_database d ON d.oid = s.dbid LEFT JOIN pg_roles r ON r.oid = s.userid
-            UNION ALL
-            SELECT true, NULL, NULL, NULL, (SELECT sum(calls) FROM e), (SELECT sum(total_exec_time) FROM e),
-                   (SELECT sum(rows) FROM e), (SELECT sum(shared_blks_read) FROM e), NULL,
-                   (SELECT sum(temp_blks_written) FROM e), (SELECT sum(wal_bytes) FROM e), (SELECT count(*) FROM e),
-                   i.dealloc, extract(epoch FROM i.stats_reset), current_setting('pg_stat_statements.max')
-              FROM %1$s.pg_stat_statements_info i""");
+              LEFT JOIN %1$s.pg_stat_statements_info i ON s.total""");
 
     private static final String TEXTS = """
             SELECT p.queryid::text AS queryid, coalesce(d.datname::text, p.dbid::text) AS datname,
@@ -133,8 +138,11 @@ public final class StatementsCollector implements Collector {
     private final Map<Key, String> previews = new ConcurrentHashMap<>();
     private final AtomicBoolean absenceLogged = new AtomicBoolean();
     private final long intervalNanos;
+    private final LongSupplier nanoClock;
     /** What the last read wrote, served until it is older than the interval. */
     private volatile Cached cached;
+    /** When the scrape that declared the read started: the age of what it reads is counted from there. */
+    private volatile long declaredAtNanos;
 
     private record Cached(MetricSink sink, long readAtNanos, String server) {}
 
@@ -143,16 +151,27 @@ public final class StatementsCollector implements Collector {
      * @param previewChars length of the opt-in query preview; 0 exports no preview (the default)
      * @param interval     how old the served counters may be; zero reads them on every scrape
      */
-    public StatementsCollector(int top, int previewChars, java.time.Duration interval) {
+    public StatementsCollector(int top, int previewChars, Duration interval) {
+        this(top, previewChars, interval, System::nanoTime);
+    }
+
+    StatementsCollector(int top, int previewChars, Duration interval, LongSupplier nanoClock) {
         this.topK = new StatementTopK(top, 0.1);
         this.previewChars = previewChars;
         this.intervalNanos = interval.toNanos();
+        this.nanoClock = nanoClock;
     }
 
-    private boolean fresh(PgServer server) {
+    /**
+     * Whether a scrape starting at {@code now} serves the last read. Ages count from scrape start to scrape start,
+     * and a scrape up to a tenth of the interval (at most 1 s) early still reads: Prometheus scrapes on a fixed
+     * tick, so with an interval that is a multiple of the scrape interval the read falls on every n-th scrape
+     * rather than, by milliseconds of jitter or of the read's own duration, on every (n+1)-th.
+     */
+    private boolean fresh(PgServer server, long now) {
         Cached last = cached;
         return last != null && last.server().equals(identity(server))
-                && System.nanoTime() - last.readAtNanos() < intervalNanos;
+                && now - last.readAtNanos() < intervalNanos - Math.min(EARLY_TOLERANCE_NANOS, intervalNanos / 10);
     }
 
     /** What must not change for the last read to be served: not the pooled connection, the server. */
@@ -174,7 +193,12 @@ public final class StatementsCollector implements Collector {
 
     @Override
     public List<VersionedSql> statements(PgServer server) {
-        return server.statementsSchema() == null || fresh(server) ? List.of() : List.of(read(server));
+        long now = nanoClock.getAsLong();
+        if (server.statementsSchema() == null || fresh(server, now)) {
+            return List.of();
+        }
+        declaredAtNanos = now;
+        return List.of(read(server));
     }
 
     /** The text for this server's extension schema and the current window; one statement while neither changes. */
@@ -208,14 +232,15 @@ public final class StatementsCollector implements Collector {
             return;
         }
         absenceLogged.set(false);
-        Cached last = cached;
-        if (fresh(server)) {
-            sink.addAll(last.sink());
+        // whether this scrape reads was decided once, in statements(): the round trip may have crossed the interval
+        if (!results.declared(read(server))) {
+            sink.addAll(cached.sink());
             return;
         }
+        long startedAt = declaredAtNanos;
         MetricSink read = new MetricSink();
         readInto(results, server, read);
-        cached = new Cached(read, System.nanoTime(), identity(server));
+        cached = new Cached(read, startedAt, identity(server));
         sink.addAll(read);
     }
 

@@ -186,8 +186,13 @@ public final class PgSession implements AutoCloseable {
             }
 
             @Override
+            public boolean declared(VersionedSql statement) {
+                return mine.contains(statement);
+            }
+
+            @Override
             public void rows(VersionedSql statement, RowVisitor visitor) throws SQLException {
-                if (!mine.contains(statement)) {
+                if (!declared(statement)) {
                     throw new IllegalArgumentException("statement not declared by this collector for PostgreSQL "
                             + server.major() + ": " + statement);
                 }

@@ -21,6 +21,9 @@ public interface StatementResults {
     /** The facts of this scrape's probe: version, role, telemetry schema, settings generation. */
     PgServer server();
 
+    /** Whether the collector declared {@code statement} for this scrape (a collector that reads only now and then asks). */
+    boolean declared(VersionedSql statement);
+
     /** Visits every row of a declared statement. */
     void rows(VersionedSql declared, PgSession.RowVisitor visitor) throws SQLException;
 

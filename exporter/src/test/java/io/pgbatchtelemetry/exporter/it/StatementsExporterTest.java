@@ -69,7 +69,7 @@ class StatementsExporterTest {
                 assertTrue(first.value("pg_stat_statements_all_calls_total") >= 5041);
                 long series = first.count("pg_stat_statements_calls_total");
                 assertTrue(series > 0 && series <= 20, "bounded: " + series);
-                // within statements.interval (30 s) a scrape serves the counters last read: the same series, the same values
+                // within statements.interval (60 s) a scrape serves the counters last read: the same series, the same values
                 assertEquals(labelSets(first, "pg_stat_statements_calls_total"), labelSets(second, "pg_stat_statements_calls_total"));
                 assertEquals(first.value("pg_stat_statements_all_calls_total"), second.value("pg_stat_statements_all_calls_total"));
                 assertEquals(series, first.count("pg_stat_statements_query_info"));
