@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # Benchmark of statement evidence (see docs/statements-benchmark.md for the method and results).
 #
-#   scripts/statements-benchmark.sh                 # 5,000 statements, 10 snapshots per mode
-#   STATEMENTS=5000 SNAPSHOTS=20 ACTIVE=5000 scripts/statements-benchmark.sh
+#   scripts/statements-benchmark.sh                 # 5,000 statements, 30 snapshots per workload
+#   STATEMENTS=5000 SNAPSHOTS=30 WARMUP=5 scripts/statements-benchmark.sh
+#   STATEMENT_TOP_N=50 scripts/statements-benchmark.sh   # another statement_top_n than the default
 #   (also: PG_BIN, PSQL, QUERY_RUNS)
 #
 # On a throw-away PostgreSQL cluster (Debian's PostgreSQL 15 by default) with pg_stat_statements
 # loaded (max 10000, track = all) and STATEMENTS distinct statements in it, it measures:
-#  1. snapshot(): wall time of SNAPSHOTS snapshots with the extension, against as many after
-#     DROP EXTENSION pg_stat_statements (statement capture then stops at its first check); before
-#     each snapshot ACTIVE of the statements run once, so every capture has ACTIVE changed entries;
-#  2. storage: bytes of the statement tables (with indexes and TOAST) per capture, times 288 for a
-#     day of 5-minute snapshots;
+#  1. snapshot(): wall time (p50 of SNAPSHOTS) with statement capture, under three workloads run
+#     before each snapshot, and without pg_stat_statements (DROP EXTENSION: capture stops at its
+#     first check) under each of them;
+#       uniform: every one of the STATEMENTS statements runs once (only time and calls move);
+#       mix:     the same, plus five groups of 60 statements that each lead one measure: called 5
+#                times (calls), pg_sleep (time), sequential scans bigger than the buffer ring
+#                (shared blocks read), sorts over work_mem (temp written), INSERTs (WAL bytes), so
+#                the five top-N lists hardly overlap: the worst case for storage;
+#       groups:  only the five groups run (300 of the statements active): a realistic mix;
+#  2. storage per capture in steady state: after each snapshot the bytes of snapshot_statements
+#     (heap), its index and statement_texts (with TOAST and index); the slope over the captures
+#     after the first WARMUP of each workload, times 288 for a day of 5-minute snapshots;
 #  3. the statements collector's query (the exporter's one added statement per scrape, read from
 #     StatementsCollector.java): client-side latency over QUERY_RUNS runs (p50, p90);
 #  4. capture_plans() for a run of 10 plannable statements, while another session holds an
@@ -22,8 +30,8 @@ cd "$(dirname "$0")/.."
 REPO=$(pwd)
 
 STATEMENTS=${STATEMENTS:-5000}
-ACTIVE=${ACTIVE:-$STATEMENTS}
-SNAPSHOTS=${SNAPSHOTS:-10}
+SNAPSHOTS=${SNAPSHOTS:-30}
+WARMUP=${WARMUP:-5}
 QUERY_RUNS=${QUERY_RUNS:-200}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PSQL=${PSQL:-/usr/bin/psql}
@@ -62,6 +70,7 @@ shared_preload_libraries = 'pg_stat_statements'
 pg_stat_statements.max = 10000
 pg_stat_statements.track = all
 track_io_timing = on
+shared_buffers = 16MB
 EOF
 as_server_user "$PG_BIN/pg_ctl" -D "$WORK/data" -l "$WORK/server.log" -w start >/dev/null
 PSQL_CMD=("$PSQL" -X -q -h "$WORK" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1)
@@ -70,6 +79,9 @@ psql_() { "${PSQL_CMD[@]}" "$@"; }
 log "install, and $STATEMENTS distinct statements"
 psql_ -f sql/install.sql >/dev/null 2>&1
 psql_ -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"
+if [ -n "${STATEMENT_TOP_N:-}" ]; then
+  psql_ -c "UPDATE telemetry.config SET value = '$((STATEMENT_TOP_N))' WHERE key = 'statement_top_n'"
+fi
 # distinct shapes (1+1+..)*(1*1*..), run nested (track = all) so they are cheap to create
 psql_ -c "CREATE FUNCTION bench_run(n int) RETURNS void LANGUAGE plpgsql AS \$\$
 DECLARE r int; a int; b int; side int := ceil(sqrt(n));
@@ -80,26 +92,68 @@ BEGIN
   END LOOP;
 END \$\$"
 psql_ -c "SELECT bench_run($STATEMENTS)"
+# five groups of 60 statements, each leading one measure (distinct shapes: k times '+1')
+psql_ -c "CREATE TABLE mix_read AS SELECT g AS id, repeat('x', 100) AS pad FROM generate_series(1, 60000) g"   # ~8 MB: over shared_buffers / 4, read through a ring
+psql_ -c "CREATE TABLE mix_wal (v int)"
+psql_ -c "CREATE FUNCTION bench_groups() RETURNS void LANGUAGE plpgsql AS \$\$
+DECLARE r bigint; e text;
+BEGIN
+  PERFORM set_config('work_mem', '64kB', true);
+  FOR k IN 1 .. 60 LOOP
+    e := '(1' || repeat('+1', k) || ')';
+    FOR i IN 1 .. 5 LOOP EXECUTE 'SELECT 2 * ' || e INTO r; END LOOP;
+    EXECUTE 'SELECT count(*) FROM pg_sleep(0.01) WHERE ' || e || ' > 0' INTO r;
+    EXECUTE 'SELECT count(*) FROM mix_read WHERE id > ' || e INTO r;
+    EXECUTE 'SELECT count(*) FROM (SELECT g FROM generate_series(1, 5000) g ORDER BY g * ' || e || ') s' INTO r;
+    EXECUTE 'INSERT INTO mix_wal SELECT g + ' || e || ' FROM generate_series(1, 100) g';
+  END LOOP;
+  TRUNCATE mix_wal;
+END \$\$"
+psql_ -c "SELECT bench_groups()"
 ENTRIES=$(psql_ -Atc "SELECT count(*) FROM pg_stat_statements")
 log "pg_stat_statements holds $ENTRIES entries"
 
-time_snapshots() {   # prints the wall time of each snapshot() in ms, one per line
+workload() {
+  case $1 in
+    uniform) echo "SELECT bench_run($STATEMENTS)" ;;
+    mix)     echo "SELECT bench_run($STATEMENTS), bench_groups()" ;;
+    groups)  echo "SELECT bench_groups()" ;;
+  esac
+}
+# SNAPSHOTS snapshots, each after the workload; prints "<ms> <heap> <index> <texts> <rows>" per snapshot
+time_snapshots() {
   for _ in $(seq 1 "$SNAPSHOTS"); do
-    psql_ -c "SELECT bench_run($ACTIVE)" >/dev/null
-    psql_ -Atc "SELECT round(extract(epoch FROM clock_timestamp() - t) * 1000, 2) FROM (SELECT clock_timestamp() AS t) s, LATERAL (SELECT telemetry.snapshot()) x"
+    psql_ -c "$(workload "$1")" >/dev/null
+    psql_ -At -F' ' -c "SELECT round(extract(epoch FROM clock_timestamp() - t) * 1000, 2),
+        pg_relation_size('telemetry.snapshot_statements'), pg_indexes_size('telemetry.snapshot_statements'),
+        pg_total_relation_size('telemetry.statement_texts'), (SELECT count(*) FROM telemetry.snapshot_statements)
+      FROM (SELECT clock_timestamp() AS t) s, LATERAL (SELECT telemetry.snapshot()) x"
   done
 }
 stats() {   # p50 and mean of numbers on stdin
   sort -n | awk '{a[NR]=$1; s+=$1} END {printf "p50 %.1f ms, mean %.1f ms, max %.1f ms (n=%d)", a[int((NR+1)/2)], s/NR, a[NR], NR}'
 }
+p50() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# steady-state growth per capture from time_snapshots' lines: the slope after the first WARMUP
+growth() {
+  awk -v w="$WARMUP" '{n++; if (n == w) {h0=$2; i0=$3; t0=$4; r0=$5} h=$2; i=$3; t=$4; r=$5}
+    END {c = n - w; if (c < 1) c = 1; hs=(h-h0)/c; is=(i-i0)/c; ts=(t-t0)/c; tot=hs+is+ts;
+         printf "%.1f rows, %.0f B rows + %.0f B index + %.0f B texts = %.0f B per capture, %.2f MB per day (slope over %d captures)",
+                (r-r0)/c, hs, is, ts, tot, tot*288/1e6, c}'
+}
 
-log "snapshots with statement capture"
+declare -A TIMES GROWTH P50
 psql_ -c "SELECT telemetry.snapshot()" >/dev/null     # the base capture
-WITH_CAPTURE=$(time_snapshots)
-STORAGE=$(psql_ -Atc "SELECT (sum(pg_total_relation_size(c)))::bigint FROM unnest(ARRAY['telemetry.snapshot_statements', 'telemetry.statement_captures', 'telemetry.statement_texts']::regclass[]) c")
-CAPTURES=$(psql_ -Atc "SELECT count(*) FROM telemetry.statement_captures WHERE status = 'ok'")
-ROWS=$(psql_ -Atc "SELECT round(avg(n)) FROM (SELECT count(*) n FROM telemetry.snapshot_statements GROUP BY snapshot_id) x")
+for w in uniform mix groups; do
+  log "snapshots with statement capture, workload $w"
+  R=$(time_snapshots "$w")
+  TIMES[$w]=$(cut -d' ' -f1 <<<"$R" | stats)
+  P50[$w]=$(cut -d' ' -f1 <<<"$R" | p50)
+  GROWTH[$w]=$(growth <<<"$R")
+done
+ROW_BYTES=$(psql_ -Atc "SELECT round(avg(pg_column_size(s.*))) FROM telemetry.snapshot_statements s")
 LAST=$(psql_ -Atc "SELECT pg_total_relation_size('telemetry.statement_last')")
+TOP_N=$(psql_ -Atc "SELECT value FROM telemetry.config WHERE key = 'statement_top_n'")
 
 log "the statements collector's query"
 QUERY=$(python3 - "$REPO/exporter/src/main/java/io/pgbatchtelemetry/exporter/collector/StatementsCollector.java" <<'PY'
@@ -116,7 +170,10 @@ done | stats)
 
 log "snapshots without pg_stat_statements"
 psql_ -c "DROP EXTENSION pg_stat_statements"
-WITHOUT_CAPTURE=$(time_snapshots)
+declare -A WITHOUT
+for w in uniform mix groups; do
+  WITHOUT[$w]=$(time_snapshots "$w" | cut -d' ' -f1)
+done
 
 log "plan capture for 10 statements"
 psql_ -c "CREATE EXTENSION pg_stat_statements"
@@ -139,15 +196,19 @@ HOLDER_PID=""
   echo "# Statement evidence benchmark ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(git -C "$REPO" rev-parse --short HEAD))"
   echo
   echo "PostgreSQL: $(psql_ -Atc 'SHOW server_version'); machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "pg_stat_statements entries: $ENTRIES; statements run before each snapshot: $ACTIVE"
+  echo "pg_stat_statements entries: $ENTRIES; statement_top_n = $TOP_N; $SNAPSHOTS snapshots per workload (see the script's header)"
   echo
   echo "| measure | result |"
   echo "|---|---|"
-  echo "| snapshot() with statement capture | $(printf '%s\n' "$WITH_CAPTURE" | stats) |"
-  echo "| snapshot() without pg_stat_statements | $(printf '%s\n' "$WITHOUT_CAPTURE" | stats) |"
-  echo "| statement rows kept per capture (mean) | $ROWS |"
-  echo "| statement tables after $CAPTURES captures | $STORAGE bytes, $(( STORAGE / (CAPTURES > 0 ? CAPTURES : 1) )) per capture, $(( STORAGE * 288 / (CAPTURES > 0 ? CAPTURES : 1) / 1024 )) kB per day at 5-minute snapshots |"
-  echo "| statement_last (the base, replaced each capture) | $LAST bytes |"
+  for w in uniform mix groups; do
+    echo "| snapshot() without pg_stat_statements, $w | $(printf '%s\n' "${WITHOUT[$w]}" | stats) |"
+    echo "| snapshot() with statement capture, $w | ${TIMES[$w]}; extra over the p50 without: $(awk -v a="${P50[$w]}" -v b="$(printf '%s\n' "${WITHOUT[$w]}" | p50)" 'BEGIN {printf "%.1f", a - b}') ms |"
+  done
+  for w in uniform mix groups; do
+    echo "| storage growth, $w | ${GROWTH[$w]} |"
+  done
+  echo "| statement row, mean pg_column_size | $ROW_BYTES bytes |"
+  echo "| statement_last (the base, unlogged, fillfactor 50) | $LAST bytes |"
   echo "| statements collector query (client-side) | $SCRAPE |"
   echo "| capture_plans() for 10 statements, one table exclusively locked | $PLANS |"
 } | tee "$OUT/summary.md"

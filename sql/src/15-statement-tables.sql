@@ -3,7 +3,8 @@
 ----------------------------------------------------------------------------------------------
 
 INSERT INTO telemetry.config (key, value, description) VALUES
-  ('statement_top_n',             '50',       'statements kept per capture by each measure (time, calls, blocks read, temp written, WAL bytes); the rest is one "all other statements" row'),
+  ('statement_top_n',             '10',       'statements kept per capture by each measure (time, calls, blocks read, temp written, WAL bytes); the rest is one "all other statements" row. '
+                                              '10: at most 51 rows a capture (~135 bytes each with the index), so even five disjoint top lists stay within 2 MB a day at 5-minute snapshots (docs/statements-benchmark.md)'),
   ('statement_text_bytes',        '1536',     'bytes of query text stored once per statement; 0 stores no statement texts (privacy)'),
   ('plan_top_n',                  '10',       'capture_plans(): plans of this many statements of a run, by total time'),
   ('plan_lock_timeout',           '100ms',    'capture_plans(): lock_timeout while planning, so a lock held by the batch never makes it wait'),
@@ -66,8 +67,13 @@ CREATE INDEX IF NOT EXISTS snapshot_statements_snapshot_idx ON telemetry.snapsho
 
 -- The cumulative counters of every entry as of the last capture: the base of the next delta. Only
 -- entries whose counters moved are rewritten (snapshot_id: the capture that last wrote the row),
--- entries gone from pg_stat_statements are removed; not history.
-CREATE TABLE IF NOT EXISTS telemetry.statement_last (
+-- entries gone from pg_stat_statements are removed; not history. UNLOGGED: it is only the base of
+-- the next delta and needs no WAL. Crash recovery empties it, and then pg_stat_statements is empty
+-- too (its counters are saved only by a clean shutdown) with a new stats_reset, so the next capture
+-- counts every entry from zero and notes the restart; a clean shutdown keeps both, and the deltas
+-- stay exact. A fillfactor that leaves room for each row's next version lets the rewrite of the
+-- moved rows be HOT updates (no index entries, pruned without vacuum).
+CREATE UNLOGGED TABLE IF NOT EXISTS telemetry.statement_last (
   userid oid NOT NULL, dbid oid NOT NULL, toplevel boolean NOT NULL, queryid bigint NOT NULL,
   calls bigint, plans bigint, total_exec_time double precision, total_plan_time double precision, rows bigint,
   shared_blks_hit bigint, shared_blks_read bigint, shared_blks_dirtied bigint, shared_blks_written bigint,
@@ -76,7 +82,15 @@ CREATE TABLE IF NOT EXISTS telemetry.statement_last (
   temp_blk_read_time double precision, temp_blk_write_time double precision, wal_records bigint, wal_fpi bigint,
   wal_bytes numeric, jit_time double precision, stats_since timestamptz, snapshot_id bigint NOT NULL,
   PRIMARY KEY (userid, dbid, toplevel, queryid)
-);
+) WITH (fillfactor = 50);
+DO $unlogged$
+BEGIN   -- installs before the base was unlogged
+  IF (SELECT relpersistence FROM pg_class WHERE oid = 'telemetry.statement_last'::regclass) = 'p' THEN
+    ALTER TABLE telemetry.statement_last SET UNLOGGED;
+  END IF;
+END
+$unlogged$;
+ALTER TABLE telemetry.statement_last SET (fillfactor = 50);
 
 -- Query text, once per statement, capped at statement_text_bytes. userid is the role that ran it:
 -- a reader sees the text only where PostgreSQL would show it (same role, or pg_read_all_stats).

@@ -39,7 +39,7 @@ DECLARE
   v_prev_start timestamptz;
   v_dealloc numeric;
   v_reset timestamptz;
-  v_top int := telemetry._setting('statement_top_n', '50')::int;
+  v_top int := telemetry._setting('statement_top_n', '10')::int;
   v_text_bytes int := telemetry._setting('statement_text_bytes', '1536')::int;
   v_all_reset boolean;
   v_restarted boolean;
@@ -57,6 +57,9 @@ BEGIN
     RETURN;
   END IF;
   BEGIN
+    -- one capture at a time (pg_cron's snapshot() and a batch's): each takes its deltas against the
+    -- base the one before it left; readers of statement_last are not blocked
+    LOCK TABLE telemetry.statement_last IN SHARE ROW EXCLUSIVE MODE;
     -- the base is the last capture's; after a capture that failed or found no extension it may be
     -- old, so this one starts afresh instead of counting the whole gap as one delta
     SELECT * INTO v_prev FROM telemetry.statement_captures ORDER BY captured_at DESC, snapshot_id DESC LIMIT 1;
@@ -70,11 +73,18 @@ BEGIN
     v_all_reset := v_prev.snapshot_id IS NOT NULL AND v_prev.stats_reset IS DISTINCT FROM v_reset;
     v_restarted := v_prev.snapshot_id IS NOT NULL AND v_prev_start IS DISTINCT FROM pg_postmaster_start_time();
 
-    -- one statement: read every entry, store the new base, and the kept deltas of this capture
+    -- One statement: read every entry, one pass over entries and base for what moved (its deltas)
+    -- and what is gone, store the new base, and the kept deltas of this capture. The top N per
+    -- measure is chosen over the moved entries with ORDER BY .. LIMIT (a bounded heap of N keys per
+    -- measure, ties broken by the key so the choice is deterministic); only the kept rows and one
+    -- sum are written. Zero deltas are stored as NULL (the null bitmap costs nothing, a zero 8).
     EXECUTE format($q$
       WITH cur AS MATERIALIZED (%s),
       d AS MATERIALIZED (
-        SELECT c.userid, c.dbid, c.toplevel, c.queryid, f.fresh AND l.queryid IS NOT NULL AS recreated,
+        SELECT coalesce(c.userid, l.userid) AS userid, coalesce(c.dbid, l.dbid) AS dbid,
+               coalesce(c.toplevel, l.toplevel) AS toplevel, coalesce(c.queryid, l.queryid) AS queryid,
+               c.userid IS NULL AS gone, l.queryid IS NULL AS new,
+               c.userid IS NOT NULL AND f.fresh AND l.queryid IS NOT NULL AS recreated,
                c.calls - CASE WHEN f.fresh THEN 0 ELSE l.calls END AS calls,
                c.plans - CASE WHEN f.fresh THEN 0 ELSE l.plans END AS plans,
                c.total_exec_time - CASE WHEN f.fresh THEN 0 ELSE l.total_exec_time END AS total_exec_time,
@@ -99,63 +109,100 @@ BEGIN
                c.wal_bytes - CASE WHEN f.fresh THEN 0 ELSE l.wal_bytes END AS wal_bytes,
                c.jit_time - CASE WHEN f.fresh THEN 0 ELSE l.jit_time END AS jit_time
           FROM cur c
-          LEFT JOIN telemetry.statement_last l
+          FULL JOIN telemetry.statement_last l
             ON l.userid = c.userid AND l.dbid = c.dbid AND l.toplevel = c.toplevel AND l.queryid = c.queryid
          CROSS JOIN LATERAL (SELECT l.queryid IS NULL OR $3 OR c.calls < l.calls OR c.plans < l.plans
                                     OR c.total_exec_time < l.total_exec_time OR c.rows < l.rows
                                     OR c.shared_blks_hit < l.shared_blks_hit OR c.shared_blks_read < l.shared_blks_read
                                     OR c.temp_blks_written < l.temp_blks_written OR c.wal_bytes < l.wal_bytes
                                     OR c.stats_since IS DISTINCT FROM l.stats_since AS fresh) f
-         WHERE c.queryid IS NOT NULL
-           AND (f.fresh OR c.calls <> l.calls OR c.plans <> l.plans)   -- only entries that moved
+         WHERE c.userid IS NULL   -- gone from pg_stat_statements
+            OR c.queryid IS NOT NULL AND (f.fresh OR c.calls <> l.calls OR c.plans <> l.plans)   -- moved
       ),
-      base AS (   -- the new base: rows of the entries that moved, and no rows for entries gone
-        INSERT INTO telemetry.statement_last AS l
-        SELECT c.*, $1 FROM cur c JOIN d USING (userid, dbid, toplevel, queryid)
-        ON CONFLICT (userid, dbid, toplevel, queryid) DO UPDATE
-          SET calls = excluded.calls, plans = excluded.plans, total_exec_time = excluded.total_exec_time,
-              total_plan_time = excluded.total_plan_time, rows = excluded.rows, shared_blks_hit = excluded.shared_blks_hit,
-              shared_blks_read = excluded.shared_blks_read, shared_blks_dirtied = excluded.shared_blks_dirtied,
-              shared_blks_written = excluded.shared_blks_written, local_blks_hit = excluded.local_blks_hit,
-              local_blks_read = excluded.local_blks_read, local_blks_dirtied = excluded.local_blks_dirtied,
-              local_blks_written = excluded.local_blks_written, temp_blks_read = excluded.temp_blks_read,
-              temp_blks_written = excluded.temp_blks_written, blk_read_time = excluded.blk_read_time,
-              blk_write_time = excluded.blk_write_time, temp_blk_read_time = excluded.temp_blk_read_time,
-              temp_blk_write_time = excluded.temp_blk_write_time, wal_records = excluded.wal_records,
-              wal_fpi = excluded.wal_fpi, wal_bytes = excluded.wal_bytes, jit_time = excluded.jit_time,
-              stats_since = excluded.stats_since, snapshot_id = excluded.snapshot_id
+      moved AS (   -- the new base: entries that moved are updated (a hash join, HOT updates: see
+                   -- statement_last; cheaper than an upsert's index probe per row), new ones added, and
+                   -- gone ones deleted; captures are serialized, so no other one adds the same entry
+        UPDATE telemetry.statement_last l
+           SET calls = c.calls, plans = c.plans, total_exec_time = c.total_exec_time,
+               total_plan_time = c.total_plan_time, rows = c.rows, shared_blks_hit = c.shared_blks_hit,
+               shared_blks_read = c.shared_blks_read, shared_blks_dirtied = c.shared_blks_dirtied,
+               shared_blks_written = c.shared_blks_written, local_blks_hit = c.local_blks_hit,
+               local_blks_read = c.local_blks_read, local_blks_dirtied = c.local_blks_dirtied,
+               local_blks_written = c.local_blks_written, temp_blks_read = c.temp_blks_read,
+               temp_blks_written = c.temp_blks_written, blk_read_time = c.blk_read_time,
+               blk_write_time = c.blk_write_time, temp_blk_read_time = c.temp_blk_read_time,
+               temp_blk_write_time = c.temp_blk_write_time, wal_records = c.wal_records, wal_fpi = c.wal_fpi,
+               wal_bytes = c.wal_bytes, jit_time = c.jit_time, stats_since = c.stats_since, snapshot_id = $1
+          FROM cur c
+         WHERE l.userid = c.userid AND l.dbid = c.dbid AND l.toplevel = c.toplevel AND l.queryid = c.queryid
+           AND (c.calls, c.plans, c.total_exec_time, c.total_plan_time, c.rows, c.shared_blks_hit,
+                c.shared_blks_read, c.shared_blks_dirtied, c.shared_blks_written, c.local_blks_hit,
+                c.local_blks_read, c.local_blks_dirtied, c.local_blks_written, c.temp_blks_read,
+                c.temp_blks_written, c.blk_read_time, c.blk_write_time, c.temp_blk_read_time,
+                c.temp_blk_write_time, c.wal_records, c.wal_fpi, c.wal_bytes, c.jit_time, c.stats_since)
+               IS DISTINCT FROM (l.calls, l.plans, l.total_exec_time, l.total_plan_time, l.rows, l.shared_blks_hit,
+                l.shared_blks_read, l.shared_blks_dirtied, l.shared_blks_written, l.local_blks_hit,
+                l.local_blks_read, l.local_blks_dirtied, l.local_blks_written, l.temp_blks_read,
+                l.temp_blks_written, l.blk_read_time, l.blk_write_time, l.temp_blk_read_time,
+                l.temp_blk_write_time, l.wal_records, l.wal_fpi, l.wal_bytes, l.jit_time, l.stats_since)   -- any counter moved
+      ),
+      added AS (
+        INSERT INTO telemetry.statement_last
+        SELECT c.*, $1 FROM cur c
+         WHERE (c.userid, c.dbid, c.toplevel, c.queryid) IN (SELECT userid, dbid, toplevel, queryid FROM d WHERE new)
       ),
       gone AS (
-        DELETE FROM telemetry.statement_last l
-         WHERE NOT EXISTS (SELECT 1 FROM cur c WHERE c.userid = l.userid AND c.dbid = l.dbid
-                              AND c.toplevel = l.toplevel AND c.queryid = l.queryid)
+        DELETE FROM telemetry.statement_last l USING d
+         WHERE d.gone AND l.userid = d.userid AND l.dbid = d.dbid AND l.toplevel = d.toplevel AND l.queryid = d.queryid
       ),
-      ranked AS (
-        SELECT d.*, (d.queryid IS NOT NULL AND (
-                 row_number() OVER (ORDER BY d.total_exec_time + d.total_plan_time DESC) <= $4
-              OR row_number() OVER (ORDER BY d.calls DESC) <= $4
-              OR row_number() OVER (ORDER BY d.shared_blks_read DESC) <= $4 AND d.shared_blks_read > 0
-              OR row_number() OVER (ORDER BY d.temp_blks_written DESC) <= $4 AND d.temp_blks_written > 0
-              OR row_number() OVER (ORDER BY d.wal_bytes DESC) <= $4 AND d.wal_bytes > 0)) AS keep
-          FROM d WHERE $2 IS NOT NULL AND (d.calls > 0 OR d.plans > 0)   -- the first capture only records the base
+      top AS (   -- the first capture only records the base
+        (SELECT userid, dbid, toplevel, queryid FROM d WHERE $2 IS NOT NULL AND NOT gone AND (calls > 0 OR plans > 0)
+          ORDER BY total_exec_time + total_plan_time DESC, userid, dbid, toplevel, queryid LIMIT $4)
+        UNION
+        (SELECT userid, dbid, toplevel, queryid FROM d WHERE $2 IS NOT NULL AND NOT gone AND (calls > 0 OR plans > 0)
+          ORDER BY calls DESC, userid, dbid, toplevel, queryid LIMIT $4)
+        UNION
+        (SELECT userid, dbid, toplevel, queryid FROM d WHERE $2 IS NOT NULL AND NOT gone AND shared_blks_read > 0
+          ORDER BY shared_blks_read DESC, userid, dbid, toplevel, queryid LIMIT $4)
+        UNION
+        (SELECT userid, dbid, toplevel, queryid FROM d WHERE $2 IS NOT NULL AND NOT gone AND temp_blks_written > 0
+          ORDER BY temp_blks_written DESC, userid, dbid, toplevel, queryid LIMIT $4)
+        UNION
+        (SELECT userid, dbid, toplevel, queryid FROM d WHERE $2 IS NOT NULL AND NOT gone AND wal_bytes > 0
+          ORDER BY wal_bytes DESC, userid, dbid, toplevel, queryid LIMIT $4)
       ),
       kept AS (
         INSERT INTO telemetry.snapshot_statements
-        SELECT $1, userid, dbid, toplevel, queryid, calls, plans, total_exec_time, total_plan_time, rows,
-               shared_blks_hit, shared_blks_read, shared_blks_dirtied, shared_blks_written,
-               local_blks_hit, local_blks_read, local_blks_dirtied, local_blks_written, temp_blks_read, temp_blks_written,
-               blk_read_time, blk_write_time, temp_blk_read_time, temp_blk_write_time, wal_records, wal_fpi, wal_bytes, jit_time
-          FROM ranked WHERE keep
+        SELECT $1, userid, dbid, toplevel, queryid,
+               nullif(calls, 0), nullif(plans, 0), nullif(total_exec_time, 0), nullif(total_plan_time, 0),
+               nullif(rows, 0), nullif(shared_blks_hit, 0), nullif(shared_blks_read, 0),
+               nullif(shared_blks_dirtied, 0), nullif(shared_blks_written, 0), nullif(local_blks_hit, 0),
+               nullif(local_blks_read, 0), nullif(local_blks_dirtied, 0), nullif(local_blks_written, 0),
+               nullif(temp_blks_read, 0), nullif(temp_blks_written, 0), nullif(blk_read_time, 0),
+               nullif(blk_write_time, 0), nullif(temp_blk_read_time, 0), nullif(temp_blk_write_time, 0),
+               nullif(wal_records, 0), nullif(wal_fpi, 0), nullif(wal_bytes, 0), nullif(jit_time, 0)
+          FROM d
+         WHERE EXISTS (SELECT 1 FROM top t WHERE t.userid = d.userid AND t.dbid = d.dbid
+                          AND t.toplevel = d.toplevel AND t.queryid = d.queryid)
         RETURNING userid, dbid, queryid
       ),
       other AS (
         INSERT INTO telemetry.snapshot_statements
-        SELECT $1, NULL, NULL, NULL, NULL, sum(calls), sum(plans), sum(total_exec_time), sum(total_plan_time), sum(rows),
-               sum(shared_blks_hit), sum(shared_blks_read), sum(shared_blks_dirtied), sum(shared_blks_written),
-               sum(local_blks_hit), sum(local_blks_read), sum(local_blks_dirtied), sum(local_blks_written),
-               sum(temp_blks_read), sum(temp_blks_written), sum(blk_read_time), sum(blk_write_time),
-               sum(temp_blk_read_time), sum(temp_blk_write_time), sum(wal_records), sum(wal_fpi), sum(wal_bytes), sum(jit_time)
-          FROM ranked WHERE NOT keep HAVING count(*) > 0
+        SELECT $1, NULL, NULL, NULL, NULL,
+               nullif(sum(calls), 0), nullif(sum(plans), 0), nullif(sum(total_exec_time), 0),
+               nullif(sum(total_plan_time), 0), nullif(sum(rows), 0), nullif(sum(shared_blks_hit), 0),
+               nullif(sum(shared_blks_read), 0), nullif(sum(shared_blks_dirtied), 0),
+               nullif(sum(shared_blks_written), 0), nullif(sum(local_blks_hit), 0),
+               nullif(sum(local_blks_read), 0), nullif(sum(local_blks_dirtied), 0),
+               nullif(sum(local_blks_written), 0), nullif(sum(temp_blks_read), 0),
+               nullif(sum(temp_blks_written), 0), nullif(sum(blk_read_time), 0),
+               nullif(sum(blk_write_time), 0), nullif(sum(temp_blk_read_time), 0),
+               nullif(sum(temp_blk_write_time), 0), nullif(sum(wal_records), 0), nullif(sum(wal_fpi), 0),
+               nullif(sum(wal_bytes), 0), nullif(sum(jit_time), 0)
+          FROM d WHERE $2 IS NOT NULL AND NOT gone AND (calls > 0 OR plans > 0)
+           AND NOT EXISTS (SELECT 1 FROM top t WHERE t.userid = d.userid AND t.dbid = d.dbid
+                              AND t.toplevel = d.toplevel AND t.queryid = d.queryid)
+        HAVING count(*) > 0
       )
       SELECT (SELECT count(*) FROM cur)::int, (SELECT count(*) FROM kept)::int,
              (SELECT count(*) FROM cur WHERE queryid IS NULL)::int,
@@ -164,7 +211,7 @@ BEGIN
                       WHERE t.userid = k.userid AND t.dbid = k.dbid AND t.queryid = k.queryid)) $q$,
       format(telemetry.version_sql('statements'), v_pgss.schema_name))
     INTO v_entries, v_kept, v_hidden, v_recreated, v_missing_texts
-    USING p_snapshot_id, v_prev.snapshot_id, v_all_reset OR v_restarted, v_top;
+    USING p_snapshot_id, v_prev.snapshot_id, v_all_reset, v_top;
 
     -- texts of kept statements, once each: pg_stat_statements(true) reads the whole text file,
     -- so only when a kept statement has none stored yet
@@ -184,16 +231,20 @@ BEGIN
     IF v_prev.snapshot_id IS NULL THEN
       v_notes := v_notes || 'first capture: counters recorded as the base, statement deltas start with the next snapshot'::text;
     END IF;
-    IF v_all_reset THEN
+    -- a clean shutdown saves pg_stat_statements (counters and stats_reset) and statement_last (an
+    -- unlogged table survives it): the deltas stay exact, nothing to note. A crash, an immediate
+    -- shutdown or pg_stat_statements.save = off start it empty with a new stats_reset, and empty
+    -- statement_last (crash recovery truncates unlogged tables): every entry counts from zero.
+    IF v_all_reset AND v_restarted THEN
+      v_notes := v_notes || format('the server restarted since the previous capture (%s) and pg_stat_statements started empty '
+                                   '(a crash or immediate shutdown, or pg_stat_statements.save = off): statement work between '
+                                   'the previous capture and the restart is missing', v_prev.captured_at);
+    ELSIF v_all_reset THEN
       v_notes := v_notes || format('pg_stat_statements was reset at %s: work between the previous capture (%s) and the reset is missing',
                                    v_reset, v_prev.captured_at);
     END IF;
-    IF v_restarted THEN
-      v_notes := v_notes || format('the server restarted since the previous capture (%s): work not saved by a clean shutdown is missing',
-                                   v_prev.captured_at);
-    END IF;
     v_dealloc_delta := CASE WHEN v_prev.snapshot_id IS NULL THEN NULL
-                            WHEN v_all_reset OR v_restarted OR v_dealloc < v_prev.dealloc THEN v_dealloc
+                            WHEN v_all_reset OR v_dealloc < v_prev.dealloc THEN v_dealloc
                             ELSE v_dealloc - v_prev.dealloc END;
     IF v_dealloc_delta > 0 THEN
       v_notes := v_notes || format('%s statement entries were evicted (pg_stat_statements.max = %s, %s entries now): their work since '

@@ -3,7 +3,8 @@
 ----------------------------------------------------------------------------------------------
 
 -- Sums of the statement deltas captured after snapshot p_s1 up to and including p_s2; the row
--- with queryid NULL is all other statements (exact in sum, so totals over rows are exact).
+-- with queryid NULL is all other statements (exact in sum, so totals over rows are exact). The one
+-- reader of snapshot_statements' counters: a zero delta is stored as NULL, read here as 0.
 CREATE FUNCTION telemetry._statement_sums(p_s1 bigint, p_s2 bigint)
 RETURNS TABLE (userid oid, dbid oid, toplevel boolean, queryid bigint, calls numeric, total_ms numeric,
                rows numeric, shared_blks_read numeric, shared_blks_hit numeric, shared_blks_written numeric,
@@ -11,9 +12,10 @@ RETURNS TABLE (userid oid, dbid oid, toplevel boolean, queryid bigint, calls num
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $$
-  SELECT s.userid, s.dbid, s.toplevel, s.queryid, sum(s.calls), round(sum(s.total_exec_time + s.total_plan_time)::numeric, 3),
-         sum(s.rows), sum(s.shared_blks_read), sum(s.shared_blks_hit), sum(s.shared_blks_written),
-         sum(s.temp_blks_written), sum(s.wal_bytes)
+  SELECT s.userid, s.dbid, s.toplevel, s.queryid, coalesce(sum(s.calls), 0),
+         round(coalesce(sum(coalesce(s.total_exec_time, 0) + coalesce(s.total_plan_time, 0)), 0)::numeric, 3),
+         coalesce(sum(s.rows), 0), coalesce(sum(s.shared_blks_read), 0), coalesce(sum(s.shared_blks_hit), 0),
+         coalesce(sum(s.shared_blks_written), 0), coalesce(sum(s.temp_blks_written), 0), coalesce(sum(s.wal_bytes), 0)
     FROM telemetry.snapshot_statements s
    WHERE s.snapshot_id > p_s1 AND s.snapshot_id <= p_s2
    GROUP BY 1, 2, 3, 4

@@ -1,14 +1,14 @@
 package io.pgbatchtelemetry.bench;
 
+import io.pgbatchtelemetry.harness.ChildProcess;
+
 import java.io.IOException;
-import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 /**
  * An exporter running as its own process, as users run it: ours through {@code exporter/bin/pg-batch-exporter}
@@ -19,15 +19,13 @@ public final class ExporterProcess implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(90);
 
     private final String name;
-    private final Process process;
+    private final ChildProcess process;
     private final int port;
-    private final Path log;
 
-    private ExporterProcess(String name, Process process, int port, Path log) {
+    private ExporterProcess(String name, ChildProcess process, int port) {
         this.name = name;
         this.process = process;
         this.port = port;
-        this.log = log;
     }
 
     /** Our exporter through its launcher; {@code javaOpts} becomes JAVA_OPTS (empty: none). */
@@ -60,12 +58,7 @@ public final class ExporterProcess implements AutoCloseable {
         int port = freePort();
         List<String> full = new ArrayList<>(command);
         full.add(listenFlag + port);
-        ProcessBuilder builder = new ProcessBuilder(full).redirectErrorStream(true).redirectOutput(log.toFile());
-        builder.environment().remove("JAVA_OPTS");
-        builder.environment().remove("JAVA_TOOL_OPTIONS");
-        builder.environment().remove("JDK_JAVA_OPTIONS");
-        builder.environment().putAll(env);
-        ExporterProcess started = new ExporterProcess(name, builder.start(), port, log);
+        ExporterProcess started = new ExporterProcess(name, ChildProcess.start(full, null, env, log), port);
         try {
             started.awaitHealthy();
         } catch (RuntimeException e) {
@@ -108,7 +101,7 @@ public final class ExporterProcess implements AutoCloseable {
     }
 
     public Path log() {
-        return log;
+        return process.log();
     }
 
     public Scraper scraper() {
@@ -120,31 +113,16 @@ public final class ExporterProcess implements AutoCloseable {
     }
 
     public String tail() {
-        try {
-            List<String> lines = Files.readAllLines(log);
-            return String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size()));
-        } catch (IOException e) {
-            return "(no log: " + e.getMessage() + ")";
-        }
+        return process.tail(20);
     }
 
     @Override
     public void close() {
-        process.destroy();
-        try {
-            if (!process.waitFor(10, TimeUnit.SECONDS)) {
-                process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-            }
-        } catch (InterruptedException e) {
-            process.destroyForcibly();
-            Thread.currentThread().interrupt();
-        }
+        process.close();
     }
 
-    static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
-        }
+    static int freePort() {
+        return ChildProcess.freeLoopbackPort();
     }
 
     static void sleep(long millis) {
