@@ -207,8 +207,9 @@ class RunStatementsTest {
                 "one row for all other statements");
         // the run's rows add up to every entry's delta: the captures' exact sums over the same interval
         for (String column : new String[] {"calls", "rows", "shared_blks_hit", "wal_records"}) {
-            String byRun = db.value("SELECT sum(" + column + ") FROM telemetry.run_statements WHERE run_id = " + run);
-            String byCapture = db.value("SELECT sum(st." + column + ") FROM telemetry.snapshot_statements st, telemetry.run_statement_status r "
+            // coalesce: the captures store a zero delta as NULL
+            String byRun = db.value("SELECT coalesce(sum(" + column + "), 0) FROM telemetry.run_statements WHERE run_id = " + run);
+            String byCapture = db.value("SELECT coalesce(sum(st." + column + "), 0) FROM telemetry.snapshot_statements st, telemetry.run_statement_status r "
                     + "WHERE r.run_id = " + run + " AND st.snapshot_id > r.base_snapshot_id AND st.snapshot_id <= r.end_snapshot_id");
             assertEquals(byCapture, byRun, column + ": the run's totals with all other statements are the sum over all entries");
         }
