@@ -3481,6 +3481,15 @@ AS $$
                      WHERE t.userid = p_userid AND t.dbid = p_dbid AND t.queryid = p_queryid) END
 $$;
 
+-- Whether a statement is the telemetry schema's own work (snapshot(), sample_open_runs(), ... and
+-- the exporter's calls of them) rather than a batch's: by its text, the only mark it carries in
+-- pg_stat_statements. A longer run calls them more, which is no news to a DBA, so comparisons rank
+-- them after the batch's statements and capture_plans() does not plan them.
+CREATE FUNCTION telemetry._is_telemetry_statement(p_query text)
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT coalesce(p_query, '') ~* '\m"?telemetry"?\.' $$;
+
 -- What changed for one statement between two windows. The extra time splits exactly into a part
 -- the change in calls explains and a part the change in mean time per call explains, each taken at
 -- the average of the two sides (the symmetric, Shapley split: (cb - ca) * (ma + mb) / 2 and
@@ -3599,6 +3608,8 @@ AS $$
        ),
        p AS (
          SELECT j.*, pc.queryid IS NOT NULL AS plan_changed,
+                telemetry._is_telemetry_statement((SELECT t.query FROM telemetry.statement_texts t
+                                                    WHERE t.userid = j.userid AND t.dbid = j.dbid AND t.queryid = j.queryid)) AS own,
                 CASE WHEN telemetry._may_read_text(j.userid) THEN pa.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_a,
                 CASE WHEN telemetry._may_read_text(j.userid) THEN pb.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_b
            FROM j
@@ -3608,7 +3619,7 @@ AS $$
            LEFT JOIN telemetry.statement_plans pb
              ON pb.run_id = run_b AND pb.userid = j.userid AND pb.dbid = j.dbid AND pb.queryid = j.queryid AND pb.status = 'captured'
        )
-  SELECT (row_number() OVER (ORDER BY p.queryid IS NULL, p.tb - p.ta DESC, p.queryid))::int, p.queryid,
+  SELECT (row_number() OVER (ORDER BY p.queryid IS NULL, p.own, p.tb - p.ta DESC, p.queryid))::int, p.queryid,
          (SELECT r.rolname::text FROM pg_roles r WHERE r.oid = p.userid),
          (SELECT d.datname::text FROM pg_database d WHERE d.oid = p.dbid), p.toplevel,
          CASE WHEN p.queryid IS NOT NULL THEN telemetry._statement_verdict(p.ca, p.ta, p.cb, p.tb, p.plan_changed) END,
@@ -4028,7 +4039,7 @@ BEGIN
                 LEFT JOIN t ON t.userid = x.userid AND t.dbid = x.dbid AND t.queryid = x.queryid
                WHERE x.queryid IS NOT NULL AND x.calls > 0) s
         LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
-       WHERE coalesce(s.query, '') !~* '\m"?telemetry"?\.'
+       WHERE NOT telemetry._is_telemetry_statement(s.query)
          AND (s.query IS NULL OR telemetry._statement_command(s.query) IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'WITH'))
        ORDER BY s.total_ms DESC, s.queryid LIMIT $3 $q$, v_pgss.schema_name)
     USING b.s1, b.s2, coalesce(top_n, telemetry._setting('plan_top_n', '10')::int), run_id LOOP

@@ -157,7 +157,7 @@ BEGIN
                 LEFT JOIN t ON t.userid = x.userid AND t.dbid = x.dbid AND t.queryid = x.queryid
                WHERE x.queryid IS NOT NULL AND x.calls > 0) s
         LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
-       WHERE coalesce(s.query, '') !~* '\m"?telemetry"?\.'
+       WHERE NOT telemetry._is_telemetry_statement(s.query)
          AND (s.query IS NULL OR telemetry._statement_command(s.query) IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE', 'WITH'))
        ORDER BY s.total_ms DESC, s.queryid LIMIT $3 $q$, v_pgss.schema_name)
     USING b.s1, b.s2, coalesce(top_n, telemetry._setting('plan_top_n', '10')::int), run_id LOOP

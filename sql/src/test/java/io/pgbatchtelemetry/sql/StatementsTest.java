@@ -124,10 +124,20 @@ class StatementsTest {
                 "CREATE TABLE params (id int, f numeric)",
                 "INSERT INTO params SELECT g * 7, 1.0001 FROM generate_series(1, 20) g",
                 "ANALYZE acct", "ANALYZE params");
-        long baseline = run(db, "nightly_plans", 150, UPDATE);
+        String steady = "SELECT count(*) FROM params WHERE f > 1";   // the same in both runs
+        long baseline = run(db, "nightly_plans", 150, UPDATE, steady);
         db.value("SELECT count(*) FROM telemetry.capture_plans(" + baseline + ")");
         db.exec("ALTER TABLE acct DROP CONSTRAINT acct_pkey");
-        long slow = run(db, "nightly_plans", 150, UPDATE);
+        long slow = db.count("SELECT telemetry.batch_start('nightly_plans', session_bound => false)");
+        try (Connection c = db.connect()) {
+            for (int i = 0; i < 150; i++) {
+                exec(c, UPDATE, steady);
+            }
+            for (int i = 0; i < 5; i++) {
+                exec(c, "SELECT telemetry.snapshot()");   // the schema's own work, more of it than in the baseline
+            }
+        }
+        db.value("SELECT telemetry.batch_end(" + slow + ")");
         // what the telemetry_plans pg_cron job runs: the slow run's plans (the baseline has its own already)
         List<Map<String, String>> pending = rows(db, "SELECT * FROM telemetry.capture_pending_plans()");
         assertEquals(List.of(Long.toString(slow)), pending.stream().map(r -> r.get("run_id")).toList(), pending.toString());
@@ -146,6 +156,12 @@ class StatementsTest {
         assertEquals(UPDATE, first.get("query"));
         assertTrue(Double.parseDouble(first.get("share_of_extra_pct")) > 50, first.toString());
         assertTrue(cmp.stream().anyMatch(r -> "(all other statements)".equals(r.get("query"))), "the rest is one row");
+        // the telemetry schema's own statements (snapshot(), batch_end, ...) rank after the batch's, even
+        // snapshot() with its extra calls ahead of the steady statement's near-zero change
+        List<Boolean> own = cmp.stream().filter(r -> r.get("queryid") != null)
+                .map(r -> String.valueOf(r.get("query")).contains("telemetry.")).toList();
+        assertTrue(own.contains(true), "this run called telemetry functions: " + cmp);
+        assertEquals(own.indexOf(true), own.lastIndexOf(false) + 1, "own statements last: " + cmp);
 
         List<Map<String, String>> findings = rows(db, "SELECT * FROM telemetry.diagnose(" + slow + ")");
         Map<String, String> regression = findings.stream().filter(f -> f.get("pattern").equals("statement_regression"))
