@@ -30,8 +30,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Statement evidence from pg_stat_statements on servers with the library preloaded (one private
  * cluster per version, pg_stat_statements.max = 100 so that eviction is easy to cause): the
  * statement whose index was dropped between two runs is ranked first with verdict "plan changed"
- * and both plans; a statement called 10x as often is "more calls" with its share of the extra
- * time; eviction and a reset mid-run leave no negative numbers and are reported; plans are
+ * and both plans, and a reader who may not see the texts gets the same ranking; a statement called
+ * 10x as often is "more calls" with its share of the extra time; a baseline given by hand is the
+ * statements' baseline too; the report lists every plan change, also one below its top 20; eviction and a reset mid-run leave no negative numbers and are reported; plans are
  * captured as the statement's role, never wait for a lock held by the batch, and a role without
  * the rights gets a message; sampled lock waits are attributed to the waiting statement. Without
  * the extension (the shared clusters) everything else works and diagnose() says how to enable it.
