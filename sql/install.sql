@@ -3300,8 +3300,9 @@ $fn$;
 
 CREATE TYPE telemetry._finding AS (pattern text, score numeric, evidence text, recommendation text);
 
--- p_run_id: the run the window belongs to (its batch session's settings), NULL for a plain window.
-CREATE FUNCTION telemetry._diagnose(start_time timestamptz, end_time timestamptz, p_run_id bigint)
+-- p_run_id: the run the window belongs to (its batch session's settings), NULL for a plain window;
+-- p_baseline_run: the run its statements are compared with (statement_regression), NULL for none.
+CREATE FUNCTION telemetry._diagnose(start_time timestamptz, end_time timestamptz, p_run_id bigint, p_baseline_run bigint)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
@@ -3440,7 +3441,7 @@ BEGIN
       'A replica fell behind: check its disk, CPU and network (and whether replay was paused or conflicted); with synchronous replication the batch waits for it, so consider SET LOCAL synchronous_commit = local for the batch or fix the replica first.')::telemetry._finding;
   END IF;
 
-  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time, p_run_id);   -- 93-statement-compare.sql
+  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time, p_run_id, p_baseline_run);   -- 93-statement-compare.sql
 
   IF cardinality(v_findings) = 0 THEN
     RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%; %)', start_time, end_time, v_samples,
@@ -3460,7 +3461,7 @@ CREATE FUNCTION telemetry.diagnose(start_time timestamptz, end_time timestamptz)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
 LANGUAGE sql
 SET search_path = pg_catalog, telemetry, pg_temp
-AS $$ SELECT * FROM telemetry._diagnose(start_time, end_time, NULL) $$;
+AS $$ SELECT * FROM telemetry._diagnose(start_time, end_time, NULL, NULL) $$;
 
 CREATE FUNCTION telemetry.diagnose(run_id bigint)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
@@ -3470,14 +3471,14 @@ AS $fn$
 DECLARE
   w record := telemetry._run_window(run_id);
   v_findings jsonb;
-  v_base bigint[];
+  -- the run's baseline (95-report.sql), as run_report(run_id) has it
+  v_base bigint[] := telemetry._report_baseline(run_id, NULL);
 BEGIN
-  v_findings := (SELECT jsonb_agg(to_jsonb(d)) FROM telemetry._diagnose(w.start_time, w.end_time, run_id) d);
+  v_findings := (SELECT jsonb_agg(to_jsonb(d)) FROM telemetry._diagnose(w.start_time, w.end_time, run_id, telemetry._typical_run(v_base)) d);
   IF v_findings IS NULL THEN
     RETURN;
   END IF;
-  -- each finding against the run's baseline (95-report.sql): "temp written 1.2 GB, usually 3 MB (median of 5 runs)"
-  v_base := telemetry._report_baseline(run_id, NULL);
+  -- each finding against that baseline: "temp written 1.2 GB, usually 3 MB (median of 5 runs)"
   RETURN QUERY
   SELECT f.rank, f.pattern, f.severity, f.score, f.evidence, f.recommendation
     FROM telemetry._findings_with_baseline(v_findings,
@@ -3646,6 +3647,19 @@ AS $$
      AND a.fingerprint <> b.fingerprint
 $$;
 
+-- The statements that are the telemetry schema's own work (_is_telemetry_statement), by key.
+-- SECURITY DEFINER (row-level security on statement_texts hides a text from a role that may not
+-- read it): whether a statement ranks with the batch's or after them must not depend on who
+-- reads, so every reader is told which statements are the schema's own, and only that: keys,
+-- never a text.
+CREATE FUNCTION telemetry._telemetry_statements()
+RETURNS TABLE (userid oid, dbid oid, queryid bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT t.userid, t.dbid, t.queryid FROM telemetry.statement_texts t WHERE telemetry._is_telemetry_statement(t.query)
+$$;
+
 -- Two windows side by side per statement: the statements that took the most extra time first,
 -- with their share of the whole extra time and what changed (the verdict). Two runs that both
 -- kept their own totals (56-run-statements.sql) are compared by those, else by the captures'
@@ -3660,6 +3674,7 @@ AS $$
              UNION ALL SELECT * FROM telemetry._statement_sums(a1, a2) WHERE NOT (SELECT runs FROM src)),
        b AS (SELECT * FROM telemetry._run_statement_sums(run_b, run_a) WHERE (SELECT runs FROM src)
              UNION ALL SELECT * FROM telemetry._statement_sums(b1, b2) WHERE NOT (SELECT runs FROM src)),
+       own AS MATERIALIZED (SELECT * FROM telemetry._telemetry_statements()),
        j AS (
          SELECT coalesce(b.userid, a.userid) AS userid, coalesce(b.dbid, a.dbid) AS dbid,
                 coalesce(b.toplevel, a.toplevel) AS toplevel, coalesce(b.queryid, a.queryid) AS queryid,
@@ -3679,13 +3694,12 @@ AS $$
                 (SELECT a.wal_bytes FROM a WHERE a.queryid IS NULL), (SELECT b.wal_bytes FROM b WHERE b.queryid IS NULL)
        ),
        p AS (
-         SELECT j.*, pc.queryid IS NOT NULL AS plan_changed,
-                telemetry._is_telemetry_statement((SELECT t.query FROM telemetry.statement_texts t
-                                                    WHERE t.userid = j.userid AND t.dbid = j.dbid AND t.queryid = j.queryid)) AS own,
+         SELECT j.*, pc.queryid IS NOT NULL AS plan_changed, o.queryid IS NOT NULL AS own,   -- the same for every reader
                 CASE WHEN telemetry._may_read_text(j.userid) THEN pa.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_a,
                 CASE WHEN telemetry._may_read_text(j.userid) THEN pb.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_b
            FROM j
            LEFT JOIN telemetry._plans_changed(run_a, run_b) pc ON pc.userid = j.userid AND pc.dbid = j.dbid AND pc.queryid = j.queryid
+           LEFT JOIN own o ON o.userid = j.userid AND o.dbid = j.dbid AND o.queryid = j.queryid
            LEFT JOIN telemetry.statement_plans pa
              ON pa.run_id = run_a AND pa.userid = j.userid AND pa.dbid = j.dbid AND pa.queryid = j.queryid AND pa.status = 'captured'
            LEFT JOIN telemetry.statement_plans pb
@@ -3794,30 +3808,6 @@ BEGIN
 END
 $fn$;
 
--- The baseline run a run's statements are compared against in diagnose(run_id): the first of
--- telemetry.baseline_runs() where that (the one baseline definition) is installed, else the most
--- recent earlier successful run of the same name.
-CREATE FUNCTION telemetry._statement_baseline_run(p_run_id bigint)
-RETURNS bigint LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, telemetry, pg_temp
-AS $fn$
-DECLARE
-  v bigint;
-BEGIN
-  IF p_run_id IS NULL THEN
-    RETURN NULL;
-  END IF;
-  IF to_regprocedure('telemetry.baseline_runs(bigint)') IS NOT NULL THEN
-    EXECUTE 'SELECT telemetry._typical_run(array_agg(b.run_id)) FROM telemetry.baseline_runs($1) b' INTO v USING p_run_id;
-    RETURN v;
-  END IF;
-  SELECT b.run_id INTO v FROM telemetry.runs r JOIN telemetry.runs b ON b.name = r.name
-   WHERE r.run_id = p_run_id AND b.state = 'succeeded' AND b.started_at < r.started_at AND b.ended_at IS NOT NULL
-   ORDER BY b.started_at DESC LIMIT 1;
-  RETURN v;
-END
-$fn$;
-
 -- The top statements of a window by one measure, on one line: "queryid 812 (9.1 s) UPDATE acct ...".
 CREATE FUNCTION telemetry._top_statements_line(p_s1 bigint, p_s2 bigint, p_measure text, p_limit int DEFAULT 3,
                                                p_run_id bigint DEFAULT NULL)
@@ -3865,9 +3855,11 @@ $$;
 -- (complete) statement data says so (NOTICE) and how to fix it, and with a baseline run each statement
 -- that took a large share of the extra time is a statement_regression finding of its own
 -- (score = share of the extra time / 10: all of it is 10, high). The window is a run's when it is
--- exactly that run's (diagnose(run_id) passes it so); its baseline is _statement_baseline_run().
+-- exactly that run's (diagnose(run_id) passes it so); p_baseline_run is the run its statements are
+-- compared with: _typical_run() of the run's baseline (_report_baseline(): the runs given, else
+-- baseline_runs()), the run run_report()'s statements section compares with too.
 CREATE FUNCTION telemetry._statement_evidence(p_findings telemetry._finding[], start_time timestamptz, end_time timestamptz,
-                                              p_run_id bigint)
+                                              p_run_id bigint, p_baseline_run bigint)
 RETURNS telemetry._finding[] LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -3882,7 +3874,6 @@ DECLARE
   -- the run being diagnosed, if any (diagnose(run_id) passes it: a run's window may end after ended_at,
   -- at its closing snapshot)
   v_run bigint := p_run_id;
-  p_baseline_run bigint := telemetry._statement_baseline_run(v_run);
 BEGIN
   BEGIN
     b := telemetry._bracket(start_time, end_time, false);
@@ -4667,21 +4658,25 @@ DECLARE
   v_warn jsonb := '[]';
   v_settings jsonb;
   v_statements jsonb;
+  v_plan_changes jsonb;
   v_typical bigint;
   v_verdict jsonb;
   v_dur record;
   w text;
   b jsonb;
 BEGIN
+  -- the one run of the baseline statements are compared with, in the statements section and in
+  -- diagnose()'s statement_regression alike: the typical run of the runs given, or of baseline_runs()
+  v_typical := telemetry._typical_run(v_base_ids);
   v_base := coalesce((SELECT jsonb_agg(telemetry._run_evidence(x) ORDER BY x DESC) FROM unnest(v_base_ids) x), '[]');
   v_cmp := coalesce((SELECT jsonb_agg(to_jsonb(c)) FROM telemetry._compare_evidence(v_run, v_base) c), '[]');
 
   BEGIN
     -- as diagnose(run_id) finds them (its window, and the run's id, which statement_regression needs),
-    -- with the baseline wording added below from this report's own comparison
+    -- against this report's baseline, with the baseline wording added below from its own comparison
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(d) ORDER BY d.rank)
                               FROM telemetry._run_window(run_id) w
-                             CROSS JOIN LATERAL telemetry._diagnose(w.start_time, w.end_time, run_id) d), '[]');
+                             CROSS JOIN LATERAL telemetry._diagnose(w.start_time, w.end_time, run_id, v_typical) d), '[]');
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(f) ORDER BY f.rank)
                               FROM telemetry._findings_with_baseline(v_findings, v_cmp, v_run ->> 'name', v_n) f), '[]');
   EXCEPTION WHEN OTHERS THEN
@@ -4748,7 +4743,6 @@ BEGIN
    WHERE NOT h.active OR h.last_status = 'failed' OR h.failed_last_hour > 0), '[]');
 
   -- statements and plans: read from the statement functions when this schema has them
-  v_typical := telemetry._typical_run(v_base_ids);   -- the run diagnose()'s statement_regression compares with too
   IF to_regprocedure('telemetry.statement_compare_runs(bigint,bigint)') IS NULL THEN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason',
       'this telemetry schema has no statement capture (telemetry.statement_compare_runs is missing): install a version with statement evidence');
@@ -4756,15 +4750,24 @@ BEGIN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason', 'no baseline run to compare statements with');
   ELSE
     BEGIN
-      -- the statements that took the most extra time (statement_compare_runs() ranks them), at most 20
-      EXECUTE 'SELECT coalesce(jsonb_agg(to_jsonb(x)), ''[]'') FROM (SELECT * FROM telemetry.statement_compare_runs($1, $2) LIMIT 20) x'
-        INTO v_statements USING v_typical, run_id;
+      -- from one comparison: the statements that took the most extra time (statement_compare_runs()
+      -- ranks them), at most 20, and every plan change wherever it ranks (a plan that changed is what
+      -- a DBA looks for, and a statement with little extra time can still have one)
+      EXECUTE 'SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.rank) FILTER (WHERE x.rank <= 20), ''[]''),
+                      coalesce(jsonb_agg(jsonb_build_object(''rank'', x.rank, ''queryid'', x.queryid, ''verdict'', x.verdict,
+                                                            ''baseline_plan'', x.baseline_plan, ''slow_plan'', x.slow_plan,
+                                                            ''query'', x.query) ORDER BY x.rank)
+                                 FILTER (WHERE x.verdict = ''plan changed''), ''[]'')
+                 FROM telemetry.statement_compare_runs($1, $2) x'
+        INTO v_statements, v_plan_changes USING v_typical, run_id;
       v_statements := jsonb_build_object('status', 'ok', 'baseline_run_id', v_typical, 'rows', v_statements);
+      v_plan_changes := jsonb_build_object('status', 'ok', 'baseline_run_id', v_typical, 'rows', v_plan_changes);
     EXCEPTION WHEN OTHERS THEN
       v_statements := jsonb_build_object('status', 'unavailable', 'reason', 'statement_compare_runs: ' || SQLERRM);
     END;
   END IF;
   IF v_statements ->> 'status' <> 'ok' THEN
+    v_plan_changes := jsonb_build_object('status', 'unavailable', 'reason', v_statements ->> 'reason');
     v_warn := v_warn || jsonb_build_object('code', 'statements_unavailable', 'message', 'statements: ' || (v_statements ->> 'reason'));
   ELSE
     -- statement data of either side that misses work (a reset, eviction, a restart) is named, not only raised as a WARNING
@@ -4862,17 +4865,7 @@ BEGIN
     'findings', v_findings,
     'metrics', v_cmp,
     'statements', v_statements,
-    'plan_changes', CASE WHEN v_statements ->> 'status' <> 'ok'
-                         THEN jsonb_build_object('status', 'unavailable', 'reason', v_statements ->> 'reason')
-                         WHEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v_statements -> 'rows') x WHERE x ? 'slow_plan')
-                              AND jsonb_array_length(v_statements -> 'rows') > 0
-                         THEN jsonb_build_object('status', 'unavailable', 'reason', 'the statement comparison carries no plans')
-                         ELSE jsonb_build_object('status', 'ok', 'baseline_run_id', v_statements -> 'baseline_run_id', 'rows', coalesce((
-                           SELECT jsonb_agg(jsonb_build_object('queryid', x -> 'queryid', 'verdict', x -> 'verdict',
-                                                               'baseline_plan', x -> 'baseline_plan', 'slow_plan', x -> 'slow_plan',
-                                                               'query', x -> 'query'))
-                             FROM jsonb_array_elements(v_statements -> 'rows') x
-                            WHERE x ->> 'verdict' = 'plan changed'), '[]')) END,
+    'plan_changes', v_plan_changes,
     'waits_over_time', telemetry._waits_over_time(run_id, v_base_ids),
     'activity_over_time', coalesce(telemetry._activity_over_time(v_run), jsonb_build_object('source', 'snapshots', 't', '[]')),
     'tables', (SELECT coalesce(jsonb_agg(t || jsonb_build_object(
