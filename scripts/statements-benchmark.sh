@@ -10,7 +10,7 @@
 # loaded (max 10000, track = all) and STATEMENTS distinct statements in it, it measures:
 #  1. snapshot(): wall time (p50 of SNAPSHOTS) with statement capture, under three workloads run
 #     before each snapshot, and without pg_stat_statements (DROP EXTENSION: capture stops at its
-#     first check) under each of them;
+#     first check) under each of them, right before (so both sides see the same load);
 #       uniform: every one of the STATEMENTS statements runs once (only time and calls move);
 #       mix:     the same, plus five groups of 60 statements that each lead one measure: called 5
 #                times (calls), pg_sleep (time), sequential scans bigger than the buffer ring
@@ -35,6 +35,7 @@ STATEMENTS=${STATEMENTS:-5000}
 SNAPSHOTS=${SNAPSHOTS:-30}
 WARMUP=${WARMUP:-5}
 QUERY_RUNS=${QUERY_RUNS:-200}
+ACTIVE=${ACTIVE:-$STATEMENTS}   # statements run in each run of the per-run totals (5.)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PSQL=${PSQL:-/usr/bin/psql}
 
@@ -144,30 +145,36 @@ growth() {
                 (r-r0)/c, hs, is, ts, tot, tot*288/1e6, c}'
 }
 
-declare -A TIMES GROWTH P50 TEXT_READS
-psql_ -c "SELECT telemetry.snapshot()" >/dev/null     # the base capture
+declare -A TIMES GROWTH P50 TEXT_READS WITHOUT
 texts_read() {   # captures after snapshot $1 that read pg_stat_statements texts
   psql_ -Atc "SELECT count(*) FROM telemetry.statement_captures WHERE snapshot_id > $1 AND texts_done"
 }
+# Each workload: SNAPSHOTS snapshots without pg_stat_statements (DROP EXTENSION: the capture stops
+# at its first check), then, right after, SNAPSHOTS with it (after CREATE EXTENSION and one untimed
+# capture that records the base), so that both sides of the difference see the same load.
+phase() {   # phase <name> <workload>
+  log "snapshots without and with statement capture, workload $2 ($1)"
+  psql_ -c "DROP EXTENSION IF EXISTS pg_stat_statements" >/dev/null
+  WITHOUT[$1]=$(time_snapshots "$2" | cut -d' ' -f1)
+  # the capture after one without the extension starts afresh: it empties the base and adds every
+  # entry again; VACUUM then leaves the base as autovacuum keeps it between captures, not half dead rows
+  psql_ -c "CREATE EXTENSION pg_stat_statements" -c "SELECT telemetry.snapshot()" -c "VACUUM telemetry.statement_last" >/dev/null
+  local from_id r
+  from_id=$(psql_ -Atc "SELECT max(id) FROM telemetry.snapshots")
+  r=$(time_snapshots "$2")
+  TIMES[$1]=$(cut -d' ' -f1 <<<"$r" | stats)
+  P50[$1]=$(cut -d' ' -f1 <<<"$r" | p50)
+  GROWTH[$1]=$(growth <<<"$r")
+  TEXT_READS[$1]=$(texts_read "$from_id")
+}
 for w in uniform mix groups; do
-  log "snapshots with statement capture, workload $w"
-  FROM_ID=$(psql_ -Atc "SELECT max(id) FROM telemetry.snapshots")
-  R=$(time_snapshots "$w")
-  TIMES[$w]=$(cut -d' ' -f1 <<<"$R" | stats)
-  P50[$w]=$(cut -d' ' -f1 <<<"$R" | p50)
-  GROWTH[$w]=$(growth <<<"$R")
-  TEXT_READS[$w]=$(texts_read "$FROM_ID")
+  phase "$w" "$w"
 done
 # snapshots seconds apart read texts at most once per statement_text_interval (15 minutes): the
 # cost of a capture that reads them, measured with the interval 0 (a read at every capture that
 # keeps a statement without a stored text) on texts emptied first, as after an install
-log "snapshots with statement capture reading texts at every capture, workload mix"
 psql_ -c "UPDATE telemetry.config SET value = '0' WHERE key = 'statement_text_interval'" -c "TRUNCATE telemetry.statement_texts" >/dev/null
-FROM_ID=$(psql_ -Atc "SELECT max(id) FROM telemetry.snapshots")
-R=$(time_snapshots mix)
-TIMES[mix_texts]=$(cut -d' ' -f1 <<<"$R" | stats)
-P50[mix_texts]=$(cut -d' ' -f1 <<<"$R" | p50)
-TEXT_READS[mix_texts]=$(texts_read "$FROM_ID")
+phase mix_texts mix
 psql_ -c "UPDATE telemetry.config SET value = '15 minutes' WHERE key = 'statement_text_interval'" >/dev/null
 ROW_BYTES=$(psql_ -Atc "SELECT round(avg(pg_column_size(s.*))) FROM telemetry.snapshot_statements s")
 LAST=$(psql_ -Atc "SELECT pg_total_relation_size('telemetry.statement_last')")
@@ -186,15 +193,7 @@ SCRAPE=$(for _ in $(seq 1 "$QUERY_RUNS"); do
   psql_ -At -c '\timing on' -f "$WORK/collector.sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p'
 done | stats)
 
-log "snapshots without pg_stat_statements"
-psql_ -c "DROP EXTENSION pg_stat_statements"
-declare -A WITHOUT
-for w in uniform mix groups; do
-  WITHOUT[$w]=$(time_snapshots "$w" | cut -d' ' -f1)
-done
-
 log "plan capture for 10 statements"
-psql_ -c "CREATE EXTENSION pg_stat_statements"
 for i in $(seq 1 10); do psql_ -c "CREATE TABLE IF NOT EXISTS plan_t$i (id int PRIMARY KEY, v int)"; done
 RUN=$(psql_ -Atc "SELECT telemetry.batch_start('bench_plans')")
 for i in $(seq 1 10); do
@@ -222,7 +221,8 @@ HOLDER_PID=""
     echo "| snapshot() without pg_stat_statements, $w | $(printf '%s\n' "${WITHOUT[$w]}" | stats) |"
     echo "| snapshot() with statement capture, $w | ${TIMES[$w]}; extra over the p50 without: $(awk -v a="${P50[$w]}" -v b="$(printf '%s\n' "${WITHOUT[$w]}" | p50)" 'BEGIN {printf "%.1f", a - b}') ms; captures that read texts: ${TEXT_READS[$w]} |"
   done
-  echo "| snapshot() with statement capture, mix, texts read at every capture (statement_text_interval 0) | ${TIMES[mix_texts]}; extra over the p50 without: $(awk -v a="${P50[mix_texts]}" -v b="$(printf '%s\n' "${WITHOUT[mix]}" | p50)" 'BEGIN {printf "%.1f", a - b}') ms; captures that read texts: ${TEXT_READS[mix_texts]} |"
+  echo "| snapshot() without pg_stat_statements, mix (before the next line) | $(printf '%s\n' "${WITHOUT[mix_texts]}" | stats) |"
+  echo "| snapshot() with statement capture, mix, texts read at every capture (statement_text_interval 0) | ${TIMES[mix_texts]}; extra over the p50 without: $(awk -v a="${P50[mix_texts]}" -v b="$(printf '%s\n' "${WITHOUT[mix_texts]}" | p50)" 'BEGIN {printf "%.1f", a - b}') ms; captures that read texts: ${TEXT_READS[mix_texts]} |"
   for w in uniform mix groups; do
     echo "| storage growth, $w | ${GROWTH[$w]} |"
   done

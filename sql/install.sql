@@ -1548,12 +1548,15 @@ BEGIN
 
     -- texts of kept statements, once each, at most every statement_text_interval: missing texts can
     -- wait (an entry keeps its text while it stays in pg_stat_statements), and one read of the whole
-    -- text file serves every statement kept since the last one (batch_end() reads its run's at once)
+    -- text file serves every statement kept since the last one. Not while a batch run is open: a
+    -- reset or an eviction in the run would cost its statements their texts, and its report is what
+    -- a DBA reads (batch_end() reads the texts of the run's statements at once too).
     IF v_text_bytes > 0 THEN
       SELECT * INTO v_texts_last FROM telemetry.statement_captures c WHERE c.texts_done
        ORDER BY c.captured_at DESC LIMIT 1;
       BEGIN
         v_texts_done := v_texts_last.captured_at IS NULL
+                        OR EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.state = 'running')
                         OR v_at >= v_texts_last.captured_at + telemetry._setting('statement_text_interval', '15 minutes')::interval;
       EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value THEN
         v_texts_done := true;

@@ -270,9 +270,10 @@ class StatementCaptureTest {
 
     /**
      * Texts are read at most every statement_text_interval by snapshot() (one read of the whole
-     * text file then serves every statement kept since the last one), at once by batch_end() for
-     * its run's statements, at every capture with an interval of 0, and at every capture with a
-     * note when the setting is not an interval; retention keeps the texts of runs' statements.
+     * text file then serves every statement kept since the last one), but at once while a run is
+     * open and by batch_end() for its run's statements, at every capture with an interval of 0, and
+     * at every capture with a note when the setting is not an interval; retention keeps the texts
+     * of runs' statements.
      */
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
@@ -281,6 +282,7 @@ class StatementCaptureTest {
         db.exec("UPDATE telemetry.config SET value = '1 hour' WHERE key = 'statement_text_interval'");
         String windowOnly = "SELECT count(*) FROM cap_wal WHERE v * 2 > 11";   // kept by a capture, before the run
         String inRun = "SELECT count(*) FROM cap_wal WHERE v * 3 < 12";         // kept by the run
+        String inRunLate = "SELECT count(*) FROM cap_wal WHERE v * 5 <> 14";  // kept by the run only
         String afterRun = "SELECT count(*) FROM cap_wal WHERE v * 4 = 13";
         db.value("SELECT telemetry.snapshot()");   // the base capture: its texts (none) are done
         runTimes(db, windowOnly, 20);
@@ -294,13 +296,19 @@ class StatementCaptureTest {
 
         long run = db.count("SELECT telemetry.batch_start('texts', session_bound => false)");
         runTimes(db, inRun, 20);
-        db.value("SELECT telemetry.batch_end(" + run + ")");
+        long midRun = db.count("SELECT telemetry.snapshot()");
         String runId = statementId(db, "SELECT count(*) FROM cap_wal WHERE v * $1 < $2");
-        assertEquals(1, db.count("SELECT count(*) FROM telemetry.run_statements WHERE run_id = " + run + " AND queryid = " + runId));
         assertEquals("SELECT count(*) FROM cap_wal WHERE v * $1 < $2", db.value("SELECT query FROM telemetry.statement_texts WHERE queryid = " + runId),
-                "batch_end() stores its run's texts at once");
+                "while a run is open a capture reads the texts it needs at once: a reset in the run would lose them");
         assertEquals("SELECT count(*) FROM cap_wal WHERE v * $1 > $2", db.value("SELECT query FROM telemetry.statement_texts WHERE queryid = " + windowId),
                 "... and, in the same read, those the captures since the last read kept");
+        assertEquals("t", db.value("SELECT texts_done FROM telemetry.statement_captures WHERE snapshot_id = " + midRun));
+        runTimes(db, inRunLate, 20);   // after the last capture in the run
+        db.value("SELECT telemetry.batch_end(" + run + ")");
+        String lateId = statementId(db, "SELECT count(*) FROM cap_wal WHERE v * $1 <> $2");
+        assertEquals(1, db.count("SELECT count(*) FROM telemetry.run_statements WHERE run_id = " + run + " AND queryid = " + lateId));
+        assertEquals("SELECT count(*) FROM cap_wal WHERE v * $1 <> $2", db.value("SELECT query FROM telemetry.statement_texts WHERE queryid = " + lateId),
+                "batch_end() stores its run's texts at once, though its capture (the run no longer open) leaves them for later");
         assertEquals("t", db.value("SELECT texts_done FROM telemetry.statement_captures c JOIN telemetry.run_statement_status s "
                 + "ON s.end_snapshot_id = c.snapshot_id WHERE s.run_id = " + run));
 
@@ -326,7 +334,8 @@ class StatementCaptureTest {
         // retention: once the captures are gone, only the run's statement keeps its text
         db.exec("DELETE FROM telemetry.snapshot_statements");
         db.value("SELECT telemetry._cleanup_statement_texts()");
-        assertEquals(1, db.count("SELECT count(*) FROM telemetry.statement_texts WHERE queryid = " + runId), "a run's statement keeps its text");
+        assertEquals(2, db.count("SELECT count(*) FROM telemetry.statement_texts WHERE queryid IN (" + runId + ", " + lateId + ")"),
+                "the run's statements keep their texts");
         assertEquals(0, db.count("SELECT count(*) FROM telemetry.statement_texts WHERE queryid IN (" + windowId + ", " + afterId + ")"));
     }
 
