@@ -194,7 +194,8 @@ class StatementsReportTest {
         assertEquals(HIDDEN, change.path("slow_plan").asText(), change.toString());
 
         Path html = dir.resolve("reader.html");
-        ReportRun run = ReportRun.of(scenario.environment(StatementRunScenario.READER, StatementRunScenario.READER_PASSWORD), "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
+        Map<String, String> reader = scenario.environment(StatementRunScenario.READER, StatementRunScenario.READER_PASSWORD);
+        ReportRun run = ReportRun.of(reader, "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
         assertEquals(0, run.exit(), run.stderr());
         Document doc = Jsoup.parse(Files.readString(html));
         assertTableShows(doc.selectFirst("#statements table"), report.path("statements").path("rows"), STATEMENT_COLUMNS, "reader's HTML statements");
