@@ -17,6 +17,8 @@
 #                (shared blocks read), sorts over work_mem (temp written), INSERTs (WAL bytes), so
 #                the five top-N lists hardly overlap: the worst case for storage;
 #       groups:  only the five groups run (300 of the statements active): a realistic mix;
+#     and, since snapshots seconds apart read texts at most once per statement_text_interval, the
+#     mix once more with the interval 0 on emptied texts: the cost of captures that read texts;
 #  2. storage per capture in steady state: after each snapshot the bytes of snapshot_statements
 #     (heap), its index and statement_texts (with TOAST and index); the slope over the captures
 #     after the first WARMUP of each workload, times 288 for a day of 5-minute snapshots;
@@ -142,15 +144,31 @@ growth() {
                 (r-r0)/c, hs, is, ts, tot, tot*288/1e6, c}'
 }
 
-declare -A TIMES GROWTH P50
+declare -A TIMES GROWTH P50 TEXT_READS
 psql_ -c "SELECT telemetry.snapshot()" >/dev/null     # the base capture
+texts_read() {   # captures after snapshot $1 that read pg_stat_statements texts
+  psql_ -Atc "SELECT count(*) FROM telemetry.statement_captures WHERE snapshot_id > $1 AND texts_done"
+}
 for w in uniform mix groups; do
   log "snapshots with statement capture, workload $w"
+  FROM_ID=$(psql_ -Atc "SELECT max(id) FROM telemetry.snapshots")
   R=$(time_snapshots "$w")
   TIMES[$w]=$(cut -d' ' -f1 <<<"$R" | stats)
   P50[$w]=$(cut -d' ' -f1 <<<"$R" | p50)
   GROWTH[$w]=$(growth <<<"$R")
+  TEXT_READS[$w]=$(texts_read "$FROM_ID")
 done
+# snapshots seconds apart read texts at most once per statement_text_interval (15 minutes): the
+# cost of a capture that reads them, measured with the interval 0 (a read at every capture that
+# keeps a statement without a stored text) on texts emptied first, as after an install
+log "snapshots with statement capture reading texts at every capture, workload mix"
+psql_ -c "UPDATE telemetry.config SET value = '0' WHERE key = 'statement_text_interval'" -c "TRUNCATE telemetry.statement_texts" >/dev/null
+FROM_ID=$(psql_ -Atc "SELECT max(id) FROM telemetry.snapshots")
+R=$(time_snapshots mix)
+TIMES[mix_texts]=$(cut -d' ' -f1 <<<"$R" | stats)
+P50[mix_texts]=$(cut -d' ' -f1 <<<"$R" | p50)
+TEXT_READS[mix_texts]=$(texts_read "$FROM_ID")
+psql_ -c "UPDATE telemetry.config SET value = '15 minutes' WHERE key = 'statement_text_interval'" >/dev/null
 ROW_BYTES=$(psql_ -Atc "SELECT round(avg(pg_column_size(s.*))) FROM telemetry.snapshot_statements s")
 LAST=$(psql_ -Atc "SELECT pg_total_relation_size('telemetry.statement_last')")
 TOP_N=$(psql_ -Atc "SELECT value FROM telemetry.config WHERE key = 'statement_top_n'")
@@ -202,8 +220,9 @@ HOLDER_PID=""
   echo "|---|---|"
   for w in uniform mix groups; do
     echo "| snapshot() without pg_stat_statements, $w | $(printf '%s\n' "${WITHOUT[$w]}" | stats) |"
-    echo "| snapshot() with statement capture, $w | ${TIMES[$w]}; extra over the p50 without: $(awk -v a="${P50[$w]}" -v b="$(printf '%s\n' "${WITHOUT[$w]}" | p50)" 'BEGIN {printf "%.1f", a - b}') ms |"
+    echo "| snapshot() with statement capture, $w | ${TIMES[$w]}; extra over the p50 without: $(awk -v a="${P50[$w]}" -v b="$(printf '%s\n' "${WITHOUT[$w]}" | p50)" 'BEGIN {printf "%.1f", a - b}') ms; captures that read texts: ${TEXT_READS[$w]} |"
   done
+  echo "| snapshot() with statement capture, mix, texts read at every capture (statement_text_interval 0) | ${TIMES[mix_texts]}; extra over the p50 without: $(awk -v a="${P50[mix_texts]}" -v b="$(printf '%s\n' "${WITHOUT[mix]}" | p50)" 'BEGIN {printf "%.1f", a - b}') ms; captures that read texts: ${TEXT_READS[mix_texts]} |"
   for w in uniform mix groups; do
     echo "| storage growth, $w | ${GROWTH[$w]} |"
   done

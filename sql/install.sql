@@ -469,6 +469,7 @@ INSERT INTO telemetry.config (key, value, description) VALUES
   ('statement_top_n',             '10',       'statements kept per capture by each measure (time, calls, blocks read, temp written, WAL bytes); the rest is one "all other statements" row. '
                                               '10: at most 51 rows a capture (~135 bytes each with the index), so even five disjoint top lists stay within 2 MB a day at 5-minute snapshots (docs/statements-benchmark.md)'),
   ('statement_text_bytes',        '1536',     'bytes of query text stored once per statement; 0 stores no statement texts (privacy)'),
+  ('statement_text_interval',     '15 minutes', 'snapshot() reads the texts of newly kept statements at most this often (pg_stat_statements(true) copies the whole text file); batch_end() reads those of its run at once'),
   ('plan_top_n',                  '10',       'capture_plans(): plans of this many statements of a run, by total time'),
   ('plan_lock_timeout',           '100ms',    'capture_plans(): lock_timeout while planning, so a lock held by the batch never makes it wait'),
   ('plan_statement_timeout',      '2s',       'capture_plans(): statement_timeout per EXPLAIN'),
@@ -493,6 +494,10 @@ CREATE TABLE IF NOT EXISTS telemetry.statement_captures (
   restarted        boolean,        -- server restarted since the previous capture
   note             text            -- what happened and how to avoid it, in words
 );
+-- texts_done: this capture (or the batch_end() it belongs to) stored the texts of the statements kept
+-- since the previous one that did; the next read of pg_stat_statements(true) is due an interval later
+ALTER TABLE telemetry.statement_captures ADD COLUMN IF NOT EXISTS texts_done boolean;
+CREATE INDEX IF NOT EXISTS statement_captures_texts_done_idx ON telemetry.statement_captures (captured_at) WHERE texts_done;
 
 -- Per-statement deltas since the previous capture: the top statements by each measure, and one
 -- row with queryid NULL for all other statements, so that sums over a window stay exact.
@@ -1300,9 +1305,50 @@ BEGIN
 END
 $fn$;
 
+-- Stores the texts (cut at statement_text_bytes) of kept statements that have none yet: those kept
+-- by the captures after snapshot p_since and, with p_run_id, by that run (run_statements). One read
+-- of pg_stat_statements(true), which copies the whole text file, and only when a text is missing.
+-- A statement no longer in pg_stat_statements keeps no text. Returns the texts stored.
+CREATE FUNCTION telemetry._store_statement_texts(p_pgss_schema text, p_since bigint, p_run_id bigint)
+RETURNS int LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+SET work_mem = '32MB'   -- the copied texts stay in memory instead of a temporary file
+AS $fn$
+DECLARE
+  v_userid oid[];
+  v_dbid oid[];
+  v_queryid bigint[];
+  v_stored int;
+BEGIN
+  SELECT array_agg(k.userid), array_agg(k.dbid), array_agg(k.queryid) INTO v_userid, v_dbid, v_queryid
+    FROM (SELECT s.userid, s.dbid, s.queryid FROM telemetry.snapshot_statements s
+           WHERE s.snapshot_id > p_since AND s.queryid IS NOT NULL
+          UNION   -- distinct
+          SELECT r.userid, r.dbid, r.queryid FROM telemetry.run_statements r
+           WHERE r.run_id = p_run_id AND r.queryid IS NOT NULL) k
+   WHERE NOT EXISTS (SELECT 1 FROM telemetry.statement_texts t
+                      WHERE t.userid = k.userid AND t.dbid = k.dbid AND t.queryid = k.queryid);
+  IF v_queryid IS NULL THEN
+    RETURN 0;
+  END IF;
+  EXECUTE format($q$
+    INSERT INTO telemetry.statement_texts (userid, dbid, queryid, query, query_bytes)
+    SELECT DISTINCT ON (p.userid, p.dbid, p.queryid) p.userid, p.dbid, p.queryid,
+           convert_from(substring(convert_to(p.query, 'UTF8') FROM 1 FOR $4), 'UTF8'), octet_length(p.query)
+      FROM %I.pg_stat_statements(true) p
+      JOIN unnest($1, $2, $3) AS m(userid, dbid, queryid)
+        ON m.userid = p.userid AND m.dbid = p.dbid AND m.queryid = p.queryid
+     ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC   -- not an EXPLAIN of it
+    ON CONFLICT DO NOTHING $q$, p_pgss_schema)
+  USING v_userid, v_dbid, v_queryid, telemetry._setting('statement_text_bytes', '1536')::int;
+  GET DIAGNOSTICS v_stored = ROW_COUNT;
+  RETURN v_stored;
+END
+$fn$;
+
 -- Captures pg_stat_statements for snapshot p_snapshot_id: deltas since the previous capture for
--- the top statement_top_n statements by each measure plus one "all other statements" row, and the
--- texts of kept statements not stored yet. Never negative: an entry whose counters went down or
+-- the top statement_top_n statements by each measure plus one "all other statements" row, and, when
+-- due, the texts of kept statements not stored yet. Never negative: an entry whose counters went down or
 -- whose stats_since moved (evicted and re-created, reset) counts from zero, and a reset of all of
 -- pg_stat_statements makes every entry count from zero; both are recorded as incompleteness.
 CREATE FUNCTION telemetry._capture_statements(p_snapshot_id bigint)
@@ -1325,7 +1371,8 @@ DECLARE
   v_hidden int;
   v_recreated int;
   v_notes text[] := '{}';
-  v_missing_texts boolean;
+  v_texts_last telemetry.statement_captures;
+  v_texts_done boolean := false;
   v_dealloc_delta numeric;
 BEGIN
   IF v_pgss.schema_name IS NULL THEN
@@ -1362,6 +1409,19 @@ BEGIN
                coalesce(c.toplevel, l.toplevel) AS toplevel, coalesce(c.queryid, l.queryid) AS queryid,
                c.userid IS NULL AS gone, l.queryid IS NULL AS new,
                c.userid IS NOT NULL AND f.fresh AND l.queryid IS NOT NULL AS recreated,
+               l.ctid AS base_ctid,   -- the base row the new counters replace, and the new counters:
+               c.calls AS now_calls, c.plans AS now_plans, c.total_exec_time AS now_total_exec_time,
+               c.total_plan_time AS now_total_plan_time, c.rows AS now_rows,
+               c.shared_blks_hit AS now_shared_blks_hit, c.shared_blks_read AS now_shared_blks_read,
+               c.shared_blks_dirtied AS now_shared_blks_dirtied,
+               c.shared_blks_written AS now_shared_blks_written, c.local_blks_hit AS now_local_blks_hit,
+               c.local_blks_read AS now_local_blks_read, c.local_blks_dirtied AS now_local_blks_dirtied,
+               c.local_blks_written AS now_local_blks_written, c.temp_blks_read AS now_temp_blks_read,
+               c.temp_blks_written AS now_temp_blks_written, c.blk_read_time AS now_blk_read_time,
+               c.blk_write_time AS now_blk_write_time, c.temp_blk_read_time AS now_temp_blk_read_time,
+               c.temp_blk_write_time AS now_temp_blk_write_time, c.wal_records AS now_wal_records,
+               c.wal_fpi AS now_wal_fpi, c.wal_bytes AS now_wal_bytes, c.jit_time AS now_jit_time,
+               c.stats_since AS now_stats_since,
                c.calls - CASE WHEN f.fresh THEN 0 ELSE l.calls END AS calls,
                c.plans - CASE WHEN f.fresh THEN 0 ELSE l.plans END AS plans,
                c.total_exec_time - CASE WHEN f.fresh THEN 0 ELSE l.total_exec_time END AS total_exec_time,
@@ -1396,37 +1456,35 @@ BEGIN
          WHERE c.userid IS NULL   -- gone from pg_stat_statements
             OR c.queryid IS NOT NULL AND (f.fresh OR c.calls <> l.calls OR c.plans <> l.plans)   -- moved
       ),
-      moved AS (   -- the new base: entries that moved are updated (a hash join, HOT updates: see
-                   -- statement_last; cheaper than an upsert's index probe per row), new ones added, and
-                   -- gone ones deleted; captures are serialized, so no other one adds the same entry
+      moved AS (   -- the new base: moved entries are rewritten through their row's ctid (HOT updates:
+                   -- see statement_last; one pass over the join above, not a second join with the
+                   -- entries), new ones added, gone ones deleted; captures are serialized, so no
+                   -- other one adds the same entry
         UPDATE telemetry.statement_last l
-           SET calls = c.calls, plans = c.plans, total_exec_time = c.total_exec_time,
-               total_plan_time = c.total_plan_time, rows = c.rows, shared_blks_hit = c.shared_blks_hit,
-               shared_blks_read = c.shared_blks_read, shared_blks_dirtied = c.shared_blks_dirtied,
-               shared_blks_written = c.shared_blks_written, local_blks_hit = c.local_blks_hit,
-               local_blks_read = c.local_blks_read, local_blks_dirtied = c.local_blks_dirtied,
-               local_blks_written = c.local_blks_written, temp_blks_read = c.temp_blks_read,
-               temp_blks_written = c.temp_blks_written, blk_read_time = c.blk_read_time,
-               blk_write_time = c.blk_write_time, temp_blk_read_time = c.temp_blk_read_time,
-               temp_blk_write_time = c.temp_blk_write_time, wal_records = c.wal_records, wal_fpi = c.wal_fpi,
-               wal_bytes = c.wal_bytes, jit_time = c.jit_time, stats_since = c.stats_since, snapshot_id = $1
-          FROM cur c
-         WHERE l.userid = c.userid AND l.dbid = c.dbid AND l.toplevel = c.toplevel AND l.queryid = c.queryid
-           AND (c.calls, c.plans, c.total_exec_time, c.total_plan_time, c.rows, c.shared_blks_hit,
-                c.shared_blks_read, c.shared_blks_dirtied, c.shared_blks_written, c.local_blks_hit,
-                c.local_blks_read, c.local_blks_dirtied, c.local_blks_written, c.temp_blks_read,
-                c.temp_blks_written, c.blk_read_time, c.blk_write_time, c.temp_blk_read_time,
-                c.temp_blk_write_time, c.wal_records, c.wal_fpi, c.wal_bytes, c.jit_time, c.stats_since)
-               IS DISTINCT FROM (l.calls, l.plans, l.total_exec_time, l.total_plan_time, l.rows, l.shared_blks_hit,
-                l.shared_blks_read, l.shared_blks_dirtied, l.shared_blks_written, l.local_blks_hit,
-                l.local_blks_read, l.local_blks_dirtied, l.local_blks_written, l.temp_blks_read,
-                l.temp_blks_written, l.blk_read_time, l.blk_write_time, l.temp_blk_read_time,
-                l.temp_blk_write_time, l.wal_records, l.wal_fpi, l.wal_bytes, l.jit_time, l.stats_since)   -- any counter moved
+           SET calls = d.now_calls, plans = d.now_plans, total_exec_time = d.now_total_exec_time,
+               total_plan_time = d.now_total_plan_time, rows = d.now_rows,
+               shared_blks_hit = d.now_shared_blks_hit, shared_blks_read = d.now_shared_blks_read,
+               shared_blks_dirtied = d.now_shared_blks_dirtied,
+               shared_blks_written = d.now_shared_blks_written, local_blks_hit = d.now_local_blks_hit,
+               local_blks_read = d.now_local_blks_read, local_blks_dirtied = d.now_local_blks_dirtied,
+               local_blks_written = d.now_local_blks_written, temp_blks_read = d.now_temp_blks_read,
+               temp_blks_written = d.now_temp_blks_written, blk_read_time = d.now_blk_read_time,
+               blk_write_time = d.now_blk_write_time, temp_blk_read_time = d.now_temp_blk_read_time,
+               temp_blk_write_time = d.now_temp_blk_write_time, wal_records = d.now_wal_records,
+               wal_fpi = d.now_wal_fpi, wal_bytes = d.now_wal_bytes, jit_time = d.now_jit_time,
+               stats_since = d.now_stats_since, snapshot_id = $1
+          FROM d
+         WHERE l.ctid = d.base_ctid AND NOT d.gone AND NOT d.new
       ),
       added AS (
         INSERT INTO telemetry.statement_last
-        SELECT c.*, $1 FROM cur c
-         WHERE (c.userid, c.dbid, c.toplevel, c.queryid) IN (SELECT userid, dbid, toplevel, queryid FROM d WHERE new)
+        SELECT userid, dbid, toplevel, queryid, now_calls, now_plans, now_total_exec_time, now_total_plan_time,
+               now_rows, now_shared_blks_hit, now_shared_blks_read, now_shared_blks_dirtied,
+               now_shared_blks_written, now_local_blks_hit, now_local_blks_read, now_local_blks_dirtied,
+               now_local_blks_written, now_temp_blks_read, now_temp_blks_written, now_blk_read_time,
+               now_blk_write_time, now_temp_blk_read_time, now_temp_blk_write_time, now_wal_records,
+               now_wal_fpi, now_wal_bytes, now_jit_time, now_stats_since, $1
+          FROM d WHERE new
       ),
       gone AS (
         DELETE FROM telemetry.statement_last l USING d
@@ -1461,7 +1519,7 @@ BEGIN
           FROM d
          WHERE EXISTS (SELECT 1 FROM top t WHERE t.userid = d.userid AND t.dbid = d.dbid
                           AND t.toplevel = d.toplevel AND t.queryid = d.queryid)
-        RETURNING userid, dbid, queryid
+        RETURNING 1
       ),
       other AS (
         INSERT INTO telemetry.snapshot_statements
@@ -1483,26 +1541,28 @@ BEGIN
       )
       SELECT (SELECT count(*) FROM cur)::int, (SELECT count(*) FROM kept)::int,
              (SELECT count(*) FROM cur WHERE queryid IS NULL)::int,
-             (SELECT count(*) FROM d WHERE recreated AND NOT $3 AND $2 IS NOT NULL)::int,
-             EXISTS (SELECT 1 FROM kept k WHERE NOT EXISTS (SELECT 1 FROM telemetry.statement_texts t
-                      WHERE t.userid = k.userid AND t.dbid = k.dbid AND t.queryid = k.queryid)) $q$,
+             (SELECT count(*) FROM d WHERE recreated AND NOT $3 AND $2 IS NOT NULL)::int $q$,
       format(telemetry.version_sql('statements'), v_pgss.schema_name))
-    INTO v_entries, v_kept, v_hidden, v_recreated, v_missing_texts
+    INTO v_entries, v_kept, v_hidden, v_recreated
     USING p_snapshot_id, v_prev.snapshot_id, v_all_reset, v_top;
 
-    -- texts of kept statements, once each: pg_stat_statements(true) reads the whole text file,
-    -- so only when a kept statement has none stored yet
-    IF v_missing_texts AND v_text_bytes > 0 THEN
-      EXECUTE format($q$
-        INSERT INTO telemetry.statement_texts (userid, dbid, queryid, query, query_bytes)
-        SELECT DISTINCT ON (p.userid, p.dbid, p.queryid) p.userid, p.dbid, p.queryid,
-               convert_from(substring(convert_to(p.query, 'UTF8') FROM 1 FOR $2), 'UTF8'), octet_length(p.query)
-          FROM %I.pg_stat_statements(true) p
-          JOIN telemetry.snapshot_statements s
-            ON s.snapshot_id = $1 AND s.userid = p.userid AND s.dbid = p.dbid AND s.queryid = p.queryid
-         ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC   -- not an EXPLAIN of it
-        ON CONFLICT DO NOTHING $q$, v_pgss.schema_name)
-      USING p_snapshot_id, v_text_bytes;
+    -- texts of kept statements, once each, at most every statement_text_interval: missing texts can
+    -- wait (an entry keeps its text while it stays in pg_stat_statements), and one read of the whole
+    -- text file serves every statement kept since the last one (batch_end() reads its run's at once)
+    IF v_text_bytes > 0 THEN
+      SELECT * INTO v_texts_last FROM telemetry.statement_captures c WHERE c.texts_done
+       ORDER BY c.captured_at DESC LIMIT 1;
+      BEGIN
+        v_texts_done := v_texts_last.captured_at IS NULL
+                        OR v_at >= v_texts_last.captured_at + telemetry._setting('statement_text_interval', '15 minutes')::interval;
+      EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value THEN
+        v_texts_done := true;
+        v_notes := v_notes || format('statement_text_interval %L in telemetry.config is not an interval: texts are read at every capture',
+                                     telemetry._setting('statement_text_interval', NULL));
+      END;
+      IF v_texts_done THEN
+        PERFORM telemetry._store_statement_texts(v_pgss.schema_name, coalesce(v_texts_last.snapshot_id, v_prev.snapshot_id, 0), NULL);
+      END IF;
     END IF;
 
     IF v_prev.snapshot_id IS NULL THEN
@@ -1537,10 +1597,11 @@ BEGIN
                                    'counted only in "all other statements"', v_hidden, current_user);
     END IF;
     INSERT INTO telemetry.statement_captures (snapshot_id, captured_at, status, entries, entries_max, kept, hidden,
-                                              dealloc, dealloc_delta, recreated, stats_reset, reset_in_window, restarted, note)
+                                              dealloc, dealloc_delta, recreated, stats_reset, reset_in_window, restarted,
+                                              texts_done, note)
     VALUES (p_snapshot_id, v_at, CASE WHEN v_prev.snapshot_id IS NULL THEN 'baseline' ELSE 'ok' END, v_entries,
             current_setting('pg_stat_statements.max', true)::int, v_kept, v_hidden, v_dealloc, v_dealloc_delta,
-            v_recreated, v_reset, v_all_reset, v_restarted, nullif(array_to_string(v_notes, '; '), ''));
+            v_recreated, v_reset, v_all_reset, v_restarted, v_texts_done, nullif(array_to_string(v_notes, '; '), ''));
   EXCEPTION WHEN OTHERS THEN
     INSERT INTO telemetry.statement_captures (snapshot_id, captured_at, status, note)
     VALUES (p_snapshot_id, v_at, 'failed', 'statement capture failed: ' || SQLERRM);
@@ -1572,8 +1633,8 @@ CREATE POLICY statement_texts_visible ON telemetry.statement_texts FOR SELECT US
 DROP POLICY IF EXISTS statement_plans_visible ON telemetry.statement_plans;
 CREATE POLICY statement_plans_visible ON telemetry.statement_plans FOR SELECT USING (telemetry._may_read_text(userid));
 
--- Retention: texts of statements no kept delta or stored plan refers to any more (cleanup() deletes
--- old snapshots, and their statement rows with them).
+-- Retention: texts of statements no kept delta, run total or stored plan refers to any more
+-- (cleanup() deletes old snapshots and runs, and their statement rows with them).
 CREATE FUNCTION telemetry._cleanup_statement_texts()
 RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, telemetry, pg_temp
@@ -1584,6 +1645,8 @@ BEGIN
   DELETE FROM telemetry.statement_texts t
    WHERE NOT EXISTS (SELECT 1 FROM telemetry.snapshot_statements s
                       WHERE s.queryid = t.queryid AND s.userid = t.userid AND s.dbid = t.dbid)
+     AND NOT EXISTS (SELECT 1 FROM telemetry.run_statements r
+                      WHERE r.queryid = t.queryid AND r.userid = t.userid AND r.dbid = t.dbid)
      AND NOT EXISTS (SELECT 1 FROM telemetry.statement_plans p
                       WHERE p.queryid = t.queryid AND p.userid = t.userid AND p.dbid = t.dbid);
   GET DIAGNOSTICS v_n = ROW_COUNT;
@@ -1843,6 +1906,15 @@ BEGIN
                      ELSE coalesce(v_cov.note, 'statement evidence is incomplete: pg_stat_statements restarted in the run') END
    WHERE s.run_id = p_run_id;
   DELETE FROM telemetry.run_statement_base b WHERE b.run_id = p_run_id;
+
+  -- the texts of the run's statements now, not when snapshot() next reads texts: a report is read
+  -- right after the run; the read also serves the captures since the last one
+  IF telemetry._setting('statement_text_bytes', '1536')::int > 0 THEN
+    PERFORM telemetry._store_statement_texts((telemetry._pgss_schema()).schema_name,
+              coalesce((SELECT c.snapshot_id FROM telemetry.statement_captures c WHERE c.texts_done
+                         ORDER BY c.captured_at DESC LIMIT 1), 0), p_run_id);
+    UPDATE telemetry.statement_captures c SET texts_done = true WHERE c.snapshot_id = p_snapshot_id;
+  END IF;
 END
 $fn$;
 
@@ -3228,8 +3300,9 @@ $fn$;
 
 CREATE TYPE telemetry._finding AS (pattern text, score numeric, evidence text, recommendation text);
 
--- p_run_id: the run the window belongs to (its batch session's settings), NULL for a plain window.
-CREATE FUNCTION telemetry._diagnose(start_time timestamptz, end_time timestamptz, p_run_id bigint)
+-- p_run_id: the run the window belongs to (its batch session's settings), NULL for a plain window;
+-- p_baseline_run: the run its statements are compared with (statement_regression), NULL for none.
+CREATE FUNCTION telemetry._diagnose(start_time timestamptz, end_time timestamptz, p_run_id bigint, p_baseline_run bigint)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
@@ -3368,7 +3441,7 @@ BEGIN
       'A replica fell behind: check its disk, CPU and network (and whether replay was paused or conflicted); with synchronous replication the batch waits for it, so consider SET LOCAL synchronous_commit = local for the batch or fix the replica first.')::telemetry._finding;
   END IF;
 
-  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time, p_run_id);   -- 93-statement-compare.sql
+  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time, p_run_id, p_baseline_run);   -- 93-statement-compare.sql
 
   IF cardinality(v_findings) = 0 THEN
     RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%; %)', start_time, end_time, v_samples,
@@ -3388,7 +3461,7 @@ CREATE FUNCTION telemetry.diagnose(start_time timestamptz, end_time timestamptz)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
 LANGUAGE sql
 SET search_path = pg_catalog, telemetry, pg_temp
-AS $$ SELECT * FROM telemetry._diagnose(start_time, end_time, NULL) $$;
+AS $$ SELECT * FROM telemetry._diagnose(start_time, end_time, NULL, NULL) $$;
 
 CREATE FUNCTION telemetry.diagnose(run_id bigint)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
@@ -3398,14 +3471,14 @@ AS $fn$
 DECLARE
   w record := telemetry._run_window(run_id);
   v_findings jsonb;
-  v_base bigint[];
+  -- the run's baseline (95-report.sql), as run_report(run_id) has it
+  v_base bigint[] := telemetry._report_baseline(run_id, NULL);
 BEGIN
-  v_findings := (SELECT jsonb_agg(to_jsonb(d)) FROM telemetry._diagnose(w.start_time, w.end_time, run_id) d);
+  v_findings := (SELECT jsonb_agg(to_jsonb(d)) FROM telemetry._diagnose(w.start_time, w.end_time, run_id, telemetry._typical_run(v_base)) d);
   IF v_findings IS NULL THEN
     RETURN;
   END IF;
-  -- each finding against the run's baseline (95-report.sql): "temp written 1.2 GB, usually 3 MB (median of 5 runs)"
-  v_base := telemetry._report_baseline(run_id, NULL);
+  -- each finding against that baseline: "temp written 1.2 GB, usually 3 MB (median of 5 runs)"
   RETURN QUERY
   SELECT f.rank, f.pattern, f.severity, f.score, f.evidence, f.recommendation
     FROM telemetry._findings_with_baseline(v_findings,
@@ -3574,6 +3647,19 @@ AS $$
      AND a.fingerprint <> b.fingerprint
 $$;
 
+-- The statements that are the telemetry schema's own work (_is_telemetry_statement), by key.
+-- SECURITY DEFINER (row-level security on statement_texts hides a text from a role that may not
+-- read it): whether a statement ranks with the batch's or after them must not depend on who
+-- reads, so every reader is told which statements are the schema's own, and only that: keys,
+-- never a text.
+CREATE FUNCTION telemetry._telemetry_statements()
+RETURNS TABLE (userid oid, dbid oid, queryid bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT t.userid, t.dbid, t.queryid FROM telemetry.statement_texts t WHERE telemetry._is_telemetry_statement(t.query)
+$$;
+
 -- Two windows side by side per statement: the statements that took the most extra time first,
 -- with their share of the whole extra time and what changed (the verdict). Two runs that both
 -- kept their own totals (56-run-statements.sql) are compared by those, else by the captures'
@@ -3588,6 +3674,7 @@ AS $$
              UNION ALL SELECT * FROM telemetry._statement_sums(a1, a2) WHERE NOT (SELECT runs FROM src)),
        b AS (SELECT * FROM telemetry._run_statement_sums(run_b, run_a) WHERE (SELECT runs FROM src)
              UNION ALL SELECT * FROM telemetry._statement_sums(b1, b2) WHERE NOT (SELECT runs FROM src)),
+       own AS MATERIALIZED (SELECT * FROM telemetry._telemetry_statements()),
        j AS (
          SELECT coalesce(b.userid, a.userid) AS userid, coalesce(b.dbid, a.dbid) AS dbid,
                 coalesce(b.toplevel, a.toplevel) AS toplevel, coalesce(b.queryid, a.queryid) AS queryid,
@@ -3607,13 +3694,12 @@ AS $$
                 (SELECT a.wal_bytes FROM a WHERE a.queryid IS NULL), (SELECT b.wal_bytes FROM b WHERE b.queryid IS NULL)
        ),
        p AS (
-         SELECT j.*, pc.queryid IS NOT NULL AS plan_changed,
-                telemetry._is_telemetry_statement((SELECT t.query FROM telemetry.statement_texts t
-                                                    WHERE t.userid = j.userid AND t.dbid = j.dbid AND t.queryid = j.queryid)) AS own,
+         SELECT j.*, pc.queryid IS NOT NULL AS plan_changed, o.queryid IS NOT NULL AS own,   -- the same for every reader
                 CASE WHEN telemetry._may_read_text(j.userid) THEN pa.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_a,
                 CASE WHEN telemetry._may_read_text(j.userid) THEN pb.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_b
            FROM j
            LEFT JOIN telemetry._plans_changed(run_a, run_b) pc ON pc.userid = j.userid AND pc.dbid = j.dbid AND pc.queryid = j.queryid
+           LEFT JOIN own o ON o.userid = j.userid AND o.dbid = j.dbid AND o.queryid = j.queryid
            LEFT JOIN telemetry.statement_plans pa
              ON pa.run_id = run_a AND pa.userid = j.userid AND pa.dbid = j.dbid AND pa.queryid = j.queryid AND pa.status = 'captured'
            LEFT JOIN telemetry.statement_plans pb
@@ -3722,30 +3808,6 @@ BEGIN
 END
 $fn$;
 
--- The baseline run a run's statements are compared against in diagnose(run_id): the first of
--- telemetry.baseline_runs() where that (the one baseline definition) is installed, else the most
--- recent earlier successful run of the same name.
-CREATE FUNCTION telemetry._statement_baseline_run(p_run_id bigint)
-RETURNS bigint LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, telemetry, pg_temp
-AS $fn$
-DECLARE
-  v bigint;
-BEGIN
-  IF p_run_id IS NULL THEN
-    RETURN NULL;
-  END IF;
-  IF to_regprocedure('telemetry.baseline_runs(bigint)') IS NOT NULL THEN
-    EXECUTE 'SELECT telemetry._typical_run(array_agg(b.run_id)) FROM telemetry.baseline_runs($1) b' INTO v USING p_run_id;
-    RETURN v;
-  END IF;
-  SELECT b.run_id INTO v FROM telemetry.runs r JOIN telemetry.runs b ON b.name = r.name
-   WHERE r.run_id = p_run_id AND b.state = 'succeeded' AND b.started_at < r.started_at AND b.ended_at IS NOT NULL
-   ORDER BY b.started_at DESC LIMIT 1;
-  RETURN v;
-END
-$fn$;
-
 -- The top statements of a window by one measure, on one line: "queryid 812 (9.1 s) UPDATE acct ...".
 CREATE FUNCTION telemetry._top_statements_line(p_s1 bigint, p_s2 bigint, p_measure text, p_limit int DEFAULT 3,
                                                p_run_id bigint DEFAULT NULL)
@@ -3793,9 +3855,11 @@ $$;
 -- (complete) statement data says so (NOTICE) and how to fix it, and with a baseline run each statement
 -- that took a large share of the extra time is a statement_regression finding of its own
 -- (score = share of the extra time / 10: all of it is 10, high). The window is a run's when it is
--- exactly that run's (diagnose(run_id) passes it so); its baseline is _statement_baseline_run().
+-- exactly that run's (diagnose(run_id) passes it so); p_baseline_run is the run its statements are
+-- compared with: _typical_run() of the run's baseline (_report_baseline(): the runs given, else
+-- baseline_runs()), the run run_report()'s statements section compares with too.
 CREATE FUNCTION telemetry._statement_evidence(p_findings telemetry._finding[], start_time timestamptz, end_time timestamptz,
-                                              p_run_id bigint)
+                                              p_run_id bigint, p_baseline_run bigint)
 RETURNS telemetry._finding[] LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -3810,7 +3874,6 @@ DECLARE
   -- the run being diagnosed, if any (diagnose(run_id) passes it: a run's window may end after ended_at,
   -- at its closing snapshot)
   v_run bigint := p_run_id;
-  p_baseline_run bigint := telemetry._statement_baseline_run(v_run);
 BEGIN
   BEGIN
     b := telemetry._bracket(start_time, end_time, false);
@@ -4595,21 +4658,25 @@ DECLARE
   v_warn jsonb := '[]';
   v_settings jsonb;
   v_statements jsonb;
+  v_plan_changes jsonb;
   v_typical bigint;
   v_verdict jsonb;
   v_dur record;
   w text;
   b jsonb;
 BEGIN
+  -- the one run of the baseline statements are compared with, in the statements section and in
+  -- diagnose()'s statement_regression alike: the typical run of the runs given, or of baseline_runs()
+  v_typical := telemetry._typical_run(v_base_ids);
   v_base := coalesce((SELECT jsonb_agg(telemetry._run_evidence(x) ORDER BY x DESC) FROM unnest(v_base_ids) x), '[]');
   v_cmp := coalesce((SELECT jsonb_agg(to_jsonb(c)) FROM telemetry._compare_evidence(v_run, v_base) c), '[]');
 
   BEGIN
     -- as diagnose(run_id) finds them (its window, and the run's id, which statement_regression needs),
-    -- with the baseline wording added below from this report's own comparison
+    -- against this report's baseline, with the baseline wording added below from its own comparison
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(d) ORDER BY d.rank)
                               FROM telemetry._run_window(run_id) w
-                             CROSS JOIN LATERAL telemetry._diagnose(w.start_time, w.end_time, run_id) d), '[]');
+                             CROSS JOIN LATERAL telemetry._diagnose(w.start_time, w.end_time, run_id, v_typical) d), '[]');
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(f) ORDER BY f.rank)
                               FROM telemetry._findings_with_baseline(v_findings, v_cmp, v_run ->> 'name', v_n) f), '[]');
   EXCEPTION WHEN OTHERS THEN
@@ -4676,7 +4743,6 @@ BEGIN
    WHERE NOT h.active OR h.last_status = 'failed' OR h.failed_last_hour > 0), '[]');
 
   -- statements and plans: read from the statement functions when this schema has them
-  v_typical := telemetry._typical_run(v_base_ids);   -- the run diagnose()'s statement_regression compares with too
   IF to_regprocedure('telemetry.statement_compare_runs(bigint,bigint)') IS NULL THEN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason',
       'this telemetry schema has no statement capture (telemetry.statement_compare_runs is missing): install a version with statement evidence');
@@ -4684,15 +4750,24 @@ BEGIN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason', 'no baseline run to compare statements with');
   ELSE
     BEGIN
-      -- the statements that took the most extra time (statement_compare_runs() ranks them), at most 20
-      EXECUTE 'SELECT coalesce(jsonb_agg(to_jsonb(x)), ''[]'') FROM (SELECT * FROM telemetry.statement_compare_runs($1, $2) LIMIT 20) x'
-        INTO v_statements USING v_typical, run_id;
+      -- from one comparison: the statements that took the most extra time (statement_compare_runs()
+      -- ranks them), at most 20, and every plan change wherever it ranks (a plan that changed is what
+      -- a DBA looks for, and a statement with little extra time can still have one)
+      EXECUTE 'SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.rank) FILTER (WHERE x.rank <= 20), ''[]''),
+                      coalesce(jsonb_agg(jsonb_build_object(''rank'', x.rank, ''queryid'', x.queryid, ''verdict'', x.verdict,
+                                                            ''baseline_plan'', x.baseline_plan, ''slow_plan'', x.slow_plan,
+                                                            ''query'', x.query) ORDER BY x.rank)
+                                 FILTER (WHERE x.verdict = ''plan changed''), ''[]'')
+                 FROM telemetry.statement_compare_runs($1, $2) x'
+        INTO v_statements, v_plan_changes USING v_typical, run_id;
       v_statements := jsonb_build_object('status', 'ok', 'baseline_run_id', v_typical, 'rows', v_statements);
+      v_plan_changes := jsonb_build_object('status', 'ok', 'baseline_run_id', v_typical, 'rows', v_plan_changes);
     EXCEPTION WHEN OTHERS THEN
       v_statements := jsonb_build_object('status', 'unavailable', 'reason', 'statement_compare_runs: ' || SQLERRM);
     END;
   END IF;
   IF v_statements ->> 'status' <> 'ok' THEN
+    v_plan_changes := jsonb_build_object('status', 'unavailable', 'reason', v_statements ->> 'reason');
     v_warn := v_warn || jsonb_build_object('code', 'statements_unavailable', 'message', 'statements: ' || (v_statements ->> 'reason'));
   ELSE
     -- statement data of either side that misses work (a reset, eviction, a restart) is named, not only raised as a WARNING
@@ -4790,17 +4865,7 @@ BEGIN
     'findings', v_findings,
     'metrics', v_cmp,
     'statements', v_statements,
-    'plan_changes', CASE WHEN v_statements ->> 'status' <> 'ok'
-                         THEN jsonb_build_object('status', 'unavailable', 'reason', v_statements ->> 'reason')
-                         WHEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v_statements -> 'rows') x WHERE x ? 'slow_plan')
-                              AND jsonb_array_length(v_statements -> 'rows') > 0
-                         THEN jsonb_build_object('status', 'unavailable', 'reason', 'the statement comparison carries no plans')
-                         ELSE jsonb_build_object('status', 'ok', 'baseline_run_id', v_statements -> 'baseline_run_id', 'rows', coalesce((
-                           SELECT jsonb_agg(jsonb_build_object('queryid', x -> 'queryid', 'verdict', x -> 'verdict',
-                                                               'baseline_plan', x -> 'baseline_plan', 'slow_plan', x -> 'slow_plan',
-                                                               'query', x -> 'query'))
-                             FROM jsonb_array_elements(v_statements -> 'rows') x
-                            WHERE x ->> 'verdict' = 'plan changed'), '[]')) END,
+    'plan_changes', v_plan_changes,
     'waits_over_time', telemetry._waits_over_time(run_id, v_base_ids),
     'activity_over_time', coalesce(telemetry._activity_over_time(v_run), jsonb_build_object('source', 'snapshots', 't', '[]')),
     'tables', (SELECT coalesce(jsonb_agg(t || jsonb_build_object(

@@ -6,6 +6,7 @@ INSERT INTO telemetry.config (key, value, description) VALUES
   ('statement_top_n',             '10',       'statements kept per capture by each measure (time, calls, blocks read, temp written, WAL bytes); the rest is one "all other statements" row. '
                                               '10: at most 51 rows a capture (~135 bytes each with the index), so even five disjoint top lists stay within 2 MB a day at 5-minute snapshots (docs/statements-benchmark.md)'),
   ('statement_text_bytes',        '1536',     'bytes of query text stored once per statement; 0 stores no statement texts (privacy)'),
+  ('statement_text_interval',     '15 minutes', 'snapshot() reads the texts of newly kept statements at most this often (pg_stat_statements(true) copies the whole text file); batch_end() reads those of its run at once'),
   ('plan_top_n',                  '10',       'capture_plans(): plans of this many statements of a run, by total time'),
   ('plan_lock_timeout',           '100ms',    'capture_plans(): lock_timeout while planning, so a lock held by the batch never makes it wait'),
   ('plan_statement_timeout',      '2s',       'capture_plans(): statement_timeout per EXPLAIN'),
@@ -30,6 +31,10 @@ CREATE TABLE IF NOT EXISTS telemetry.statement_captures (
   restarted        boolean,        -- server restarted since the previous capture
   note             text            -- what happened and how to avoid it, in words
 );
+-- texts_done: this capture (or the batch_end() it belongs to) stored the texts of the statements kept
+-- since the previous one that did; the next read of pg_stat_statements(true) is due an interval later
+ALTER TABLE telemetry.statement_captures ADD COLUMN IF NOT EXISTS texts_done boolean;
+CREATE INDEX IF NOT EXISTS statement_captures_texts_done_idx ON telemetry.statement_captures (captured_at) WHERE texts_done;
 
 -- Per-statement deltas since the previous capture: the top statements by each measure, and one
 -- row with queryid NULL for all other statements, so that sums over a window stay exact.

@@ -23,9 +23,50 @@ BEGIN
 END
 $fn$;
 
+-- Stores the texts (cut at statement_text_bytes) of kept statements that have none yet: those kept
+-- by the captures after snapshot p_since and, with p_run_id, by that run (run_statements). One read
+-- of pg_stat_statements(true), which copies the whole text file, and only when a text is missing.
+-- A statement no longer in pg_stat_statements keeps no text. Returns the texts stored.
+CREATE FUNCTION telemetry._store_statement_texts(p_pgss_schema text, p_since bigint, p_run_id bigint)
+RETURNS int LANGUAGE plpgsql
+SET search_path = pg_catalog, telemetry, pg_temp
+SET work_mem = '32MB'   -- the copied texts stay in memory instead of a temporary file
+AS $fn$
+DECLARE
+  v_userid oid[];
+  v_dbid oid[];
+  v_queryid bigint[];
+  v_stored int;
+BEGIN
+  SELECT array_agg(k.userid), array_agg(k.dbid), array_agg(k.queryid) INTO v_userid, v_dbid, v_queryid
+    FROM (SELECT s.userid, s.dbid, s.queryid FROM telemetry.snapshot_statements s
+           WHERE s.snapshot_id > p_since AND s.queryid IS NOT NULL
+          UNION   -- distinct
+          SELECT r.userid, r.dbid, r.queryid FROM telemetry.run_statements r
+           WHERE r.run_id = p_run_id AND r.queryid IS NOT NULL) k
+   WHERE NOT EXISTS (SELECT 1 FROM telemetry.statement_texts t
+                      WHERE t.userid = k.userid AND t.dbid = k.dbid AND t.queryid = k.queryid);
+  IF v_queryid IS NULL THEN
+    RETURN 0;
+  END IF;
+  EXECUTE format($q$
+    INSERT INTO telemetry.statement_texts (userid, dbid, queryid, query, query_bytes)
+    SELECT DISTINCT ON (p.userid, p.dbid, p.queryid) p.userid, p.dbid, p.queryid,
+           convert_from(substring(convert_to(p.query, 'UTF8') FROM 1 FOR $4), 'UTF8'), octet_length(p.query)
+      FROM %I.pg_stat_statements(true) p
+      JOIN unnest($1, $2, $3) AS m(userid, dbid, queryid)
+        ON m.userid = p.userid AND m.dbid = p.dbid AND m.queryid = p.queryid
+     ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC   -- not an EXPLAIN of it
+    ON CONFLICT DO NOTHING $q$, p_pgss_schema)
+  USING v_userid, v_dbid, v_queryid, telemetry._setting('statement_text_bytes', '1536')::int;
+  GET DIAGNOSTICS v_stored = ROW_COUNT;
+  RETURN v_stored;
+END
+$fn$;
+
 -- Captures pg_stat_statements for snapshot p_snapshot_id: deltas since the previous capture for
--- the top statement_top_n statements by each measure plus one "all other statements" row, and the
--- texts of kept statements not stored yet. Never negative: an entry whose counters went down or
+-- the top statement_top_n statements by each measure plus one "all other statements" row, and, when
+-- due, the texts of kept statements not stored yet. Never negative: an entry whose counters went down or
 -- whose stats_since moved (evicted and re-created, reset) counts from zero, and a reset of all of
 -- pg_stat_statements makes every entry count from zero; both are recorded as incompleteness.
 CREATE FUNCTION telemetry._capture_statements(p_snapshot_id bigint)
@@ -48,7 +89,8 @@ DECLARE
   v_hidden int;
   v_recreated int;
   v_notes text[] := '{}';
-  v_missing_texts boolean;
+  v_texts_last telemetry.statement_captures;
+  v_texts_done boolean := false;
   v_dealloc_delta numeric;
 BEGIN
   IF v_pgss.schema_name IS NULL THEN
@@ -85,6 +127,19 @@ BEGIN
                coalesce(c.toplevel, l.toplevel) AS toplevel, coalesce(c.queryid, l.queryid) AS queryid,
                c.userid IS NULL AS gone, l.queryid IS NULL AS new,
                c.userid IS NOT NULL AND f.fresh AND l.queryid IS NOT NULL AS recreated,
+               l.ctid AS base_ctid,   -- the base row the new counters replace, and the new counters:
+               c.calls AS now_calls, c.plans AS now_plans, c.total_exec_time AS now_total_exec_time,
+               c.total_plan_time AS now_total_plan_time, c.rows AS now_rows,
+               c.shared_blks_hit AS now_shared_blks_hit, c.shared_blks_read AS now_shared_blks_read,
+               c.shared_blks_dirtied AS now_shared_blks_dirtied,
+               c.shared_blks_written AS now_shared_blks_written, c.local_blks_hit AS now_local_blks_hit,
+               c.local_blks_read AS now_local_blks_read, c.local_blks_dirtied AS now_local_blks_dirtied,
+               c.local_blks_written AS now_local_blks_written, c.temp_blks_read AS now_temp_blks_read,
+               c.temp_blks_written AS now_temp_blks_written, c.blk_read_time AS now_blk_read_time,
+               c.blk_write_time AS now_blk_write_time, c.temp_blk_read_time AS now_temp_blk_read_time,
+               c.temp_blk_write_time AS now_temp_blk_write_time, c.wal_records AS now_wal_records,
+               c.wal_fpi AS now_wal_fpi, c.wal_bytes AS now_wal_bytes, c.jit_time AS now_jit_time,
+               c.stats_since AS now_stats_since,
                c.calls - CASE WHEN f.fresh THEN 0 ELSE l.calls END AS calls,
                c.plans - CASE WHEN f.fresh THEN 0 ELSE l.plans END AS plans,
                c.total_exec_time - CASE WHEN f.fresh THEN 0 ELSE l.total_exec_time END AS total_exec_time,
@@ -119,37 +174,35 @@ BEGIN
          WHERE c.userid IS NULL   -- gone from pg_stat_statements
             OR c.queryid IS NOT NULL AND (f.fresh OR c.calls <> l.calls OR c.plans <> l.plans)   -- moved
       ),
-      moved AS (   -- the new base: entries that moved are updated (a hash join, HOT updates: see
-                   -- statement_last; cheaper than an upsert's index probe per row), new ones added, and
-                   -- gone ones deleted; captures are serialized, so no other one adds the same entry
+      moved AS (   -- the new base: moved entries are rewritten through their row's ctid (HOT updates:
+                   -- see statement_last; one pass over the join above, not a second join with the
+                   -- entries), new ones added, gone ones deleted; captures are serialized, so no
+                   -- other one adds the same entry
         UPDATE telemetry.statement_last l
-           SET calls = c.calls, plans = c.plans, total_exec_time = c.total_exec_time,
-               total_plan_time = c.total_plan_time, rows = c.rows, shared_blks_hit = c.shared_blks_hit,
-               shared_blks_read = c.shared_blks_read, shared_blks_dirtied = c.shared_blks_dirtied,
-               shared_blks_written = c.shared_blks_written, local_blks_hit = c.local_blks_hit,
-               local_blks_read = c.local_blks_read, local_blks_dirtied = c.local_blks_dirtied,
-               local_blks_written = c.local_blks_written, temp_blks_read = c.temp_blks_read,
-               temp_blks_written = c.temp_blks_written, blk_read_time = c.blk_read_time,
-               blk_write_time = c.blk_write_time, temp_blk_read_time = c.temp_blk_read_time,
-               temp_blk_write_time = c.temp_blk_write_time, wal_records = c.wal_records, wal_fpi = c.wal_fpi,
-               wal_bytes = c.wal_bytes, jit_time = c.jit_time, stats_since = c.stats_since, snapshot_id = $1
-          FROM cur c
-         WHERE l.userid = c.userid AND l.dbid = c.dbid AND l.toplevel = c.toplevel AND l.queryid = c.queryid
-           AND (c.calls, c.plans, c.total_exec_time, c.total_plan_time, c.rows, c.shared_blks_hit,
-                c.shared_blks_read, c.shared_blks_dirtied, c.shared_blks_written, c.local_blks_hit,
-                c.local_blks_read, c.local_blks_dirtied, c.local_blks_written, c.temp_blks_read,
-                c.temp_blks_written, c.blk_read_time, c.blk_write_time, c.temp_blk_read_time,
-                c.temp_blk_write_time, c.wal_records, c.wal_fpi, c.wal_bytes, c.jit_time, c.stats_since)
-               IS DISTINCT FROM (l.calls, l.plans, l.total_exec_time, l.total_plan_time, l.rows, l.shared_blks_hit,
-                l.shared_blks_read, l.shared_blks_dirtied, l.shared_blks_written, l.local_blks_hit,
-                l.local_blks_read, l.local_blks_dirtied, l.local_blks_written, l.temp_blks_read,
-                l.temp_blks_written, l.blk_read_time, l.blk_write_time, l.temp_blk_read_time,
-                l.temp_blk_write_time, l.wal_records, l.wal_fpi, l.wal_bytes, l.jit_time, l.stats_since)   -- any counter moved
+           SET calls = d.now_calls, plans = d.now_plans, total_exec_time = d.now_total_exec_time,
+               total_plan_time = d.now_total_plan_time, rows = d.now_rows,
+               shared_blks_hit = d.now_shared_blks_hit, shared_blks_read = d.now_shared_blks_read,
+               shared_blks_dirtied = d.now_shared_blks_dirtied,
+               shared_blks_written = d.now_shared_blks_written, local_blks_hit = d.now_local_blks_hit,
+               local_blks_read = d.now_local_blks_read, local_blks_dirtied = d.now_local_blks_dirtied,
+               local_blks_written = d.now_local_blks_written, temp_blks_read = d.now_temp_blks_read,
+               temp_blks_written = d.now_temp_blks_written, blk_read_time = d.now_blk_read_time,
+               blk_write_time = d.now_blk_write_time, temp_blk_read_time = d.now_temp_blk_read_time,
+               temp_blk_write_time = d.now_temp_blk_write_time, wal_records = d.now_wal_records,
+               wal_fpi = d.now_wal_fpi, wal_bytes = d.now_wal_bytes, jit_time = d.now_jit_time,
+               stats_since = d.now_stats_since, snapshot_id = $1
+          FROM d
+         WHERE l.ctid = d.base_ctid AND NOT d.gone AND NOT d.new
       ),
       added AS (
         INSERT INTO telemetry.statement_last
-        SELECT c.*, $1 FROM cur c
-         WHERE (c.userid, c.dbid, c.toplevel, c.queryid) IN (SELECT userid, dbid, toplevel, queryid FROM d WHERE new)
+        SELECT userid, dbid, toplevel, queryid, now_calls, now_plans, now_total_exec_time, now_total_plan_time,
+               now_rows, now_shared_blks_hit, now_shared_blks_read, now_shared_blks_dirtied,
+               now_shared_blks_written, now_local_blks_hit, now_local_blks_read, now_local_blks_dirtied,
+               now_local_blks_written, now_temp_blks_read, now_temp_blks_written, now_blk_read_time,
+               now_blk_write_time, now_temp_blk_read_time, now_temp_blk_write_time, now_wal_records,
+               now_wal_fpi, now_wal_bytes, now_jit_time, now_stats_since, $1
+          FROM d WHERE new
       ),
       gone AS (
         DELETE FROM telemetry.statement_last l USING d
@@ -184,7 +237,7 @@ BEGIN
           FROM d
          WHERE EXISTS (SELECT 1 FROM top t WHERE t.userid = d.userid AND t.dbid = d.dbid
                           AND t.toplevel = d.toplevel AND t.queryid = d.queryid)
-        RETURNING userid, dbid, queryid
+        RETURNING 1
       ),
       other AS (
         INSERT INTO telemetry.snapshot_statements
@@ -206,26 +259,28 @@ BEGIN
       )
       SELECT (SELECT count(*) FROM cur)::int, (SELECT count(*) FROM kept)::int,
              (SELECT count(*) FROM cur WHERE queryid IS NULL)::int,
-             (SELECT count(*) FROM d WHERE recreated AND NOT $3 AND $2 IS NOT NULL)::int,
-             EXISTS (SELECT 1 FROM kept k WHERE NOT EXISTS (SELECT 1 FROM telemetry.statement_texts t
-                      WHERE t.userid = k.userid AND t.dbid = k.dbid AND t.queryid = k.queryid)) $q$,
+             (SELECT count(*) FROM d WHERE recreated AND NOT $3 AND $2 IS NOT NULL)::int $q$,
       format(telemetry.version_sql('statements'), v_pgss.schema_name))
-    INTO v_entries, v_kept, v_hidden, v_recreated, v_missing_texts
+    INTO v_entries, v_kept, v_hidden, v_recreated
     USING p_snapshot_id, v_prev.snapshot_id, v_all_reset, v_top;
 
-    -- texts of kept statements, once each: pg_stat_statements(true) reads the whole text file,
-    -- so only when a kept statement has none stored yet
-    IF v_missing_texts AND v_text_bytes > 0 THEN
-      EXECUTE format($q$
-        INSERT INTO telemetry.statement_texts (userid, dbid, queryid, query, query_bytes)
-        SELECT DISTINCT ON (p.userid, p.dbid, p.queryid) p.userid, p.dbid, p.queryid,
-               convert_from(substring(convert_to(p.query, 'UTF8') FROM 1 FOR $2), 'UTF8'), octet_length(p.query)
-          FROM %I.pg_stat_statements(true) p
-          JOIN telemetry.snapshot_statements s
-            ON s.snapshot_id = $1 AND s.userid = p.userid AND s.dbid = p.dbid AND s.queryid = p.queryid
-         ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC   -- not an EXPLAIN of it
-        ON CONFLICT DO NOTHING $q$, v_pgss.schema_name)
-      USING p_snapshot_id, v_text_bytes;
+    -- texts of kept statements, once each, at most every statement_text_interval: missing texts can
+    -- wait (an entry keeps its text while it stays in pg_stat_statements), and one read of the whole
+    -- text file serves every statement kept since the last one (batch_end() reads its run's at once)
+    IF v_text_bytes > 0 THEN
+      SELECT * INTO v_texts_last FROM telemetry.statement_captures c WHERE c.texts_done
+       ORDER BY c.captured_at DESC LIMIT 1;
+      BEGIN
+        v_texts_done := v_texts_last.captured_at IS NULL
+                        OR v_at >= v_texts_last.captured_at + telemetry._setting('statement_text_interval', '15 minutes')::interval;
+      EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value THEN
+        v_texts_done := true;
+        v_notes := v_notes || format('statement_text_interval %L in telemetry.config is not an interval: texts are read at every capture',
+                                     telemetry._setting('statement_text_interval', NULL));
+      END;
+      IF v_texts_done THEN
+        PERFORM telemetry._store_statement_texts(v_pgss.schema_name, coalesce(v_texts_last.snapshot_id, v_prev.snapshot_id, 0), NULL);
+      END IF;
     END IF;
 
     IF v_prev.snapshot_id IS NULL THEN
@@ -260,10 +315,11 @@ BEGIN
                                    'counted only in "all other statements"', v_hidden, current_user);
     END IF;
     INSERT INTO telemetry.statement_captures (snapshot_id, captured_at, status, entries, entries_max, kept, hidden,
-                                              dealloc, dealloc_delta, recreated, stats_reset, reset_in_window, restarted, note)
+                                              dealloc, dealloc_delta, recreated, stats_reset, reset_in_window, restarted,
+                                              texts_done, note)
     VALUES (p_snapshot_id, v_at, CASE WHEN v_prev.snapshot_id IS NULL THEN 'baseline' ELSE 'ok' END, v_entries,
             current_setting('pg_stat_statements.max', true)::int, v_kept, v_hidden, v_dealloc, v_dealloc_delta,
-            v_recreated, v_reset, v_all_reset, v_restarted, nullif(array_to_string(v_notes, '; '), ''));
+            v_recreated, v_reset, v_all_reset, v_restarted, v_texts_done, nullif(array_to_string(v_notes, '; '), ''));
   EXCEPTION WHEN OTHERS THEN
     INSERT INTO telemetry.statement_captures (snapshot_id, captured_at, status, note)
     VALUES (p_snapshot_id, v_at, 'failed', 'statement capture failed: ' || SQLERRM);
@@ -295,8 +351,8 @@ CREATE POLICY statement_texts_visible ON telemetry.statement_texts FOR SELECT US
 DROP POLICY IF EXISTS statement_plans_visible ON telemetry.statement_plans;
 CREATE POLICY statement_plans_visible ON telemetry.statement_plans FOR SELECT USING (telemetry._may_read_text(userid));
 
--- Retention: texts of statements no kept delta or stored plan refers to any more (cleanup() deletes
--- old snapshots, and their statement rows with them).
+-- Retention: texts of statements no kept delta, run total or stored plan refers to any more
+-- (cleanup() deletes old snapshots and runs, and their statement rows with them).
 CREATE FUNCTION telemetry._cleanup_statement_texts()
 RETURNS jsonb LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, telemetry, pg_temp
@@ -307,6 +363,8 @@ BEGIN
   DELETE FROM telemetry.statement_texts t
    WHERE NOT EXISTS (SELECT 1 FROM telemetry.snapshot_statements s
                       WHERE s.queryid = t.queryid AND s.userid = t.userid AND s.dbid = t.dbid)
+     AND NOT EXISTS (SELECT 1 FROM telemetry.run_statements r
+                      WHERE r.queryid = t.queryid AND r.userid = t.userid AND r.dbid = t.dbid)
      AND NOT EXISTS (SELECT 1 FROM telemetry.statement_plans p
                       WHERE p.queryid = t.queryid AND p.userid = t.userid AND p.dbid = t.dbid);
   GET DIAGNOSTICS v_n = ROW_COUNT;

@@ -4,8 +4,9 @@
 
 CREATE TYPE telemetry._finding AS (pattern text, score numeric, evidence text, recommendation text);
 
--- p_run_id: the run the window belongs to (its batch session's settings), NULL for a plain window.
-CREATE FUNCTION telemetry._diagnose(start_time timestamptz, end_time timestamptz, p_run_id bigint)
+-- p_run_id: the run the window belongs to (its batch session's settings), NULL for a plain window;
+-- p_baseline_run: the run its statements are compared with (statement_regression), NULL for none.
+CREATE FUNCTION telemetry._diagnose(start_time timestamptz, end_time timestamptz, p_run_id bigint, p_baseline_run bigint)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
@@ -144,7 +145,7 @@ BEGIN
       'A replica fell behind: check its disk, CPU and network (and whether replay was paused or conflicted); with synchronous replication the batch waits for it, so consider SET LOCAL synchronous_commit = local for the batch or fix the replica first.')::telemetry._finding;
   END IF;
 
-  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time, p_run_id);   -- 93-statement-compare.sql
+  v_findings := telemetry._statement_evidence(v_findings, start_time, end_time, p_run_id, p_baseline_run);   -- 93-statement-compare.sql
 
   IF cardinality(v_findings) = 0 THEN
     RAISE NOTICE 'telemetry.diagnose: no findings for % .. % (% samples%; %)', start_time, end_time, v_samples,
@@ -164,7 +165,7 @@ CREATE FUNCTION telemetry.diagnose(start_time timestamptz, end_time timestamptz)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
 LANGUAGE sql
 SET search_path = pg_catalog, telemetry, pg_temp
-AS $$ SELECT * FROM telemetry._diagnose(start_time, end_time, NULL) $$;
+AS $$ SELECT * FROM telemetry._diagnose(start_time, end_time, NULL, NULL) $$;
 
 CREATE FUNCTION telemetry.diagnose(run_id bigint)
 RETURNS TABLE (rank int, pattern text, severity text, score numeric, evidence text, recommendation text)
@@ -174,14 +175,14 @@ AS $fn$
 DECLARE
   w record := telemetry._run_window(run_id);
   v_findings jsonb;
-  v_base bigint[];
+  -- the run's baseline (95-report.sql), as run_report(run_id) has it
+  v_base bigint[] := telemetry._report_baseline(run_id, NULL);
 BEGIN
-  v_findings := (SELECT jsonb_agg(to_jsonb(d)) FROM telemetry._diagnose(w.start_time, w.end_time, run_id) d);
+  v_findings := (SELECT jsonb_agg(to_jsonb(d)) FROM telemetry._diagnose(w.start_time, w.end_time, run_id, telemetry._typical_run(v_base)) d);
   IF v_findings IS NULL THEN
     RETURN;
   END IF;
-  -- each finding against the run's baseline (95-report.sql): "temp written 1.2 GB, usually 3 MB (median of 5 runs)"
-  v_base := telemetry._report_baseline(run_id, NULL);
+  -- each finding against that baseline: "temp written 1.2 GB, usually 3 MB (median of 5 runs)"
   RETURN QUERY
   SELECT f.rank, f.pattern, f.severity, f.score, f.evidence, f.recommendation
     FROM telemetry._findings_with_baseline(v_findings,

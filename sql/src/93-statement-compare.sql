@@ -158,6 +158,19 @@ AS $$
      AND a.fingerprint <> b.fingerprint
 $$;
 
+-- The statements that are the telemetry schema's own work (_is_telemetry_statement), by key.
+-- SECURITY DEFINER (row-level security on statement_texts hides a text from a role that may not
+-- read it): whether a statement ranks with the batch's or after them must not depend on who
+-- reads, so every reader is told which statements are the schema's own, and only that: keys,
+-- never a text.
+CREATE FUNCTION telemetry._telemetry_statements()
+RETURNS TABLE (userid oid, dbid oid, queryid bigint)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT t.userid, t.dbid, t.queryid FROM telemetry.statement_texts t WHERE telemetry._is_telemetry_statement(t.query)
+$$;
+
 -- Two windows side by side per statement: the statements that took the most extra time first,
 -- with their share of the whole extra time and what changed (the verdict). Two runs that both
 -- kept their own totals (56-run-statements.sql) are compared by those, else by the captures'
@@ -172,6 +185,7 @@ AS $$
              UNION ALL SELECT * FROM telemetry._statement_sums(a1, a2) WHERE NOT (SELECT runs FROM src)),
        b AS (SELECT * FROM telemetry._run_statement_sums(run_b, run_a) WHERE (SELECT runs FROM src)
              UNION ALL SELECT * FROM telemetry._statement_sums(b1, b2) WHERE NOT (SELECT runs FROM src)),
+       own AS MATERIALIZED (SELECT * FROM telemetry._telemetry_statements()),
        j AS (
          SELECT coalesce(b.userid, a.userid) AS userid, coalesce(b.dbid, a.dbid) AS dbid,
                 coalesce(b.toplevel, a.toplevel) AS toplevel, coalesce(b.queryid, a.queryid) AS queryid,
@@ -191,13 +205,12 @@ AS $$
                 (SELECT a.wal_bytes FROM a WHERE a.queryid IS NULL), (SELECT b.wal_bytes FROM b WHERE b.queryid IS NULL)
        ),
        p AS (
-         SELECT j.*, pc.queryid IS NOT NULL AS plan_changed,
-                telemetry._is_telemetry_statement((SELECT t.query FROM telemetry.statement_texts t
-                                                    WHERE t.userid = j.userid AND t.dbid = j.dbid AND t.queryid = j.queryid)) AS own,
+         SELECT j.*, pc.queryid IS NOT NULL AS plan_changed, o.queryid IS NOT NULL AS own,   -- the same for every reader
                 CASE WHEN telemetry._may_read_text(j.userid) THEN pa.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_a,
                 CASE WHEN telemetry._may_read_text(j.userid) THEN pb.shape WHEN pc.queryid IS NOT NULL THEN '<insufficient privilege>' END AS shape_b
            FROM j
            LEFT JOIN telemetry._plans_changed(run_a, run_b) pc ON pc.userid = j.userid AND pc.dbid = j.dbid AND pc.queryid = j.queryid
+           LEFT JOIN own o ON o.userid = j.userid AND o.dbid = j.dbid AND o.queryid = j.queryid
            LEFT JOIN telemetry.statement_plans pa
              ON pa.run_id = run_a AND pa.userid = j.userid AND pa.dbid = j.dbid AND pa.queryid = j.queryid AND pa.status = 'captured'
            LEFT JOIN telemetry.statement_plans pb
@@ -306,30 +319,6 @@ BEGIN
 END
 $fn$;
 
--- The baseline run a run's statements are compared against in diagnose(run_id): the first of
--- telemetry.baseline_runs() where that (the one baseline definition) is installed, else the most
--- recent earlier successful run of the same name.
-CREATE FUNCTION telemetry._statement_baseline_run(p_run_id bigint)
-RETURNS bigint LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, telemetry, pg_temp
-AS $fn$
-DECLARE
-  v bigint;
-BEGIN
-  IF p_run_id IS NULL THEN
-    RETURN NULL;
-  END IF;
-  IF to_regprocedure('telemetry.baseline_runs(bigint)') IS NOT NULL THEN
-    EXECUTE 'SELECT telemetry._typical_run(array_agg(b.run_id)) FROM telemetry.baseline_runs($1) b' INTO v USING p_run_id;
-    RETURN v;
-  END IF;
-  SELECT b.run_id INTO v FROM telemetry.runs r JOIN telemetry.runs b ON b.name = r.name
-   WHERE r.run_id = p_run_id AND b.state = 'succeeded' AND b.started_at < r.started_at AND b.ended_at IS NOT NULL
-   ORDER BY b.started_at DESC LIMIT 1;
-  RETURN v;
-END
-$fn$;
-
 -- The top statements of a window by one measure, on one line: "queryid 812 (9.1 s) UPDATE acct ...".
 CREATE FUNCTION telemetry._top_statements_line(p_s1 bigint, p_s2 bigint, p_measure text, p_limit int DEFAULT 3,
                                                p_run_id bigint DEFAULT NULL)
@@ -377,9 +366,11 @@ $$;
 -- (complete) statement data says so (NOTICE) and how to fix it, and with a baseline run each statement
 -- that took a large share of the extra time is a statement_regression finding of its own
 -- (score = share of the extra time / 10: all of it is 10, high). The window is a run's when it is
--- exactly that run's (diagnose(run_id) passes it so); its baseline is _statement_baseline_run().
+-- exactly that run's (diagnose(run_id) passes it so); p_baseline_run is the run its statements are
+-- compared with: _typical_run() of the run's baseline (_report_baseline(): the runs given, else
+-- baseline_runs()), the run run_report()'s statements section compares with too.
 CREATE FUNCTION telemetry._statement_evidence(p_findings telemetry._finding[], start_time timestamptz, end_time timestamptz,
-                                              p_run_id bigint)
+                                              p_run_id bigint, p_baseline_run bigint)
 RETURNS telemetry._finding[] LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 AS $fn$
@@ -394,7 +385,6 @@ DECLARE
   -- the run being diagnosed, if any (diagnose(run_id) passes it: a run's window may end after ended_at,
   -- at its closing snapshot)
   v_run bigint := p_run_id;
-  p_baseline_run bigint := telemetry._statement_baseline_run(v_run);
 BEGIN
   BEGIN
     b := telemetry._bracket(start_time, end_time, false);

@@ -434,21 +434,25 @@ DECLARE
   v_warn jsonb := '[]';
   v_settings jsonb;
   v_statements jsonb;
+  v_plan_changes jsonb;
   v_typical bigint;
   v_verdict jsonb;
   v_dur record;
   w text;
   b jsonb;
 BEGIN
+  -- the one run of the baseline statements are compared with, in the statements section and in
+  -- diagnose()'s statement_regression alike: the typical run of the runs given, or of baseline_runs()
+  v_typical := telemetry._typical_run(v_base_ids);
   v_base := coalesce((SELECT jsonb_agg(telemetry._run_evidence(x) ORDER BY x DESC) FROM unnest(v_base_ids) x), '[]');
   v_cmp := coalesce((SELECT jsonb_agg(to_jsonb(c)) FROM telemetry._compare_evidence(v_run, v_base) c), '[]');
 
   BEGIN
     -- as diagnose(run_id) finds them (its window, and the run's id, which statement_regression needs),
-    -- with the baseline wording added below from this report's own comparison
+    -- against this report's baseline, with the baseline wording added below from its own comparison
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(d) ORDER BY d.rank)
                               FROM telemetry._run_window(run_id) w
-                             CROSS JOIN LATERAL telemetry._diagnose(w.start_time, w.end_time, run_id) d), '[]');
+                             CROSS JOIN LATERAL telemetry._diagnose(w.start_time, w.end_time, run_id, v_typical) d), '[]');
     v_findings := coalesce((SELECT jsonb_agg(to_jsonb(f) ORDER BY f.rank)
                               FROM telemetry._findings_with_baseline(v_findings, v_cmp, v_run ->> 'name', v_n) f), '[]');
   EXCEPTION WHEN OTHERS THEN
@@ -515,7 +519,6 @@ BEGIN
    WHERE NOT h.active OR h.last_status = 'failed' OR h.failed_last_hour > 0), '[]');
 
   -- statements and plans: read from the statement functions when this schema has them
-  v_typical := telemetry._typical_run(v_base_ids);   -- the run diagnose()'s statement_regression compares with too
   IF to_regprocedure('telemetry.statement_compare_runs(bigint,bigint)') IS NULL THEN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason',
       'this telemetry schema has no statement capture (telemetry.statement_compare_runs is missing): install a version with statement evidence');
@@ -523,15 +526,24 @@ BEGIN
     v_statements := jsonb_build_object('status', 'unavailable', 'reason', 'no baseline run to compare statements with');
   ELSE
     BEGIN
-      -- the statements that took the most extra time (statement_compare_runs() ranks them), at most 20
-      EXECUTE 'SELECT coalesce(jsonb_agg(to_jsonb(x)), ''[]'') FROM (SELECT * FROM telemetry.statement_compare_runs($1, $2) LIMIT 20) x'
-        INTO v_statements USING v_typical, run_id;
+      -- from one comparison: the statements that took the most extra time (statement_compare_runs()
+      -- ranks them), at most 20, and every plan change wherever it ranks (a plan that changed is what
+      -- a DBA looks for, and a statement with little extra time can still have one)
+      EXECUTE 'SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.rank) FILTER (WHERE x.rank <= 20), ''[]''),
+                      coalesce(jsonb_agg(jsonb_build_object(''rank'', x.rank, ''queryid'', x.queryid, ''verdict'', x.verdict,
+                                                            ''baseline_plan'', x.baseline_plan, ''slow_plan'', x.slow_plan,
+                                                            ''query'', x.query) ORDER BY x.rank)
+                                 FILTER (WHERE x.verdict = ''plan changed''), ''[]'')
+                 FROM telemetry.statement_compare_runs($1, $2) x'
+        INTO v_statements, v_plan_changes USING v_typical, run_id;
       v_statements := jsonb_build_object('status', 'ok', 'baseline_run_id', v_typical, 'rows', v_statements);
+      v_plan_changes := jsonb_build_object('status', 'ok', 'baseline_run_id', v_typical, 'rows', v_plan_changes);
     EXCEPTION WHEN OTHERS THEN
       v_statements := jsonb_build_object('status', 'unavailable', 'reason', 'statement_compare_runs: ' || SQLERRM);
     END;
   END IF;
   IF v_statements ->> 'status' <> 'ok' THEN
+    v_plan_changes := jsonb_build_object('status', 'unavailable', 'reason', v_statements ->> 'reason');
     v_warn := v_warn || jsonb_build_object('code', 'statements_unavailable', 'message', 'statements: ' || (v_statements ->> 'reason'));
   ELSE
     -- statement data of either side that misses work (a reset, eviction, a restart) is named, not only raised as a WARNING
@@ -629,17 +641,7 @@ BEGIN
     'findings', v_findings,
     'metrics', v_cmp,
     'statements', v_statements,
-    'plan_changes', CASE WHEN v_statements ->> 'status' <> 'ok'
-                         THEN jsonb_build_object('status', 'unavailable', 'reason', v_statements ->> 'reason')
-                         WHEN NOT EXISTS (SELECT 1 FROM jsonb_array_elements(v_statements -> 'rows') x WHERE x ? 'slow_plan')
-                              AND jsonb_array_length(v_statements -> 'rows') > 0
-                         THEN jsonb_build_object('status', 'unavailable', 'reason', 'the statement comparison carries no plans')
-                         ELSE jsonb_build_object('status', 'ok', 'baseline_run_id', v_statements -> 'baseline_run_id', 'rows', coalesce((
-                           SELECT jsonb_agg(jsonb_build_object('queryid', x -> 'queryid', 'verdict', x -> 'verdict',
-                                                               'baseline_plan', x -> 'baseline_plan', 'slow_plan', x -> 'slow_plan',
-                                                               'query', x -> 'query'))
-                             FROM jsonb_array_elements(v_statements -> 'rows') x
-                            WHERE x ->> 'verdict' = 'plan changed'), '[]')) END,
+    'plan_changes', v_plan_changes,
     'waits_over_time', telemetry._waits_over_time(run_id, v_base_ids),
     'activity_over_time', coalesce(telemetry._activity_over_time(v_run), jsonb_build_object('source', 'snapshots', 't', '[]')),
     'tables', (SELECT coalesce(jsonb_agg(t || jsonb_build_object(

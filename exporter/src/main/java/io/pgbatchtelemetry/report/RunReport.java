@@ -271,8 +271,12 @@ public final class RunReport {
             new Column("user", List.of("username"), "name"),
             new Column("statement", List.of("query"), "query"));
 
-    /** The plan-changes rows: which statement, and its plan in the baseline run and in this run, one line each. */
+    /**
+     * The plan-changes rows: which statement, where it ranks among the statements (it may be below the
+     * top statements shown), and its plan in the baseline run and in this run, one line each.
+     */
     static final List<Column> PLAN_CHANGE_COLUMNS = List.of(
+            new Column("#", List.of("rank"), "num"),
             new Column("queryid", List.of("queryid"), "num"),
             new Column("statement", List.of("query"), "query"),
             new Column("baseline plan", List.of("baseline_plan"), "plan"),

@@ -261,7 +261,7 @@ class StatementsReportTest {
             "temp blocks written", List.of("baseline_temp_written", "slow_temp_written"), "queryid", List.of("queryid"),
             "user", List.of("username"), "statement", List.of("query"));
     private static final Map<String, List<String>> PLAN_COLUMNS = ordered(
-            "queryid", List.of("queryid"), "statement", List.of("query"), "baseline plan", List.of("baseline_plan"),
+            "#", List.of("rank"), "queryid", List.of("queryid"), "statement", List.of("query"), "baseline plan", List.of("baseline_plan"),
             "this run's plan", List.of("slow_plan"));
 
     /** Every row of {@code rows} in {@code table}, in order, each cell holding run_report()'s values for its heading. */

@@ -241,13 +241,84 @@ class StatementCaptureTest {
         db.value("SELECT telemetry.snapshot()");
         String queryid = db.value("SELECT queryid FROM pg_stat_statements WHERE query = 'SELECT count(*) FROM cap_wal WHERE v > $1' "
                 + "AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())");
-        assertEquals(1, db.count("SELECT count(*) FROM telemetry.statement_last WHERE queryid = " + queryid));
+        // in this database: another test's may run the same shape on a table with the same OID (the same queryid)
+        assertEquals(1, db.count("SELECT count(*) FROM telemetry.statement_last WHERE queryid = " + queryid
+                + " AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"));
         db.value("SELECT pg_stat_statements_reset(0, 0, " + queryid + ")");   // removes this one entry
         long s = db.count("SELECT telemetry.snapshot()");
         assertEquals(0, db.count("SELECT count(*) FROM telemetry.statement_last WHERE queryid = " + queryid), "gone from the base");
         assertEquals("ok 0 false", db.value("SELECT status || ' ' || recreated || ' ' || reset_in_window "
                 + "FROM telemetry.statement_captures WHERE snapshot_id = " + s), "an entry gone is not one that restarted its counters");
         assertNull(db.value("SELECT note FROM telemetry.statement_captures WHERE snapshot_id = " + s));
+    }
+
+    /**
+     * Texts are read at most every statement_text_interval by snapshot() (one read of the whole
+     * text file then serves every statement kept since the last one), at once by batch_end() for
+     * its run's statements, at every capture with an interval of 0, and at every capture with a
+     * note when the setting is not an interval; retention keeps the texts of runs' statements.
+     */
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void textsAreReadAtMostEveryIntervalAndAtOnceForARun(int major) throws Exception {
+        TelemetryDb db = database(clusters.cluster(major), "cap_texts", 10);
+        db.exec("UPDATE telemetry.config SET value = '1 hour' WHERE key = 'statement_text_interval'");
+        String windowOnly = "SELECT count(*) FROM cap_wal WHERE v * 2 > 11";   // kept by a capture, before the run
+        String inRun = "SELECT count(*) FROM cap_wal WHERE v * 3 < 12";         // kept by the run
+        String afterRun = "SELECT count(*) FROM cap_wal WHERE v * 4 = 13";
+        db.value("SELECT telemetry.snapshot()");   // the base capture: its texts (none) are done
+        runTimes(db, windowOnly, 20);
+        long deferred = db.count("SELECT telemetry.snapshot()");
+        String windowId = statementId(db, "SELECT count(*) FROM cap_wal WHERE v * $1 > $2");
+        assertEquals(1, db.count("SELECT count(*) FROM telemetry.snapshot_statements WHERE snapshot_id = " + deferred
+                + " AND queryid = " + windowId), "the capture keeps the statement");
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.statement_texts WHERE queryid = " + windowId),
+                "... and leaves its text for later: the last read is less than an hour old");
+        assertEquals("f", db.value("SELECT texts_done FROM telemetry.statement_captures WHERE snapshot_id = " + deferred));
+
+        long run = db.count("SELECT telemetry.batch_start('texts', session_bound => false)");
+        runTimes(db, inRun, 20);
+        db.value("SELECT telemetry.batch_end(" + run + ")");
+        String runId = statementId(db, "SELECT count(*) FROM cap_wal WHERE v * $1 < $2");
+        assertEquals(1, db.count("SELECT count(*) FROM telemetry.run_statements WHERE run_id = " + run + " AND queryid = " + runId));
+        assertEquals("SELECT count(*) FROM cap_wal WHERE v * $1 < $2", db.value("SELECT query FROM telemetry.statement_texts WHERE queryid = " + runId),
+                "batch_end() stores its run's texts at once");
+        assertEquals("SELECT count(*) FROM cap_wal WHERE v * $1 > $2", db.value("SELECT query FROM telemetry.statement_texts WHERE queryid = " + windowId),
+                "... and, in the same read, those the captures since the last read kept");
+        assertEquals("t", db.value("SELECT texts_done FROM telemetry.statement_captures c JOIN telemetry.run_statement_status s "
+                + "ON s.end_snapshot_id = c.snapshot_id WHERE s.run_id = " + run));
+
+        db.exec("UPDATE telemetry.config SET value = '0' WHERE key = 'statement_text_interval'");
+        runTimes(db, afterRun, 20);
+        long every = db.count("SELECT telemetry.snapshot()");
+        String afterId = statementId(db, "SELECT count(*) FROM cap_wal WHERE v * $1 = $2");
+        assertEquals(1, db.count("SELECT count(*) FROM telemetry.statement_texts WHERE queryid = " + afterId),
+                "with an interval of 0 every capture reads the texts it needs");
+        assertEquals("t", db.value("SELECT texts_done FROM telemetry.statement_captures WHERE snapshot_id = " + every));
+
+        db.exec("UPDATE telemetry.config SET value = 'soon' WHERE key = 'statement_text_interval'",
+                "DELETE FROM telemetry.statement_texts WHERE queryid = " + afterId);
+        runTimes(db, afterRun, 20);
+        long bad = db.count("SELECT telemetry.snapshot()");
+        assertEquals("ok", db.value("SELECT status FROM telemetry.statement_captures WHERE snapshot_id = " + bad),
+                "a bad setting costs no statement data");
+        assertTrue(db.value("SELECT note FROM telemetry.statement_captures WHERE snapshot_id = " + bad)
+                .contains("statement_text_interval 'soon' in telemetry.config is not an interval"));
+        assertEquals(1, db.count("SELECT count(*) FROM telemetry.statement_texts WHERE queryid = " + afterId),
+                "... and reads texts at every capture");
+
+        // retention: once the captures are gone, only the run's statement keeps its text
+        db.exec("DELETE FROM telemetry.snapshot_statements");
+        db.value("SELECT telemetry._cleanup_statement_texts()");
+        assertEquals(1, db.count("SELECT count(*) FROM telemetry.statement_texts WHERE queryid = " + runId), "a run's statement keeps its text");
+        assertEquals(0, db.count("SELECT count(*) FROM telemetry.statement_texts WHERE queryid IN (" + windowId + ", " + afterId + ")"));
+    }
+
+    private static String statementId(TelemetryDb db, String normalized) throws SQLException {
+        String id = db.value("SELECT queryid FROM pg_stat_statements WHERE query = '" + normalized.replace("'", "''") + "' "
+                + "AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND toplevel");
+        assertTrue(id != null, "pg_stat_statements has " + normalized);
+        return id;
     }
 
     private static void runTimes(TelemetryDb db, String sql, int times) throws SQLException {

@@ -11,6 +11,7 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -27,8 +28,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Statement evidence from pg_stat_statements on servers with the library preloaded (one private
  * cluster per version, pg_stat_statements.max = 100 so that eviction is easy to cause): the
  * statement whose index was dropped between two runs is ranked first with verdict "plan changed"
- * and both plans; a statement called 10x as often is "more calls" with its share of the extra
- * time; eviction and a reset mid-run leave no negative numbers and are reported; plans are
+ * and both plans, and a reader who may not see the texts gets the same ranking; a statement called
+ * 10x as often is "more calls" with its share of the extra time; a baseline given by hand is the
+ * statements' baseline too; the report lists every plan change, also one below its top 20; eviction and a reset mid-run leave no negative numbers and are reported; plans are
  * captured as the statement's role, never wait for a lock held by the batch, and a role without
  * the rights gets a message; sampled lock waits are attributed to the waiting statement. Without
  * the extension (the shared clusters) everything else works and diagnose() says how to enable it.
@@ -68,9 +70,21 @@ class StatementsTest {
         return run;
     }
 
-    @ParameterizedTest(name = "PG{0}")
-    @MethodSource(VERSIONS)
-    void aDroppedIndexIsAPlanChangeRankedFirstWithBothPlans(int major) throws Exception {
+    /**
+     * Two runs of a batch with the index its UPDATE uses dropped between them, and more of the
+     * telemetry schema's own work (snapshot() calls) in the second: built once per version, read by
+     * the tests that need them.
+     */
+    private record PlanChangeRuns(TelemetryDb db, long baseline, long slow, long queryid, List<Map<String, String>> pending) {
+    }
+
+    private final Map<Integer, PlanChangeRuns> planChangeRuns = new HashMap<>();
+
+    private synchronized PlanChangeRuns planChangeRuns(int major) throws Exception {
+        PlanChangeRuns built = planChangeRuns.get(major);
+        if (built != null) {
+            return built;
+        }
         TelemetryDb db = clusters.installed(major, "stmt_plans");
         db.exec("DROP TABLE IF EXISTS acct, params",
                 "CREATE TABLE acct (id int PRIMARY KEY, bal numeric)",
@@ -94,10 +108,23 @@ class StatementsTest {
         db.value("SELECT telemetry.batch_end(" + slow + ")");
         // what the telemetry_plans pg_cron job runs: the slow run's plans (the baseline has its own already)
         List<Map<String, String>> pending = db.rows("SELECT * FROM telemetry.capture_pending_plans()");
+        built = new PlanChangeRuns(db, baseline, slow, queryid(db, UPDATE), pending);
+        planChangeRuns.put(major, built);
+        return built;
+    }
+
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void aDroppedIndexIsAPlanChangeRankedFirstWithBothPlans(int major) throws Exception {
+        PlanChangeRuns runs = planChangeRuns(major);
+        TelemetryDb db = runs.db();
+        long baseline = runs.baseline();
+        long slow = runs.slow();
+        List<Map<String, String>> pending = runs.pending();
         assertEquals(List.of(Long.toString(slow)), pending.stream().map(r -> r.get("run_id")).toList(), pending.toString());
         assertTrue(Integer.parseInt(pending.get(0).get("captured")) >= 1, pending.toString());
         assertEquals(List.of(), db.rows("SELECT * FROM telemetry.capture_pending_plans()"), "nothing left to capture");
-        long queryid = queryid(db, UPDATE);
+        long queryid = runs.queryid();
 
         List<Map<String, String>> cmp = db.rows("SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
         Map<String, String> first = cmp.get(0);
@@ -124,6 +151,42 @@ class StatementsTest {
         assertTrue(evidence.startsWith("plan changed: queryid " + queryid), evidence);
         assertTrue(evidence.contains("acct_pkey") && evidence.contains("Seq Scan"), "both plans: " + evidence);
         assertTrue(evidence.contains(UPDATE), evidence);
+    }
+
+    /**
+     * Whether a statement is the telemetry schema's own (ranked after the batch's) is decided by
+     * its text, which row-level security hides from a reader who may not see it: the ranking must
+     * not depend on that, or two readers would get the statements in different orders.
+     */
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void aReaderWhoMayNotSeeTheTextsGetsTheSameRanking(int major) throws Exception {
+        PlanChangeRuns runs = planChangeRuns(major);
+        TelemetryDb db = runs.db();
+        db.exec("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'stmt_text_blind') THEN "
+                        + "CREATE ROLE stmt_text_blind LOGIN PASSWORD 'pw4'; END IF; END $$",
+                "GRANT telemetry_reader TO stmt_text_blind");
+        String compare = "SELECT * FROM telemetry.statement_compare_runs(" + runs.baseline() + ", " + runs.slow() + ")";
+        List<Map<String, String>> owner = db.rows(compare);
+        List<Map<String, String>> reader = new ArrayList<>();
+        try (Connection c = db.connect("stmt_text_blind", "pw4"); Statement s = c.createStatement(); ResultSet r = s.executeQuery(compare)) {
+            while (r.next()) {
+                reader.add(Map.of("queryid", String.valueOf(r.getString("queryid")), "query", String.valueOf(r.getString("query"))));
+            }
+        }
+        // the set-up that makes the test mean something: the reader sees none of the texts, and the
+        // schema's own statements took more extra time than a statement of the batch, so ranking them by
+        // extra time alone would put one of them among the batch's statements
+        assertTrue(reader.stream().filter(r -> !"null".equals(r.get("queryid")))
+                .allMatch(r -> "<insufficient privilege>".equals(r.get("query"))), "texts hidden from the reader: " + reader);
+        double ownMaxExtra = owner.stream().filter(r -> r.get("queryid") != null && String.valueOf(r.get("query")).contains("telemetry."))
+                .mapToDouble(r -> Double.parseDouble(r.get("extra_ms"))).max().orElseThrow();
+        double batchMinExtra = owner.stream().filter(r -> r.get("queryid") != null && !String.valueOf(r.get("query")).contains("telemetry."))
+                .mapToDouble(r -> Double.parseDouble(r.get("extra_ms"))).min().orElseThrow();
+        assertTrue(ownMaxExtra > batchMinExtra, "an own statement took more extra time than one of the batch's: " + owner);
+
+        assertEquals(owner.stream().map(r -> String.valueOf(r.get("queryid"))).toList(),
+                reader.stream().map(r -> r.get("queryid")).toList(), "the same statements in the same order for both readers");
     }
 
     @ParameterizedTest(name = "PG{0}")
@@ -155,6 +218,103 @@ class StatementsTest {
         for (Map<String, String> r : cmp) {
             assertFalse(r.get("slow_total_ms").startsWith("-") || r.get("baseline_total_ms").startsWith("-"), r.toString());
         }
+    }
+
+    /**
+     * A baseline chosen by hand (run_report(run_id, baseline), the report command's --baseline) is
+     * the baseline of the statements too: the statements section and diagnose()'s
+     * statement_regression compare with the same run, the typical run of those given (that run
+     * when one is given), not with the typical run of the automatic baseline.
+     */
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void anExplicitBaselineIsTheBaselineOfTheStatementsToo(int major) throws Exception {
+        TelemetryDb db = clusters.installed(major, "stmt_explicit");
+        String work = "SELECT count(*) FROM explicit_rows w WHERE w.v > (SELECT avg(v) FROM explicit_rows)";
+        db.exec("DROP TABLE IF EXISTS explicit_rows", "CREATE TABLE explicit_rows (v float8)",
+                "INSERT INTO explicit_rows SELECT random() FROM generate_series(1, 100000)", "ANALYZE explicit_rows",
+                // the automatic baseline: the last three runs, whose typical run called the statement as often as the slow one
+                "UPDATE telemetry.config SET value = '3' WHERE key = 'baseline_runs'",
+                "UPDATE telemetry.config SET value = '0.1' WHERE key = 'diagnose.statement_extra_seconds'");
+        long few1 = run(db, "nightly_explicit", 10, work);
+        long few2 = run(db, "nightly_explicit", 10, work);
+        long many1 = run(db, "nightly_explicit", 60, work);
+        long many2 = run(db, "nightly_explicit", 60, work);
+        long slow = run(db, "nightly_explicit", 60, work);
+        long queryid = queryid(db, work);
+
+        String auto = db.value("SELECT telemetry.run_report(" + slow + ") #>> '{statements,baseline_run_id}'");
+        assertTrue(List.of(Long.toString(many1), Long.toString(many2)).contains(auto),
+                "automatically the typical of runs " + few2 + ", " + many1 + ", " + many2 + " is one that called it 60 times: " + auto);
+
+        for (long[] given : List.of(new long[] {few1}, new long[] {few1, few2})) {
+            String array = "ARRAY" + java.util.Arrays.toString(given) + "::bigint[]";
+            Map<String, String> report = db.rows("SELECT r #>> '{statements,baseline_run_id}' AS statements_baseline, "
+                    + "(SELECT f ->> 'evidence' FROM jsonb_array_elements(r -> 'findings') f WHERE f ->> 'pattern' = 'statement_regression' "
+                    + " AND f ->> 'evidence' LIKE '%queryid " + queryid + " %') AS regression "
+                    + "FROM telemetry.run_report(" + slow + ", " + array + ") r").get(0);
+            String typical = report.get("statements_baseline");
+            assertTrue(given.length > 1 || typical.equals(Long.toString(few1)), "one run given is that run: " + report);
+            assertTrue(List.of(Long.toString(few1), Long.toString(few2)).contains(typical), "the typical of those given: " + report);
+            assertNotNull(report.get("regression"), "against a run that called it 10 times, 60 calls are a statement_regression: " + report);
+            assertTrue(report.get("regression").startsWith("more calls: queryid " + queryid), report.toString());
+            assertTrue(report.get("regression").contains("than in baseline run " + typical + ","),
+                    "statement_regression compares with the statements section's run: " + report);
+            assertTrue(report.get("regression").contains("calls 10 -> 60"), report.toString());
+        }
+    }
+
+    /**
+     * The report's plan changes are every statement whose plan changed between the two runs, also one
+     * that ranks below the statements section's top 20 (little extra time, a changed plan all the same).
+     */
+    @ParameterizedTest(name = "PG{0}")
+    @MethodSource(VERSIONS)
+    void everyPlanChangeIsReportedWhereverItRanks(int major) throws Exception {
+        TelemetryDb db = clusters.installed(major, "stmt_plan_rank");
+        String joined = "SELECT count(*) FROM rank_items i JOIN rank_keys k ON k.id = i.id";   // no constant: plannable on 15 too
+        int newStatements = 22;
+        db.exec("DROP TABLE IF EXISTS rank_items, rank_keys", "CREATE TABLE rank_items (id int PRIMARY KEY, v int)",
+                "INSERT INTO rank_items SELECT g, g FROM generate_series(1, 20000) g",
+                "CREATE TABLE rank_keys (id int)", "INSERT INTO rank_keys SELECT g * 13 FROM generate_series(1, 20) g",
+                "ANALYZE rank_items", "ANALYZE rank_keys");
+        for (int i = 1; i <= newStatements; i++) {
+            db.exec("DROP TABLE IF EXISTS rank_new_" + i, "CREATE TABLE rank_new_" + i + " (x int)", "INSERT INTO rank_new_" + i + " VALUES (1)");
+        }
+        long baseline = run(db, "nightly_plan_rank", 3, joined);
+        db.value("SELECT count(*) FROM telemetry.capture_plans(" + baseline + ", 50)");
+        db.exec("ALTER TABLE rank_items DROP CONSTRAINT rank_items_pkey");
+        long slow = db.count("SELECT telemetry.batch_start('nightly_plan_rank', session_bound => false)");
+        try (Connection c = db.connect()) {
+            for (int i = 0; i < 3; i++) {
+                exec(c, joined);
+            }
+            for (int i = 1; i <= newStatements; i++) {   // new statements, each with more extra time than the join's
+                exec(c, "SELECT pg_sleep(0.05) FROM rank_new_" + i);
+            }
+        }
+        db.value("SELECT telemetry.batch_end(" + slow + ")");
+        db.value("SELECT count(*) FROM telemetry.capture_plans(" + slow + ", 50)");
+        long queryid = queryid(db, joined);
+
+        Map<String, String> changed = db.rows("SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow
+                + ") WHERE queryid = " + queryid).get(0);
+        assertEquals("plan changed", changed.get("verdict"), changed.toString());
+        assertTrue(Integer.parseInt(changed.get("rank")) > 20, "ranks below the top 20: " + changed);
+
+        Map<String, String> report = db.rows("SELECT jsonb_array_length(r #> '{statements,rows}') AS shown, "
+                + "(SELECT count(*) FROM jsonb_array_elements(r #> '{statements,rows}') x WHERE x ->> 'queryid' = '" + queryid + "') AS in_statements, "
+                + "r #>> '{plan_changes,status}' AS status, r #>> '{plan_changes,baseline_run_id}' AS baseline_run, "
+                + "(SELECT x::text FROM jsonb_array_elements(r #> '{plan_changes,rows}') x WHERE x ->> 'queryid' = '" + queryid + "') AS change "
+                + "FROM telemetry.run_report(" + slow + ") r").get(0);
+        assertEquals("20", report.get("shown"), "the statements section keeps its top 20: " + report);
+        assertEquals("0", report.get("in_statements"), report.toString());
+        assertEquals("ok", report.get("status"), report.toString());
+        assertEquals(Long.toString(baseline), report.get("baseline_run"), report.toString());
+        String change = report.get("change");
+        assertNotNull(change, "the plan change below the top 20 is reported: " + report);
+        assertTrue(change.contains("rank_items_pkey") && change.contains("Seq Scan on rank_items"), "both plans: " + change);
+        assertTrue(change.contains("\"rank\": " + changed.get("rank")), "with its rank: " + change);
     }
 
     @ParameterizedTest(name = "PG{0}")
