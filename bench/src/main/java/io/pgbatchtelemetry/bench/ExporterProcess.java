@@ -55,7 +55,7 @@ public final class ExporterProcess implements AutoCloseable {
 
     private static ExporterProcess start(String name, List<String> command, String listenFlag, Map<String, String> env, Path log)
             throws IOException {
-        int port = freePort();
+        int port = ChildProcess.freeLoopbackPort();
         List<String> full = new ArrayList<>(command);
         full.add(listenFlag + port);
         ExporterProcess started = new ExporterProcess(name, ChildProcess.start(full, null, env, log), port);
@@ -119,10 +119,6 @@ public final class ExporterProcess implements AutoCloseable {
     @Override
     public void close() {
         process.close();
-    }
-
-    static int freePort() {
-        return ChildProcess.freeLoopbackPort();
     }
 
     static void sleep(long millis) {

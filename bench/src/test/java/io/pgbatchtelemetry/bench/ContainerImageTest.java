@@ -2,6 +2,7 @@ package io.pgbatchtelemetry.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.pgbatchtelemetry.harness.ChildProcess;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import io.pgbatchtelemetry.harness.SharedClusters;
 import org.junit.jupiter.api.BeforeAll;
@@ -100,7 +101,7 @@ class ContainerImageTest {
         }
         assumeTrue(root && unshare, "running the image needs root and unshare/chroot");
         PostgresCluster pg = SharedClusters.get(SharedClusters.versions().get(0));
-        int port = ExporterProcess.freePort();
+        int port = ChildProcess.freeLoopbackPort();
         Files.createDirectories(rootfs.resolve("proc"));
         List<String> command = new ArrayList<>(List.of("/usr/bin/unshare", "--mount", "--pid", "--kill-child", "--mount-proc=" + rootfs.resolve("proc"),
                 "/usr/sbin/chroot", "--userspec=65534:65534", rootfs.toString()));

@@ -54,10 +54,6 @@ final class LocalServer implements AutoCloseable {
         throw new IllegalStateException(name + " not ready within " + readyWithin + ":\n" + server.logTail());
     }
 
-    static int freeLoopbackPort() {
-        return ChildProcess.freeLoopbackPort();
-    }
-
     int port() {
         return port;
     }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import io.pgbatchtelemetry.exporter.Exporter;
+import io.pgbatchtelemetry.harness.ChildProcess;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import io.pgbatchtelemetry.harness.SharedClusters;
 import io.pgbatchtelemetry.harness.scenario.SlowBatchScenario;
@@ -65,8 +66,8 @@ class RunScorecardEndToEndTest {
         E2eTelemetry.install(primary, work);
         exporter = E2eTelemetry.startExporter(primary, work);
         Path promConfig = TestStackConfigs.writePrometheusConfig(work.resolve("prometheus.yml"),
-                List.of("127.0.0.1:" + exporter.port()), LocalServer.freeLoopbackPort(), List.of());
-        int promPort = LocalServer.freeLoopbackPort();
+                List.of("127.0.0.1:" + exporter.port()), ChildProcess.freeLoopbackPort(), List.of());
+        int promPort = ChildProcess.freeLoopbackPort();
         prometheus = LocalServer.start("prometheus", work, promPort, List.of("prometheus",
                 "--config.file=" + promConfig, "--storage.tsdb.path=" + Files.createDirectories(work.resolve("prom-data")),
                 "--web.listen-address=127.0.0.1:" + promPort), Duration.ofSeconds(30));

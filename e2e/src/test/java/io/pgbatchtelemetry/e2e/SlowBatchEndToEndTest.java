@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.pgbatchtelemetry.exporter.Exporter;
 import io.pgbatchtelemetry.exporter.config.SettingsLoader;
+import io.pgbatchtelemetry.harness.ChildProcess;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import io.pgbatchtelemetry.harness.SharedClusters;
 import io.pgbatchtelemetry.harness.scenario.SlowBatchScenario;
@@ -101,7 +102,7 @@ class SlowBatchEndToEndTest {
         replicaExporter = E2eTelemetry.startExporter(replica, work);
 
         webhook = new WebhookReceiver();
-        int amPort = LocalServer.freeLoopbackPort();
+        int amPort = ChildProcess.freeLoopbackPort();
         Path amConfig = TestStackConfigs.writeAlertmanagerConfig(work.resolve("alertmanager.yml"), webhook);
         Command amCheck = Command.run(work, Duration.ofSeconds(30), "amtool", "check-config", amConfig.toString());
         assertTrue(amCheck.succeeded(), amCheck.report());
@@ -114,7 +115,7 @@ class SlowBatchEndToEndTest {
                 List.of("127.0.0.1:" + primaryExporter.port(), "127.0.0.1:" + replicaExporter.port()), amPort, rules);
         Command promCheck = Command.run(work, Duration.ofSeconds(30), "promtool", "check", "config", promConfig.toString());
         assertTrue(promCheck.succeeded(), promCheck.report());
-        int promPort = LocalServer.freeLoopbackPort();
+        int promPort = ChildProcess.freeLoopbackPort();
         prometheus = LocalServer.start("prometheus", work, promPort, List.of("prometheus",
                 "--config.file=" + promConfig, "--storage.tsdb.path=" + Files.createDirectories(work.resolve("prom-data")),
                 "--web.listen-address=127.0.0.1:" + promPort), Duration.ofSeconds(30));

@@ -40,7 +40,7 @@ class BatchRunReportTest {
     @ParameterizedTest(name = "PostgreSQL {0}")
     @MethodSource("io.pgbatchtelemetry.harness.SharedClusters#versionsArguments")
     void verdictNamesTheSpillAndTheLockWaitAndTheReportsShowRunReportsNumbers(int version) throws Exception {
-        SlowRunScenario scenario = SlowRunScenario.on(version);
+        RecordedRuns scenario = SlowRunScenario.on(version);
         JsonNode report = runReport(scenario, scenario.slowRun());
 
         assertEquals(1, report.path("format_version").asInt());
@@ -93,7 +93,7 @@ class BatchRunReportTest {
 
         // HTML: the same numbers, the same verdict, the markup in the blocker's query shown as text
         Path html = dir.resolve("report.html");
-        ReportRun run = ReportRun.of(scenario.environment(), "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
+        ReportRun run = ReportRun.of(scenario.monitorEnvironment(), "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
         assertEquals(0, run.exit(), run.stderr());
         assertTrue(run.stderr().contains(html.toAbsolutePath().toString()) && run.stderr().contains(baseline.toString()), run.stderr());
         Document doc = Jsoup.parse(Files.readString(html));
@@ -121,7 +121,7 @@ class BatchRunReportTest {
         assertTrue(Files.size(html) < 1024 * 1024, "HTML under 1 MB: " + Files.size(html));
 
         // Markdown: the same verdict and settings, escaped
-        ReportRun md = ReportRun.of(scenario.environment(), "--run", "latest", "--name", SlowRunScenario.RUN_NAME,
+        ReportRun md = ReportRun.of(scenario.monitorEnvironment(), "--run", "latest", "--name", SlowRunScenario.RUN_NAME,
                 "--format", "md");
         assertEquals(0, md.exit(), md.stderr());
         assertTrue(md.stdout().contains("| work\\_mem | 200MB | 64kB | session | 5 of 5 |"), md.stdout());
@@ -145,7 +145,7 @@ class BatchRunReportTest {
         throw new AssertionError("no cause " + pattern + " in " + report.path("verdict"));
     }
 
-    static JsonNode runReport(SlowRunScenario scenario, long runId) throws Exception {
+    static JsonNode runReport(RecordedRuns scenario, long runId) throws Exception {
         try (Connection c = scenario.cluster().connect(SlowRunScenario.DATABASE); Statement s = c.createStatement();
              ResultSet rs = s.executeQuery("SELECT telemetry.run_report(" + runId + ")::text")) {
             rs.next();

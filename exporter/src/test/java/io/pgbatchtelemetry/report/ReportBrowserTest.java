@@ -19,10 +19,10 @@ class ReportBrowserTest {
 
     @Test
     void opensFromFileWithoutErrorsOrNetworkAndDrawsEveryChart() throws Exception {
-        SlowRunScenario scenario = SlowRunScenario.on(BatchRunReportTest.newest());
+        RecordedRuns scenario = SlowRunScenario.on(BatchRunReportTest.newest());
         Files.createDirectories(HeadlessChromium.ARTIFACTS);
         Path html = HeadlessChromium.ARTIFACTS.resolve("slow-run-report.html").toAbsolutePath();
-        ReportRun run = ReportRun.of(scenario.environment(), "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
+        ReportRun run = ReportRun.of(scenario.monitorEnvironment(), "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
         assertEquals(0, run.exit(), run.stderr());
 
         try (HeadlessChromium browser = HeadlessChromium.open(html, "chromedriver.log")) {

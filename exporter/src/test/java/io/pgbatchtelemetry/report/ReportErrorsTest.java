@@ -33,10 +33,10 @@ class ReportErrorsTest {
 
     @Test
     void problemsTheUserCanFixAreOneLineAndExitTwo() throws Exception {
-        SlowRunScenario scenario = SlowRunScenario.on(BatchRunReportTest.newest());
+        RecordedRuns scenario = SlowRunScenario.on(BatchRunReportTest.newest());
         PostgresCluster cluster = scenario.cluster();
         TelemetryTestDb.createDatabase(cluster, "report_no_schema");
-        Map<String, String> env = scenario.environment();
+        Map<String, String> env = scenario.monitorEnvironment();
         Map<String, String> noSchema = Map.of("DATA_SOURCE_NAME", env.get("DATA_SOURCE_NAME").replace(SlowRunScenario.DATABASE, "report_no_schema"));
         Path out = dir.resolve("never.html");
         record Case(Map<String, String> env, List<String> args, String says) {}
@@ -76,19 +76,19 @@ class ReportErrorsTest {
 
     @Test
     void runningFailedAndFirstRunsGetAReportThatSaysSo() throws Exception {
-        SlowRunScenario scenario = SlowRunScenario.on(BatchRunReportTest.newest());
+        RecordedRuns scenario = SlowRunScenario.on(BatchRunReportTest.newest());
         PostgresCluster cluster = scenario.cluster();
         long first;
         long failed;
         long running;
         try (Connection c = cluster.connect(SlowRunScenario.DATABASE); Statement s = c.createStatement()) {
-            first = SlowRunScenario.longValue(s, "SELECT telemetry.batch_start('first_of_its_name')");
+            first = RecordedRuns.longValue(s, "SELECT telemetry.batch_start('first_of_its_name')");
             s.execute("SELECT pg_sleep(0.3), telemetry.sample()");
             s.execute("SELECT telemetry.batch_end(" + first + ")");
-            failed = SlowRunScenario.longValue(s, "SELECT telemetry.batch_start('failing_batch')");
+            failed = RecordedRuns.longValue(s, "SELECT telemetry.batch_start('failing_batch')");
             s.execute("SELECT pg_sleep(0.3), telemetry.sample()");
             s.execute("SELECT telemetry.batch_end(" + failed + ", 'failed')");
-            running = SlowRunScenario.longValue(s, "SELECT telemetry.batch_start('still_going')");
+            running = RecordedRuns.longValue(s, "SELECT telemetry.batch_start('still_going')");
             s.execute("SELECT pg_sleep(0.3), telemetry.sample()");
         }
         try {
@@ -116,9 +116,9 @@ class ReportErrorsTest {
         }
     }
 
-    private Document html(SlowRunScenario scenario, long runId) throws Exception {
+    private Document html(RecordedRuns scenario, long runId) throws Exception {
         Path file = dir.resolve("run-" + runId + ".html");
-        ReportRun run = ReportRun.of(scenario.environment(), "--run", Long.toString(runId), "--out", file.toString());
+        ReportRun run = ReportRun.of(scenario.monitorEnvironment(), "--run", Long.toString(runId), "--out", file.toString());
         assertEquals(0, run.exit(), run.stderr());
         return Jsoup.parse(Files.readString(file));
     }

@@ -1,14 +1,10 @@
 package io.pgbatchtelemetry.report;
 
-import io.pgbatchtelemetry.exporter.it.ExporterTestSupport;
 import io.pgbatchtelemetry.exporter.it.TelemetryTestDb;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import io.pgbatchtelemetry.harness.SharedClusters;
 import java.sql.Connection;
-import java.sql.ResultSet;
-import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -19,34 +15,27 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * Five normal runs of a batch and one slow run, on a real server, once per version and JVM: the
+ * Five normal runs of a batch and one slow run ({@link RecordedRuns}), on the shared cluster, once per version and JVM: the
  * batch sorts more than its work_mem in every run (with 200MB in the normal runs it stays in
  * memory; the slow run lowers work_mem to 64kB in its own session, so it spills), then updates a
  * table that, in the slow run only, another session holds locked for a few seconds. That blocking
  * session's query carries markup ({@link #HOSTILE}) which every report must show as text.
  * telemetry.sample() is called every 250 ms while a run is going (as pg_cron's per-second job would).
  */
-public final class SlowRunScenario {
+final class SlowRunScenario {
 
     public static final String DATABASE = "report_it";
     public static final String RUN_NAME = "nightly_orders";
     public static final String HOSTILE = "<script>alert('pwned')</script>";
 
-    private static final Map<Integer, SlowRunScenario> BUILT = new ConcurrentHashMap<>();
+    private static final Map<Integer, RecordedRuns> BUILT = new ConcurrentHashMap<>();
     private static final String SORT = "SELECT count(*) FROM (SELECT g, md5(g::text) || md5((g + 1)::text) AS m "
             + "FROM generate_series(1, 700000) g ORDER BY m) s";
 
-    private final PostgresCluster cluster;
-    private final List<Long> normalRuns;
-    private final long slowRun;
-
-    private SlowRunScenario(PostgresCluster cluster, List<Long> normalRuns, long slowRun) {
-        this.cluster = cluster;
-        this.normalRuns = List.copyOf(normalRuns);
-        this.slowRun = slowRun;
+    private SlowRunScenario() {
     }
 
-    public static synchronized SlowRunScenario on(int version) {
+    static synchronized RecordedRuns on(int version) {
         return BUILT.computeIfAbsent(version, v -> {
             try {
                 return build(SharedClusters.get(v));
@@ -56,38 +45,15 @@ public final class SlowRunScenario {
         });
     }
 
-    public PostgresCluster cluster() {
-        return cluster;
-    }
-
-    public List<Long> normalRuns() {
-        return normalRuns;
-    }
-
-    public long slowRun() {
-        return slowRun;
-    }
-
-    /** DATA_SOURCE_NAME for the monitoring role (pg_monitor): the report needs no more. */
-    public Map<String, String> environment() {
-        return Map.of("DATA_SOURCE_NAME", "postgresql://" + ExporterTestSupport.MONITOR_USER + ":" + ExporterTestSupport.MONITOR_PASSWORD
-                + "@" + cluster.host() + ":" + cluster.port() + "/" + DATABASE + "?sslmode=disable");
-    }
-
-    private static SlowRunScenario build(PostgresCluster cluster) throws Exception {
-        ExporterTestSupport.createMonitoringRole(cluster);
-        TelemetryTestDb.install(cluster, DATABASE);
-        TelemetryTestDb.exec(cluster, DATABASE,
+    private static RecordedRuns build(PostgresCluster cluster) throws Exception {
+        RecordedRuns.setUp(cluster, DATABASE,
                 "DROP TABLE IF EXISTS orders",
                 "CREATE TABLE orders (id int PRIMARY KEY, status text)",
                 "INSERT INTO orders SELECT g, 'new' FROM generate_series(1, 5000) g",
                 "SELECT telemetry.track_table('orders')");
-        List<Long> normal = new ArrayList<>();
-        for (int i = 0; i < 5; i++) {
-            normal.add(run(cluster, "200MB", false));
-        }
+        List<Long> normal = RecordedRuns.normalRuns(() -> run(cluster, "200MB", false));
         long slow = run(cluster, "64kB", true);
-        return new SlowRunScenario(cluster, normal, slow);
+        return new RecordedRuns(cluster, DATABASE, normal, slow);
     }
 
     /** One batch run in its own session; returns its run id. */
@@ -97,7 +63,7 @@ public final class SlowRunScenario {
         try (Connection batch = cluster.connect(DATABASE); Connection blocker = cluster.connect(DATABASE);
              Statement b = batch.createStatement()) {
             b.execute("SET work_mem = '" + workMem + "'");
-            long runId = longValue(b, "SELECT telemetry.batch_start('" + RUN_NAME + "')");
+            long runId = RecordedRuns.longValue(b, "SELECT telemetry.batch_start('" + RUN_NAME + "')");
             Future<?> sampler = threads.submit(() -> {
                 try (Connection c = cluster.connect(DATABASE); Statement s = c.createStatement()) {
                     while (running.get()) {
@@ -131,13 +97,6 @@ public final class SlowRunScenario {
         } finally {
             running.set(false);
             threads.shutdownNow();
-        }
-    }
-
-    static long longValue(Statement statement, String sql) throws SQLException {
-        try (ResultSet rs = statement.executeQuery(sql)) {
-            rs.next();
-            return rs.getLong(1);
         }
     }
 }

@@ -1,20 +1,15 @@
 package io.pgbatchtelemetry.report;
 
-import io.pgbatchtelemetry.exporter.it.ExporterTestSupport;
 import io.pgbatchtelemetry.exporter.it.TelemetryTestDb;
 import io.pgbatchtelemetry.harness.PostgresCluster;
 import java.sql.Connection;
-import java.sql.PreparedStatement;
-import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
- * Five normal runs of a batch and one slow run on a private server with pg_stat_statements
- * preloaded, each run's plans captured with {@code telemetry.capture_plans(run_id)} right after
+ * Five normal runs of a batch and one slow run ({@link RecordedRuns}) on a private server with pg_stat_statements
+ * preloaded (the caller closes it), each run's plans captured with {@code telemetry.capture_plans(run_id)} right after
  * {@code batch_end()} in the batch's own session, as docs/telemetry-schema.md says a batch does where no pg_cron
  * job (telemetry_plans) does it.
  * Between the normal runs and the slow run the primary key that {@link #UPDATE} uses is dropped (its
@@ -26,7 +21,7 @@ import java.util.Map;
  * The batch runs as the superuser; {@link #READER} may read the telemetry schema but not other
  * roles' statement texts.
  */
-final class StatementRunScenario implements AutoCloseable {
+final class StatementRunScenario {
 
     static final String DATABASE = "report_stmts";
     static final String RUN_NAME = "nightly_accounts";
@@ -41,24 +36,15 @@ final class StatementRunScenario implements AutoCloseable {
     static final int LOOKUP_CALLS = 20;
     static final int SLOW_LOOKUP_CALLS = 200;
 
-    private final PostgresCluster cluster;
-    private final List<Long> normalRuns;
-    private final long slowRun;
-
-    private StatementRunScenario(PostgresCluster cluster, List<Long> normalRuns, long slowRun) {
-        this.cluster = cluster;
-        this.normalRuns = List.copyOf(normalRuns);
-        this.slowRun = slowRun;
+    private StatementRunScenario() {
     }
 
-    static StatementRunScenario start(int version) throws Exception {
+    static RecordedRuns start(int version) throws Exception {
         PostgresCluster cluster = PostgresCluster.builder(version).name("report-stmts")
                 .setting("shared_preload_libraries", "pg_stat_statements").build();
         cluster.start();
         try {
-            ExporterTestSupport.createMonitoringRole(cluster);
-            TelemetryTestDb.install(cluster, DATABASE);
-            TelemetryTestDb.exec(cluster, DATABASE,
+            RecordedRuns.setUp(cluster, DATABASE,
                     "CREATE ROLE " + READER + " LOGIN PASSWORD '" + READER_PASSWORD + "' IN ROLE telemetry_reader",
                     "CREATE TABLE acct (id int PRIMARY KEY, bal numeric)",
                     "INSERT INTO acct SELECT g, 1 FROM generate_series(1, 100000) g",
@@ -69,12 +55,9 @@ final class StatementRunScenario implements AutoCloseable {
                     "ANALYZE acct", "ANALYZE params", "ANALYZE work_rows",
                     // a test batch takes a second: a statement regression is a finding from 0.1 s extra (real batches: 1 s)
                     "UPDATE telemetry.config SET value = '0.1' WHERE key = 'diagnose.statement_extra_seconds'");
-            List<Long> normal = new ArrayList<>();
-            for (int i = 0; i < 5; i++) {
-                normal.add(run(cluster, false));
-            }
+            List<Long> normal = RecordedRuns.normalRuns(() -> run(cluster, false));
             TelemetryTestDb.exec(cluster, DATABASE, "ALTER TABLE acct DROP CONSTRAINT acct_pkey");
-            return new StatementRunScenario(cluster, normal, run(cluster, true));
+            return new RecordedRuns(cluster, DATABASE, normal, run(cluster, true));
         } catch (Exception | Error e) {
             cluster.close();
             throw e;
@@ -84,7 +67,7 @@ final class StatementRunScenario implements AutoCloseable {
     /** One run in its own session, its plans captured after batch_end(); returns its run id. */
     private static long run(PostgresCluster cluster, boolean slow) throws SQLException {
         try (Connection batch = cluster.connect(DATABASE); Statement b = batch.createStatement()) {
-            long runId = longValue(b, "SELECT telemetry.batch_start('" + RUN_NAME + "')");
+            long runId = RecordedRuns.longValue(b, "SELECT telemetry.batch_start('" + RUN_NAME + "')");
             int lookups = slow ? SLOW_LOOKUP_CALLS : LOOKUP_CALLS;
             for (int half = 0; half < 2; half++) {
                 for (int i = 0; i < UPDATE_CALLS / 2; i++) {
@@ -103,60 +86,6 @@ final class StatementRunScenario implements AutoCloseable {
             b.execute("SELECT telemetry.batch_end(" + runId + ")");
             b.execute("SELECT count(*) FROM telemetry.capture_plans(" + runId + ")");
             return runId;
-        }
-    }
-
-    PostgresCluster cluster() {
-        return cluster;
-    }
-
-    List<Long> normalRuns() {
-        return normalRuns;
-    }
-
-    long slowRun() {
-        return slowRun;
-    }
-
-    /** The queryid pg_stat_statements gives {@code text} in this database. */
-    long queryid(String text) throws SQLException {
-        try (Connection c = cluster.connect(DATABASE);
-             PreparedStatement s = c.prepareStatement("SELECT queryid FROM pg_stat_statements WHERE query = ? "
-                     + "AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())")) {
-            s.setString(1, text);
-            try (ResultSet rs = s.executeQuery()) {
-                if (!rs.next()) {
-                    throw new AssertionError("pg_stat_statements has no entry for " + text);
-                }
-                return rs.getLong(1);
-            }
-        }
-    }
-
-    /** DATA_SOURCE_NAME for the monitoring role (pg_monitor, which reads every role's statement texts). */
-    Map<String, String> monitorEnvironment() {
-        return environment(ExporterTestSupport.MONITOR_USER, ExporterTestSupport.MONITOR_PASSWORD);
-    }
-
-    /** DATA_SOURCE_NAME for {@link #READER} (telemetry_reader only: not the batch's statement texts). */
-    Map<String, String> readerEnvironment() {
-        return environment(READER, READER_PASSWORD);
-    }
-
-    private Map<String, String> environment(String user, String password) {
-        return Map.of("DATA_SOURCE_NAME", "postgresql://" + user + ":" + password + "@" + cluster.host() + ":" + cluster.port()
-                + "/" + DATABASE + "?sslmode=disable");
-    }
-
-    @Override
-    public void close() {
-        cluster.close();
-    }
-
-    private static long longValue(Statement statement, String sql) throws SQLException {
-        try (ResultSet rs = statement.executeQuery(sql)) {
-            rs.next();
-            return rs.getLong(1);
         }
     }
 }

@@ -47,13 +47,13 @@ class StatementsReportTest {
     private static final String VERSIONS = "io.pgbatchtelemetry.harness.SharedClusters#versionsArguments";
     private static final String HIDDEN = "<insufficient privilege>";
 
-    private final Map<Integer, StatementRunScenario> scenarios = new HashMap<>();
+    private final Map<Integer, RecordedRuns> scenarios = new HashMap<>();
 
     @TempDir
     Path dir;
 
-    private synchronized StatementRunScenario scenario(int version) throws Exception {
-        StatementRunScenario scenario = scenarios.get(version);
+    private synchronized RecordedRuns scenario(int version) throws Exception {
+        RecordedRuns scenario = scenarios.get(version);
         if (scenario == null) {
             scenario = StatementRunScenario.start(version);
             scenarios.put(version, scenario);
@@ -63,13 +63,13 @@ class StatementsReportTest {
 
     @AfterAll
     void stop() {
-        scenarios.values().forEach(StatementRunScenario::close);
+        scenarios.values().forEach(scenario -> scenario.cluster().close());   // private clusters
     }
 
     @ParameterizedTest(name = "PostgreSQL {0}")
     @MethodSource(VERSIONS)
     void runReportRanksThePlanChangeAndTheTenfoldCallsWithBothPlans(int version) throws Exception {
-        StatementRunScenario scenario = scenario(version);
+        RecordedRuns scenario = scenario(version);
         JsonNode report = runReport(scenario, ExporterTestSupport.MONITOR_USER, ExporterTestSupport.MONITOR_PASSWORD);
         JsonNode statements = report.path("statements");
         assertEquals("ok", statements.path("status").asText(), statements.toString());
@@ -132,7 +132,7 @@ class StatementsReportTest {
     @ParameterizedTest(name = "PostgreSQL {0}")
     @MethodSource(VERSIONS)
     void htmlShowsRunReportsStatementsAndPlansWithMarkupAsText(int version) throws Exception {
-        StatementRunScenario scenario = scenario(version);
+        RecordedRuns scenario = scenario(version);
         JsonNode report = runReport(scenario, ExporterTestSupport.MONITOR_USER, ExporterTestSupport.MONITOR_PASSWORD);
         Path html = dir.resolve("report.html");
         ReportRun run = ReportRun.of(scenario.monitorEnvironment(), "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
@@ -153,7 +153,7 @@ class StatementsReportTest {
     @ParameterizedTest(name = "PostgreSQL {0}")
     @MethodSource(VERSIONS)
     void markdownShowsTheSameRowsAndATextWithPipesAndBackticksKeepsTheTableWhole(int version) throws Exception {
-        StatementRunScenario scenario = scenario(version);
+        RecordedRuns scenario = scenario(version);
         JsonNode report = runReport(scenario, ExporterTestSupport.MONITOR_USER, ExporterTestSupport.MONITOR_PASSWORD);
         ReportRun md = ReportRun.of(scenario.monitorEnvironment(), "--run", Long.toString(scenario.slowRun()), "--format", "md");
         assertEquals(0, md.exit(), md.stderr());
@@ -171,7 +171,7 @@ class StatementsReportTest {
     @ParameterizedTest(name = "PostgreSQL {0}")
     @MethodSource(VERSIONS)
     void aReaderWhoMayNotSeeTheTextsGetsTheReportWithoutThem(int version) throws Exception {
-        StatementRunScenario scenario = scenario(version);
+        RecordedRuns scenario = scenario(version);
         JsonNode report = runReport(scenario, StatementRunScenario.READER, StatementRunScenario.READER_PASSWORD);
         assertEquals("ok", report.path("statements").path("status").asText(), report.path("statements").toString());
         List<JsonNode> ranked = statementRows(report);
@@ -194,7 +194,8 @@ class StatementsReportTest {
         assertEquals(HIDDEN, change.path("slow_plan").asText(), change.toString());
 
         Path html = dir.resolve("reader.html");
-        ReportRun run = ReportRun.of(scenario.readerEnvironment(), "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
+        Map<String, String> reader = scenario.environment(StatementRunScenario.READER, StatementRunScenario.READER_PASSWORD);
+        ReportRun run = ReportRun.of(reader, "--run", Long.toString(scenario.slowRun()), "--out", html.toString());
         assertEquals(0, run.exit(), run.stderr());
         Document doc = Jsoup.parse(Files.readString(html));
         assertTableShows(doc.selectFirst("#statements table"), report.path("statements").path("rows"), STATEMENT_COLUMNS, "reader's HTML statements");
@@ -204,7 +205,7 @@ class StatementsReportTest {
     @ParameterizedTest(name = "PostgreSQL {0}")
     @MethodSource(VERSIONS)
     void aResetDuringTheRunIsAWarningInEveryForm(int version) throws Exception {
-        StatementRunScenario scenario = scenario(version);
+        RecordedRuns scenario = scenario(version);
         JsonNode report = runReport(scenario, ExporterTestSupport.MONITOR_USER, ExporterTestSupport.MONITOR_PASSWORD);
         List<JsonNode> incomplete = new ArrayList<>();
         report.path("warnings").forEach(w -> {
@@ -231,7 +232,7 @@ class StatementsReportTest {
 
     @Test
     void chromiumShowsTheStatementsAndPlansWithTheMarkupAsText() throws Exception {
-        StatementRunScenario scenario = scenario(BatchRunReportTest.newest());
+        RecordedRuns scenario = scenario(BatchRunReportTest.newest());
         JsonNode report = runReport(scenario, ExporterTestSupport.MONITOR_USER, ExporterTestSupport.MONITOR_PASSWORD);
         Files.createDirectories(HeadlessChromium.ARTIFACTS);
         Path html = HeadlessChromium.ARTIFACTS.resolve("statements-report.html").toAbsolutePath();
@@ -337,7 +338,7 @@ class StatementsReportTest {
         throw new AssertionError("no statement with the markup in " + report.path("statements"));
     }
 
-    private static JsonNode runReport(StatementRunScenario scenario, String user, String password) throws Exception {
+    private static JsonNode runReport(RecordedRuns scenario, String user, String password) throws Exception {
         try (Connection c = scenario.cluster().connect(user, password, StatementRunScenario.DATABASE); Statement s = c.createStatement();
              ResultSet rs = s.executeQuery("SELECT telemetry.run_report(" + scenario.slowRun() + ")::text")) {
             rs.next();

@@ -1,6 +1,5 @@
 package io.pgbatchtelemetry.sql;
 
-import io.pgbatchtelemetry.harness.PostgresCluster;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -11,13 +10,10 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-import static io.pgbatchtelemetry.sql.StatementsTest.exec;
-import static io.pgbatchtelemetry.sql.StatementsTest.messages;
-import static io.pgbatchtelemetry.sql.StatementsTest.rows;
+import static io.pgbatchtelemetry.sql.TelemetryDb.exec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -36,21 +32,12 @@ class RunStatementsTest {
 
     private static final String VERSIONS = "io.pgbatchtelemetry.harness.SharedClusters#versionsArguments";
 
-    private final Map<Integer, PostgresCluster> clusters = new HashMap<>();
-
-    private synchronized TelemetryDb db(int major, String database) throws SQLException {
-        PostgresCluster pg = clusters.computeIfAbsent(major, v -> {
-            PostgresCluster c = PostgresCluster.builder(v).name("sql-run-stmts")
-                    .setting("shared_preload_libraries", "pg_stat_statements").build();
-            c.start();
-            return c;
-        });
-        return TelemetryDb.installed(pg, database);
-    }
+    /** pg_stat_statements.max at its default (5000): no eviction, so the totals can be exact. */
+    private final PgStatStatementsClusters clusters = new PgStatStatementsClusters("sql-run-stmts");
 
     @AfterAll
     void stop() {
-        clusters.values().forEach(PostgresCluster::close);
+        clusters.close();
     }
 
     /** pg_stat_statements' own cumulative value of {@code column} for statements whose text is LIKE {@code pattern}. */
@@ -115,7 +102,7 @@ class RunStatementsTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void aStatementTooSmallForTheCapturesTopIsSlowerPerCallNotNew(int major) throws Exception {
-        TelemetryDb db = db(major, "run_stmt_slower");
+        TelemetryDb db = clusters.installed(major, "run_stmt_slower");
         db.exec("UPDATE telemetry.config SET value = '1' WHERE key = 'statement_top_n'");
         SlowerRuns runs = slowerPerCall(db, "nightly_small");
         long baseline = runs.baseline();
@@ -123,7 +110,7 @@ class RunStatementsTest {
         double measuredExtraMs = runs.measuredExtraMs();
         String queryid = runs.queryid();
 
-        List<Map<String, String>> cmp = rows(db, "SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
+        List<Map<String, String>> cmp = db.rows("SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
         Map<String, String> first = cmp.get(0);
         assertEquals(queryid, first.get("queryid"), cmp.subList(0, Math.min(3, cmp.size())).toString());
         assertEquals("slower per call", first.get("verdict"), first.toString());
@@ -136,14 +123,14 @@ class RunStatementsTest {
         assertEquals(100 * measuredExtraMs / allExtra, Double.parseDouble(first.get("share_of_extra_pct")), 5,
                 "share of the extra time within 5 %");
 
-        Map<String, String> regression = rows(db, "SELECT * FROM telemetry.diagnose(" + slow + ")").stream()
+        Map<String, String> regression = db.rows("SELECT * FROM telemetry.diagnose(" + slow + ")").stream()
                 .filter(f -> f.get("pattern").equals("statement_regression")).findFirst()
                 .orElseThrow(() -> new AssertionError("no statement_regression finding"));
         assertTrue(regression.get("evidence").startsWith("slower per call: queryid " + queryid), regression.toString());
         assertTrue(regression.get("evidence").contains("per-run totals"), regression.toString());
 
         // the report compares with one typical baseline run of the five: the same answer
-        Map<String, String> report = rows(db, "SELECT r -> 'statements' ->> 'status' AS status, "
+        Map<String, String> report = db.rows("SELECT r -> 'statements' ->> 'status' AS status, "
                 + "r -> 'statements' -> 'rows' -> 0 ->> 'verdict' AS verdict, r -> 'statements' -> 'rows' -> 0 ->> 'queryid' AS queryid, "
                 + "r -> 'statements' -> 'rows' -> 0 ->> 'source' AS source FROM telemetry.run_report(" + slow + ") r").get(0);
         assertEquals("ok", report.get("status"), report.toString());
@@ -155,12 +142,12 @@ class RunStatementsTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void aStatementInTheBaselineRunsOtherRowIsComparedWithItsOwnCallsAndTime(int major) throws Exception {
-        TelemetryDb db = db(major, "run_stmt_minor");
+        TelemetryDb db = clusters.installed(major, "run_stmt_minor");
         db.exec("UPDATE telemetry.config SET value = '1' WHERE key IN ('statement_top_n', 'run_statement_top_n')");
         SlowerRuns runs = slowerPerCall(db, "nightly_minor");
         assertEquals(0, db.count("SELECT count(*) FROM telemetry.run_statements WHERE run_id = " + runs.baseline()
                 + " AND queryid = " + runs.queryid()), "the baseline run folded it into all other statements");
-        List<Map<String, String>> cmp = rows(db, "SELECT * FROM telemetry.statement_compare_runs(" + runs.baseline() + ", " + runs.slow() + ")");
+        List<Map<String, String>> cmp = db.rows("SELECT * FROM telemetry.statement_compare_runs(" + runs.baseline() + ", " + runs.slow() + ")");
         Map<String, String> first = cmp.get(0);
         assertEquals(runs.queryid(), first.get("queryid"), cmp.toString());
         assertEquals("slower per call", first.get("verdict"), first.toString());
@@ -176,7 +163,7 @@ class RunStatementsTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void runTotalsArePgStatStatementsOwnCountsAndAddUpToAllEntries(int major) throws Exception {
-        TelemetryDb db = db(major, "run_stmt_exact");
+        TelemetryDb db = clusters.installed(major, "run_stmt_exact");
         db.exec("UPDATE telemetry.config SET value = '1' WHERE key = 'statement_top_n'",
                 "UPDATE telemetry.config SET value = '2' WHERE key = 'run_statement_top_n'");
         String known = "SELECT g FROM generate_series(1, 7) g WHERE g > 0";
@@ -199,7 +186,7 @@ class RunStatementsTest {
         assertEquals(13, pgss(db, "calls", pattern) - callsMid, "pg_stat_statements' own count");
         assertEquals(91, pgss(db, "rows", pattern) - rowsMid, "pg_stat_statements' own count");
         assertEquals(26, pgss(db, "calls", pattern) - callsBefore);
-        Map<String, String> s = rows(db, "SELECT * FROM telemetry._run_statement_sums(" + second + ") WHERE queryid = " + queryid).get(0);
+        Map<String, String> s = db.rows("SELECT * FROM telemetry._run_statement_sums(" + second + ") WHERE queryid = " + queryid).get(0);
         assertEquals("13", s.get("calls"), s.toString());
         assertEquals("91", s.get("rows"), s.toString());
         assertEquals("kept|true", db.value("SELECT status || '|' || complete FROM telemetry.run_statement_status WHERE run_id = " + run));
@@ -219,7 +206,7 @@ class RunStatementsTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void aResetInTheRunIsNeverNegativeAndMarksTheRunIncomplete(int major) throws Exception {
-        TelemetryDb db = db(major, "run_stmt_reset");
+        TelemetryDb db = clusters.installed(major, "run_stmt_reset");
         String q = "SELECT count(*) FROM pg_class WHERE relpages >= 0";
         String before = "SELECT count(*) FROM pg_am WHERE amname <> ''";   // runs only before the reset
         run(db, "resetting", q, q, q);   // a baseline run with the counters high
@@ -240,7 +227,7 @@ class RunStatementsTest {
             }
         }
         db.value("SELECT telemetry.batch_end(" + run + ", 'failed')");   // failed runs keep their totals too
-        Map<String, String> status = rows(db, "SELECT * FROM telemetry.run_statement_status WHERE run_id = " + run).get(0);
+        Map<String, String> status = db.rows("SELECT * FROM telemetry.run_statement_status WHERE run_id = " + run).get(0);
         assertEquals("kept", status.get("status"), status.toString());
         assertEquals("f", status.get("complete"), status.toString());
         assertTrue(status.get("note").contains("was reset"), status.toString());
@@ -257,14 +244,14 @@ class RunStatementsTest {
                 + queryid(db, "SELECT count(*) FROM pg_am WHERE amname <> $1")),
                 "a statement gone from pg_stat_statements by the reset keeps its work before it");
         long baseline = db.count("SELECT min(run_id) FROM telemetry.runs WHERE name = 'resetting'");
-        String warned = messages(db, "SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + run + ")");
+        String warned = db.messages("SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + run + ")");
         assertTrue(warned.contains("run " + run + ":") && warned.contains("was reset"), warned);
     }
 
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void concurrentRunsKeepTheirOwnBaseAndNoBaseOutlivesItsRun(int major) throws Exception {
-        TelemetryDb db = db(major, "run_stmt_bases");
+        TelemetryDb db = clusters.installed(major, "run_stmt_bases");
         String x = "SELECT 'x' || count(*) FROM pg_namespace";
         String y = "SELECT 'y' || count(*) FROM pg_am";
         long a = db.count("SELECT telemetry.batch_start('run_a', session_bound => false)");

@@ -11,10 +11,10 @@ import java.sql.ResultSet;
 import java.sql.SQLException;
 import java.sql.Statement;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import static io.pgbatchtelemetry.sql.TelemetryDb.exec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -39,29 +39,13 @@ class StatementCaptureTest {
         "shared_blks_dirtied", "shared_blks_written", "local_blks_hit", "temp_blks_read", "temp_blks_written",
         "wal_records", "wal_fpi", "wal_bytes"};
 
-    private final Map<Integer, PostgresCluster> clusters = new HashMap<>();
-
-    private synchronized PostgresCluster cluster(int major) {
-        return clusters.computeIfAbsent(major, v -> {
-            PostgresCluster c = PostgresCluster.builder(v).name("sql-capture")
-                    .setting("shared_preload_libraries", "pg_stat_statements")
-                    .setting("shared_buffers", "16MB").build();
-            c.start();
-            return c;
-        });
-    }
+    /** shared_buffers = 16MB: a sequential scan of cap_read reads its blocks. One test crashes and restarts these clusters. */
+    private final PgStatStatementsClusters clusters = new PgStatStatementsClusters("sql-capture",
+            Map.of("shared_buffers", "16MB"));
 
     @AfterAll
     void stop() {
-        clusters.values().forEach(PostgresCluster::close);
-    }
-
-    private static void exec(Connection c, String... sql) throws SQLException {
-        try (Statement s = c.createStatement()) {
-            for (String q : sql) {
-                s.execute(q);
-            }
-        }
+        clusters.close();
     }
 
     private static List<String> column(TelemetryDb db, String sql) throws SQLException {
@@ -134,7 +118,7 @@ class StatementCaptureTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void zeroDeltasAreStoredAsNullAndWindowSumsStayExact(int major) throws Exception {
-        TelemetryDb db = database(cluster(major), "cap_sums", 2);
+        TelemetryDb db = database(clusters.cluster(major), "cap_sums", 2);
         long[] w = window(db);
         String rows = "telemetry.snapshot_statements WHERE snapshot_id = " + w[1];
 
@@ -177,7 +161,7 @@ class StatementCaptureTest {
     @MethodSource(VERSIONS)
     void theKeptRowsAreExactlyTheTopNPerMeasureWithTiesBrokenByKey(int major) throws Exception {
         int n = 3;
-        TelemetryDb db = database(cluster(major), "cap_topn", n);
+        TelemetryDb db = database(clusters.cluster(major), "cap_topn", n);
         long s2 = window(db)[1];
         String d = deltas(s2);
         String order = ", " + KEY + ")";
@@ -208,7 +192,7 @@ class StatementCaptureTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void aCrashStartsFromZeroWithANoteAndACleanRestartKeepsExactDeltas(int major) throws Exception {
-        PostgresCluster pg = cluster(major);
+        PostgresCluster pg = clusters.cluster(major);
         TelemetryDb db = database(pg, "cap_crash", 50);
         db.exec("ALTER TABLE telemetry.statement_last SET LOGGED");   // as installs before it was unlogged
         db.install();   // the upgrade
@@ -250,7 +234,7 @@ class StatementCaptureTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void anEntryGoneFromPgStatStatementsLeavesTheBaseAndIsNotARestart(int major) throws Exception {
-        TelemetryDb db = database(cluster(major), "cap_gone", 10);
+        TelemetryDb db = database(clusters.cluster(major), "cap_gone", 10);
         String probe = "SELECT count(*) FROM cap_wal WHERE v > 7";
         db.value("SELECT telemetry.snapshot()");
         runTimes(db, probe, 2);
@@ -278,7 +262,7 @@ class StatementCaptureTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void textsAreReadAtMostEveryIntervalAndAtOnceForARun(int major) throws Exception {
-        TelemetryDb db = database(cluster(major), "cap_texts", 10);
+        TelemetryDb db = database(clusters.cluster(major), "cap_texts", 10);
         db.exec("UPDATE telemetry.config SET value = '1 hour' WHERE key = 'statement_text_interval'");
         String windowOnly = "SELECT count(*) FROM cap_wal WHERE v * 2 > 11";   // kept by a capture, before the run
         String inRun = "SELECT count(*) FROM cap_wal WHERE v * 3 < 12";         // kept by the run

@@ -1,6 +1,5 @@
 package io.pgbatchtelemetry.sql;
 
-import io.pgbatchtelemetry.harness.PostgresCluster;
 import io.pgbatchtelemetry.harness.SharedClusters;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.TestInstance;
@@ -10,16 +9,15 @@ import org.junit.jupiter.params.provider.MethodSource;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
-import java.sql.SQLWarning;
 import java.sql.Statement;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
+import static io.pgbatchtelemetry.sql.TelemetryDb.exec;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -43,30 +41,13 @@ class StatementsTest {
     private static final String VERSIONS = "io.pgbatchtelemetry.harness.SharedClusters#versionsArguments";
     private static final String UPDATE = "UPDATE acct a SET bal = a.bal * p.f FROM params p WHERE a.id = p.id";
 
-    private final Map<Integer, PostgresCluster> clusters = new HashMap<>();
-
-    private synchronized TelemetryDb db(int major, String database) throws SQLException {
-        PostgresCluster pg = clusters.computeIfAbsent(major, v -> {
-            PostgresCluster c = PostgresCluster.builder(v).name("sql-stmts")
-                    .setting("shared_preload_libraries", "pg_stat_statements")
-                    .setting("pg_stat_statements.max", "100").build();
-            c.start();
-            return c;
-        });
-        return TelemetryDb.installed(pg, database);
-    }
+    /** pg_stat_statements.max = 100: eviction is easy to cause. */
+    private final PgStatStatementsClusters clusters = new PgStatStatementsClusters("sql-stmts",
+            Map.of("pg_stat_statements.max", "100"));
 
     @AfterAll
     void stop() {
-        clusters.values().forEach(PostgresCluster::close);
-    }
-
-    static void exec(Connection c, String... sql) throws SQLException {
-        try (Statement s = c.createStatement()) {
-            for (String q : sql) {
-                s.execute(q);
-            }
-        }
+        clusters.close();
     }
 
     private static long queryid(TelemetryDb db, String text) throws SQLException {
@@ -74,34 +55,8 @@ class StatementsTest {
         // back with its literal text instead of the normalized one
         String v = db.value("SELECT queryid FROM pg_stat_statements WHERE query LIKE '" + text.replace("'", "''")
                 + "' AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1");
-        assertNotNull(v, "pg_stat_statements has " + text + ": " + rows(db, "SELECT query FROM pg_stat_statements ORDER BY calls DESC LIMIT 100"));
+        assertNotNull(v, "pg_stat_statements has " + text + ": " + db.rows("SELECT query FROM pg_stat_statements ORDER BY calls DESC LIMIT 100"));
         return Long.parseLong(v);
-    }
-
-    static List<Map<String, String>> rows(TelemetryDb db, String sql) throws SQLException {
-        List<Map<String, String>> out = new ArrayList<>();
-        try (Connection c = db.connect(); Statement s = c.createStatement(); ResultSet r = s.executeQuery(sql)) {
-            while (r.next()) {
-                Map<String, String> row = new LinkedHashMap<>();
-                for (int i = 1; i <= r.getMetaData().getColumnCount(); i++) {
-                    row.put(r.getMetaData().getColumnLabel(i), r.getString(i));
-                }
-                out.add(row);
-            }
-        }
-        return out;
-    }
-
-    /** Notices and warnings a query raised. */
-    static String messages(TelemetryDb db, String sql) throws SQLException {
-        StringBuilder out = new StringBuilder();
-        try (Connection c = db.connect(); Statement s = c.createStatement()) {
-            s.execute(sql);
-            for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
-                out.append(w.getMessage()).append('\n');
-            }
-        }
-        return out.toString();
     }
 
     private static long run(TelemetryDb db, String name, int times, String... workload) throws SQLException {
@@ -130,7 +85,7 @@ class StatementsTest {
         if (built != null) {
             return built;
         }
-        TelemetryDb db = db(major, "stmt_plans");
+        TelemetryDb db = clusters.installed(major, "stmt_plans");
         db.exec("DROP TABLE IF EXISTS acct, params",
                 "CREATE TABLE acct (id int PRIMARY KEY, bal numeric)",
                 "INSERT INTO acct SELECT g, 1 FROM generate_series(1, 200000) g",
@@ -152,7 +107,7 @@ class StatementsTest {
         }
         db.value("SELECT telemetry.batch_end(" + slow + ")");
         // what the telemetry_plans pg_cron job runs: the slow run's plans (the baseline has its own already)
-        List<Map<String, String>> pending = rows(db, "SELECT * FROM telemetry.capture_pending_plans()");
+        List<Map<String, String>> pending = db.rows("SELECT * FROM telemetry.capture_pending_plans()");
         built = new PlanChangeRuns(db, baseline, slow, queryid(db, UPDATE), pending);
         planChangeRuns.put(major, built);
         return built;
@@ -168,10 +123,10 @@ class StatementsTest {
         List<Map<String, String>> pending = runs.pending();
         assertEquals(List.of(Long.toString(slow)), pending.stream().map(r -> r.get("run_id")).toList(), pending.toString());
         assertTrue(Integer.parseInt(pending.get(0).get("captured")) >= 1, pending.toString());
-        assertEquals(List.of(), rows(db, "SELECT * FROM telemetry.capture_pending_plans()"), "nothing left to capture");
+        assertEquals(List.of(), db.rows("SELECT * FROM telemetry.capture_pending_plans()"), "nothing left to capture");
         long queryid = runs.queryid();
 
-        List<Map<String, String>> cmp = rows(db, "SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
+        List<Map<String, String>> cmp = db.rows("SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
         Map<String, String> first = cmp.get(0);
         assertEquals(Long.toString(queryid), first.get("queryid"), "the UPDATE ranks first: " + cmp.subList(0, 3));
         assertEquals("plan changed", first.get("verdict"), first.toString());
@@ -189,7 +144,7 @@ class StatementsTest {
         assertTrue(own.contains(true), "this run called telemetry functions: " + cmp);
         assertEquals(own.indexOf(true), own.lastIndexOf(false) + 1, "own statements last: " + cmp);
 
-        List<Map<String, String>> findings = rows(db, "SELECT * FROM telemetry.diagnose(" + slow + ")");
+        List<Map<String, String>> findings = db.rows("SELECT * FROM telemetry.diagnose(" + slow + ")");
         Map<String, String> regression = findings.stream().filter(f -> f.get("pattern").equals("statement_regression"))
                 .findFirst().orElseThrow(() -> new AssertionError("no statement_regression in " + findings));
         String evidence = regression.get("evidence");
@@ -212,7 +167,7 @@ class StatementsTest {
                         + "CREATE ROLE stmt_text_blind LOGIN PASSWORD 'pw4'; END IF; END $$",
                 "GRANT telemetry_reader TO stmt_text_blind");
         String compare = "SELECT * FROM telemetry.statement_compare_runs(" + runs.baseline() + ", " + runs.slow() + ")";
-        List<Map<String, String>> owner = rows(db, compare);
+        List<Map<String, String>> owner = db.rows(compare);
         List<Map<String, String>> reader = new ArrayList<>();
         try (Connection c = db.connect("stmt_text_blind", "pw4"); Statement s = c.createStatement(); ResultSet r = s.executeQuery(compare)) {
             while (r.next()) {
@@ -237,7 +192,7 @@ class StatementsTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void tenTimesTheCallsIsMoreCallsWithItsShareOfTheExtraTime(int major) throws Exception {
-        TelemetryDb db = db(major, "stmt_calls");
+        TelemetryDb db = clusters.installed(major, "stmt_calls");
         String work = "SELECT count(*) FROM work_rows w WHERE w.v > (SELECT avg(v) FROM work_rows)";
         db.exec("DROP TABLE IF EXISTS work_rows", "CREATE TABLE work_rows (v float8)",
                 "INSERT INTO work_rows SELECT random() FROM generate_series(1, 100000)", "ANALYZE work_rows");
@@ -249,7 +204,7 @@ class StatementsTest {
         double after = Double.parseDouble(db.value(total));
         double measuredExtraMs = (after - mid) - (mid - before);
 
-        List<Map<String, String>> cmp = rows(db, "SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
+        List<Map<String, String>> cmp = db.rows("SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow + ")");
         Map<String, String> first = cmp.get(0);
         assertEquals(Long.toString(queryid(db, work)), first.get("queryid"), cmp.subList(0, 3).toString());
         assertEquals("more calls", first.get("verdict"), first.toString());
@@ -274,7 +229,7 @@ class StatementsTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void anExplicitBaselineIsTheBaselineOfTheStatementsToo(int major) throws Exception {
-        TelemetryDb db = db(major, "stmt_explicit");
+        TelemetryDb db = clusters.installed(major, "stmt_explicit");
         String work = "SELECT count(*) FROM explicit_rows w WHERE w.v > (SELECT avg(v) FROM explicit_rows)";
         db.exec("DROP TABLE IF EXISTS explicit_rows", "CREATE TABLE explicit_rows (v float8)",
                 "INSERT INTO explicit_rows SELECT random() FROM generate_series(1, 100000)", "ANALYZE explicit_rows",
@@ -294,7 +249,7 @@ class StatementsTest {
 
         for (long[] given : List.of(new long[] {few1}, new long[] {few1, few2})) {
             String array = "ARRAY" + java.util.Arrays.toString(given) + "::bigint[]";
-            Map<String, String> report = rows(db, "SELECT r #>> '{statements,baseline_run_id}' AS statements_baseline, "
+            Map<String, String> report = db.rows("SELECT r #>> '{statements,baseline_run_id}' AS statements_baseline, "
                     + "(SELECT f ->> 'evidence' FROM jsonb_array_elements(r -> 'findings') f WHERE f ->> 'pattern' = 'statement_regression' "
                     + " AND f ->> 'evidence' LIKE '%queryid " + queryid + " %') AS regression "
                     + "FROM telemetry.run_report(" + slow + ", " + array + ") r").get(0);
@@ -316,7 +271,7 @@ class StatementsTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void everyPlanChangeIsReportedWhereverItRanks(int major) throws Exception {
-        TelemetryDb db = db(major, "stmt_plan_rank");
+        TelemetryDb db = clusters.installed(major, "stmt_plan_rank");
         String joined = "SELECT count(*) FROM rank_items i JOIN rank_keys k ON k.id = i.id";   // no constant: plannable on 15 too
         int newStatements = 22;
         db.exec("DROP TABLE IF EXISTS rank_items, rank_keys", "CREATE TABLE rank_items (id int PRIMARY KEY, v int)",
@@ -342,12 +297,12 @@ class StatementsTest {
         db.value("SELECT count(*) FROM telemetry.capture_plans(" + slow + ", 50)");
         long queryid = queryid(db, joined);
 
-        Map<String, String> changed = rows(db, "SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow
+        Map<String, String> changed = db.rows("SELECT * FROM telemetry.statement_compare_runs(" + baseline + ", " + slow
                 + ") WHERE queryid = " + queryid).get(0);
         assertEquals("plan changed", changed.get("verdict"), changed.toString());
         assertTrue(Integer.parseInt(changed.get("rank")) > 20, "ranks below the top 20: " + changed);
 
-        Map<String, String> report = rows(db, "SELECT jsonb_array_length(r #> '{statements,rows}') AS shown, "
+        Map<String, String> report = db.rows("SELECT jsonb_array_length(r #> '{statements,rows}') AS shown, "
                 + "(SELECT count(*) FROM jsonb_array_elements(r #> '{statements,rows}') x WHERE x ->> 'queryid' = '" + queryid + "') AS in_statements, "
                 + "r #>> '{plan_changes,status}' AS status, r #>> '{plan_changes,baseline_run_id}' AS baseline_run, "
                 + "(SELECT x::text FROM jsonb_array_elements(r #> '{plan_changes,rows}') x WHERE x ->> 'queryid' = '" + queryid + "') AS change "
@@ -365,7 +320,7 @@ class StatementsTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void evictionAndAResetMidRunAreReportedAndNeverNegative(int major) throws Exception {
-        TelemetryDb db = db(major, "stmt_evict");
+        TelemetryDb db = clusters.installed(major, "stmt_evict");
         long evicted = db.count("SELECT telemetry.batch_start('evicting', session_bound => false)");
         try (Connection c = db.connect()) {
             for (int i = 1; i <= 500; i++) {   // 500 distinct statements: 1+1, 1+1+1, ...
@@ -373,7 +328,7 @@ class StatementsTest {
             }
         }
         db.value("SELECT telemetry.batch_end(" + evicted + ")");
-        String warned = messages(db, "SELECT * FROM telemetry.statement_compare((SELECT started_at FROM telemetry.runs WHERE run_id = "
+        String warned = db.messages("SELECT * FROM telemetry.statement_compare((SELECT started_at FROM telemetry.runs WHERE run_id = "
                 + evicted + "), (SELECT ended_at FROM telemetry.runs WHERE run_id = " + evicted + "))");
         assertTrue(warned.contains("evicted") && warned.contains("pg_stat_statements.max"), warned);
 
@@ -389,7 +344,7 @@ class StatementsTest {
             }
         }
         db.value("SELECT telemetry.batch_end(" + reset + ")");
-        String notice = messages(db, "SELECT * FROM telemetry.diagnose(" + reset + ")");
+        String notice = db.messages("SELECT * FROM telemetry.diagnose(" + reset + ")");
         assertTrue(notice.contains("statement evidence is incomplete") && notice.contains("was reset"), notice);
         assertEquals(0, db.count("SELECT count(*) FROM telemetry.snapshot_statements WHERE least(calls, plans, rows, shared_blks_hit, "
                 + "shared_blks_read, temp_blks_written, wal_records) < 0 OR least(total_exec_time, total_plan_time) < 0 OR wal_bytes < 0"),
@@ -404,7 +359,7 @@ class StatementsTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void plansAreCapturedAsTheStatementsRoleOnlyByThoseAllowedAndNeverWait(int major) throws Exception {
-        TelemetryDb db = db(major, "stmt_roles");
+        TelemetryDb db = clusters.installed(major, "stmt_roles");
         db.exec("DROP TABLE IF EXISTS owned", "DROP FUNCTION IF EXISTS planned_as_owner()",
                 "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'stmt_owner') THEN "
                         + "CREATE ROLE stmt_owner LOGIN PASSWORD 'pw1'; CREATE ROLE stmt_helper LOGIN PASSWORD 'pw2'; "
@@ -447,7 +402,7 @@ class StatementsTest {
         assertTrue(said.contains("may not capture plans") && said.contains("telemetry_writer"), said);
 
         // a superuser plans it as stmt_owner (the function would raise otherwise)
-        Map<String, String> captured = rows(db, "SELECT * FROM telemetry.capture_plans(" + run + ") WHERE queryid = " + queryid).get(0);
+        Map<String, String> captured = db.rows("SELECT * FROM telemetry.capture_plans(" + run + ") WHERE queryid = " + queryid).get(0);
         assertEquals("captured", captured.get("status"), captured.toString());
         assertTrue(captured.get("plan").contains("on ") && captured.get("plan").contains("owned"), captured.toString());
 
@@ -475,7 +430,7 @@ class StatementsTest {
             long t0 = System.nanoTime();
             Map<String, String> blocked = CompletableFuture.supplyAsync(() -> {
                 try {
-                    return rows(db, "SELECT * FROM telemetry.capture_plans(" + run + ") WHERE queryid = " + queryid).get(0);
+                    return db.rows("SELECT * FROM telemetry.capture_plans(" + run + ") WHERE queryid = " + queryid).get(0);
                 } catch (SQLException e) {
                     throw new IllegalStateException(e);
                 }
@@ -490,7 +445,7 @@ class StatementsTest {
                 + " AND queryid = " + queryid), "a failed attempt keeps the plan captured before");
         assertTrue(db.count("SELECT count(*) FROM telemetry.statement_texts") > 0);
         if (major == 15) {
-            String withParameter = rows(db, "SELECT reason FROM telemetry.statement_plans WHERE run_id = " + run
+            String withParameter = db.rows("SELECT reason FROM telemetry.statement_plans WHERE run_id = " + run
                     + " AND status = 'skipped' AND reason LIKE '%parameters%'").toString();
             assertTrue(withParameter.contains("PostgreSQL 15 cannot plan it"), "INSERT ... generate_series($1, $2) is skipped on 15: " + withParameter);
         }
@@ -510,7 +465,7 @@ class StatementsTest {
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void sampledLockWaitsAreAttributedToTheWaitingStatement(int major) throws Exception {
-        TelemetryDb db = db(major, "stmt_waits");
+        TelemetryDb db = clusters.installed(major, "stmt_waits");
         db.exec("DROP TABLE IF EXISTS hot", "CREATE TABLE hot (id int PRIMARY KEY, n int)", "INSERT INTO hot VALUES (1, 0)");
         String blocked = "UPDATE hot SET n = n + 1 WHERE id = 1";
         long run = db.count("SELECT telemetry.batch_start('blocked_batch', session_bound => false)");
@@ -539,13 +494,13 @@ class StatementsTest {
         db.value("SELECT telemetry.batch_end(" + run + ")");
         long queryid = queryid(db, "UPDATE hot SET n = n + % WHERE id = %");
         String window = "(SELECT started_at FROM telemetry.runs WHERE run_id = " + run + "), (SELECT ended_at FROM telemetry.runs WHERE run_id = " + run + ")";
-        Map<String, String> top = rows(db, "SELECT * FROM telemetry.statement_waits(" + window + ") WHERE wait_event_type = 'Lock'").get(0);
+        Map<String, String> top = db.rows("SELECT * FROM telemetry.statement_waits(" + window + ") WHERE wait_event_type = 'Lock'").get(0);
         assertEquals(Long.toString(queryid), top.get("queryid"), top.toString());
         assertEquals("transactionid", top.get("wait_event"));
         assertTrue(Long.parseLong(top.get("sessions_sampled")) >= 3, top.toString());
         assertEquals("100.0", top.get("pct_of_wait"));
         assertTrue(top.get("query").startsWith("UPDATE hot SET n = n + "), top.toString());
-        String lock = rows(db, "SELECT evidence FROM telemetry.diagnose(" + run + ") WHERE pattern = 'lock_contention'").toString();
+        String lock = db.rows("SELECT evidence FROM telemetry.diagnose(" + run + ") WHERE pattern = 'lock_contention'").toString();
         assertTrue(lock.contains("waiting: queryid " + queryid), lock);
     }
 
@@ -560,7 +515,7 @@ class StatementsTest {
         assertEquals(0, db.count("SELECT count(*) FROM telemetry.run_statement_status WHERE run_id = " + run), "no per-run statement totals, no base");
         assertTrue(db.count("SELECT count(*) FROM telemetry.compare((SELECT started_at FROM telemetry.runs WHERE run_id = " + run
                 + "), (SELECT ended_at FROM telemetry.runs WHERE run_id = " + run + "))") == 1, "compare() works");
-        String said = messages(db, "SELECT * FROM telemetry.diagnose(" + run + ")");
+        String said = db.messages("SELECT * FROM telemetry.diagnose(" + run + ")");
         assertTrue(said.contains("statement evidence is unavailable") && said.contains("shared_preload_libraries"), said);
         assertTrue(db.count("SELECT count(*) FROM telemetry.wait_summary((SELECT started_at FROM telemetry.runs WHERE run_id = " + run
                 + "), (SELECT ended_at FROM telemetry.runs WHERE run_id = " + run + "))") >= 0, "wait_summary() works");

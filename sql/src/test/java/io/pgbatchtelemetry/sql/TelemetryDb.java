@@ -9,9 +9,12 @@ import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.ResultSet;
 import java.sql.SQLException;
+import java.sql.SQLWarning;
 import java.sql.Statement;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -107,11 +110,45 @@ final class TelemetryDb {
 
     /** Runs statements as superuser in this database. */
     void exec(String... sql) throws SQLException {
-        try (Connection c = connect(); Statement s = c.createStatement()) {
+        try (Connection c = connect()) {
+            exec(c, sql);
+        }
+    }
+
+    /** Runs statements one after the other in {@code c}'s session. */
+    static void exec(Connection c, String... sql) throws SQLException {
+        try (Statement s = c.createStatement()) {
             for (String q : sql) {
                 s.execute(q);
             }
         }
+    }
+
+    /** Every row of a query, column label to text, in the query's column order. */
+    List<Map<String, String>> rows(String sql) throws SQLException {
+        List<Map<String, String>> out = new ArrayList<>();
+        try (Connection c = connect(); Statement s = c.createStatement(); ResultSet r = s.executeQuery(sql)) {
+            while (r.next()) {
+                Map<String, String> row = new LinkedHashMap<>();
+                for (int i = 1; i <= r.getMetaData().getColumnCount(); i++) {
+                    row.put(r.getMetaData().getColumnLabel(i), r.getString(i));
+                }
+                out.add(row);
+            }
+        }
+        return out;
+    }
+
+    /** Notices and warnings a statement raised, one a line. */
+    String messages(String sql) throws SQLException {
+        StringBuilder out = new StringBuilder();
+        try (Connection c = connect(); Statement s = c.createStatement()) {
+            s.execute(sql);
+            for (SQLWarning w = s.getWarnings(); w != null; w = w.getNextWarning()) {
+                out.append(w.getMessage()).append('\n');
+            }
+        }
+        return out.toString();
     }
 
     /** First column of the first row, or null. */
