@@ -156,9 +156,7 @@ phase() {   # phase <name> <workload>
   log "snapshots without and with statement capture, workload $2 ($1)"
   psql_ -c "DROP EXTENSION IF EXISTS pg_stat_statements" >/dev/null
   WITHOUT[$1]=$(time_snapshots "$2" | cut -d' ' -f1)
-  # the capture after one without the extension starts afresh: it empties the base and adds every
-  # entry again; VACUUM then leaves the base as autovacuum keeps it between captures, not half dead rows
-  psql_ -c "CREATE EXTENSION pg_stat_statements" -c "SELECT telemetry.snapshot()" -c "VACUUM telemetry.statement_last" >/dev/null
+  psql_ -c "CREATE EXTENSION pg_stat_statements" -c "SELECT telemetry.snapshot()" >/dev/null
   local from_id r
   from_id=$(psql_ -Atc "SELECT max(id) FROM telemetry.snapshots")
   r=$(time_snapshots "$2")

@@ -103,11 +103,12 @@ BEGIN
     -- base the one before it left; readers of statement_last are not blocked
     LOCK TABLE telemetry.statement_last IN SHARE ROW EXCLUSIVE MODE;
     -- the base is the last capture's; after a capture that failed or found no extension it may be
-    -- old, so this one starts afresh instead of counting the whole gap as one delta
+    -- old, so this one starts afresh instead of counting the whole gap as one delta: it keeps no
+    -- deltas and only brings the base up to date (rows are rewritten where their entry moved, not
+    -- deleted and added again, which would leave the base with as many dead rows as live ones)
     SELECT * INTO v_prev FROM telemetry.statement_captures ORDER BY captured_at DESC, snapshot_id DESC LIMIT 1;
     IF v_prev.status IS DISTINCT FROM 'ok' AND v_prev.status IS DISTINCT FROM 'baseline' THEN
       v_prev := NULL;
-      DELETE FROM telemetry.statement_last;
     END IF;
     SELECT postmaster_start_time INTO v_prev_start FROM telemetry.snapshots WHERE id = v_prev.snapshot_id;
     EXECUTE format('SELECT dealloc, stats_reset FROM %I.pg_stat_statements_info', v_pgss.schema_name)
@@ -315,7 +316,8 @@ BEGIN
     END IF;
     IF v_hidden > 0 THEN
       v_notes := v_notes || format('%s entries have no visible queryid (the schema owner %s is not a member of pg_read_all_stats): '
-                                   'counted only in "all other statements"', v_hidden, current_user);
+                                   'their work is missing (without a key there is no delta); GRANT pg_read_all_stats TO %I',
+                                   v_hidden, current_user, current_user);
     END IF;
     INSERT INTO telemetry.statement_captures (snapshot_id, captured_at, status, entries, entries_max, kept, hidden,
                                               dealloc, dealloc_delta, recreated, stats_reset, reset_in_window, restarted,
