@@ -469,7 +469,7 @@ INSERT INTO telemetry.config (key, value, description) VALUES
   ('statement_top_n',             '10',       'statements kept per capture by each measure (time, calls, blocks read, temp written, WAL bytes); the rest is one "all other statements" row. '
                                               '10: at most 51 rows a capture (~135 bytes each with the index), so even five disjoint top lists stay within 2 MB a day at 5-minute snapshots (docs/statements-benchmark.md)'),
   ('statement_text_bytes',        '1536',     'bytes of query text stored once per statement; 0 stores no statement texts (privacy)'),
-  ('statement_text_interval',     '15 minutes', 'snapshot() reads the texts of newly kept statements at most this often (pg_stat_statements(true) copies the whole text file); batch_end() reads those of its run at once'),
+  ('statement_text_interval',     '15 minutes', 'snapshot() reads the texts of newly kept statements at most this often (pg_stat_statements(true) copies the whole text file), but at once while a batch run is open; batch_end() reads those of its run'),
   ('plan_top_n',                  '10',       'capture_plans(): plans of this many statements of a run, by total time'),
   ('plan_lock_timeout',           '100ms',    'capture_plans(): lock_timeout while planning, so a lock held by the batch never makes it wait'),
   ('plan_statement_timeout',      '2s',       'capture_plans(): statement_timeout per EXPLAIN'),
