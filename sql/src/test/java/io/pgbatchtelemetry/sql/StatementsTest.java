@@ -189,13 +189,18 @@ class StatementsTest {
                 reader.stream().map(r -> r.get("queryid")).toList(), "the same statements in the same order for both readers");
     }
 
+    /** A table of 100,000 random values in column v, analyzed: a statement over it takes measurable time. */
+    private static void randomRows(TelemetryDb db, String table) throws SQLException {
+        db.exec("DROP TABLE IF EXISTS " + table, "CREATE TABLE " + table + " (v float8)",
+                "INSERT INTO " + table + " SELECT random() FROM generate_series(1, 100000)", "ANALYZE " + table);
+    }
+
     @ParameterizedTest(name = "PG{0}")
     @MethodSource(VERSIONS)
     void tenTimesTheCallsIsMoreCallsWithItsShareOfTheExtraTime(int major) throws Exception {
         TelemetryDb db = clusters.installed(major, "stmt_calls");
         String work = "SELECT count(*) FROM work_rows w WHERE w.v > (SELECT avg(v) FROM work_rows)";
-        db.exec("DROP TABLE IF EXISTS work_rows", "CREATE TABLE work_rows (v float8)",
-                "INSERT INTO work_rows SELECT random() FROM generate_series(1, 100000)", "ANALYZE work_rows");
+        randomRows(db, "work_rows");
         String total = "SELECT coalesce(sum(total_exec_time), 0) FROM pg_stat_statements WHERE query = '" + work.replace("'", "''") + "'";
         double before = Double.parseDouble(db.value(total));
         long baseline = run(db, "nightly_calls", 20, work);
@@ -231,10 +236,9 @@ class StatementsTest {
     void anExplicitBaselineIsTheBaselineOfTheStatementsToo(int major) throws Exception {
         TelemetryDb db = clusters.installed(major, "stmt_explicit");
         String work = "SELECT count(*) FROM explicit_rows w WHERE w.v > (SELECT avg(v) FROM explicit_rows)";
-        db.exec("DROP TABLE IF EXISTS explicit_rows", "CREATE TABLE explicit_rows (v float8)",
-                "INSERT INTO explicit_rows SELECT random() FROM generate_series(1, 100000)", "ANALYZE explicit_rows",
-                // the automatic baseline: the last three runs, whose typical run called the statement as often as the slow one
-                "UPDATE telemetry.config SET value = '3' WHERE key = 'baseline_runs'",
+        randomRows(db, "explicit_rows");
+        // the automatic baseline: the last three runs, whose typical run called the statement as often as the slow one
+        db.exec("UPDATE telemetry.config SET value = '3' WHERE key = 'baseline_runs'",
                 "UPDATE telemetry.config SET value = '0.1' WHERE key = 'diagnose.statement_extra_seconds'");
         long few1 = run(db, "nightly_explicit", 10, work);
         long few2 = run(db, "nightly_explicit", 10, work);
