@@ -24,23 +24,31 @@ END
 $fn$;
 
 -- Stores the texts (cut at statement_text_bytes) of kept statements that have none yet: those kept
--- by the captures after snapshot p_since and, with p_run_id, by that run (run_statements). One read
--- of pg_stat_statements(true), which copies the whole text file, and only when a text is missing.
--- A statement no longer in pg_stat_statements keeps no text. Returns the texts stored.
-CREATE FUNCTION telemetry._store_statement_texts(p_pgss_schema text, p_since bigint, p_run_id bigint)
+-- by the captures since the last one that read texts (statement_captures.texts_done) and, with
+-- p_run_id, by that run (run_statements). One read of pg_stat_statements(true), which copies the
+-- whole text file, and only when a text is missing. A statement no longer in pg_stat_statements
+-- keeps no text. Returns the texts stored; NULL when statement_text_bytes is 0 (no texts stored).
+CREATE FUNCTION telemetry._store_statement_texts(p_pgss_schema text, p_run_id bigint)
 RETURNS int LANGUAGE plpgsql
 SET search_path = pg_catalog, telemetry, pg_temp
 SET work_mem = '32MB'   -- the copied texts stay in memory instead of a temporary file
 AS $fn$
 DECLARE
+  v_bytes int := telemetry._setting('statement_text_bytes', '1536')::int;
+  v_since bigint;
   v_userid oid[];
   v_dbid oid[];
   v_queryid bigint[];
   v_stored int;
 BEGIN
+  IF v_bytes <= 0 THEN
+    RETURN NULL;
+  END IF;
+  SELECT c.snapshot_id INTO v_since FROM telemetry.statement_captures c WHERE c.texts_done
+   ORDER BY c.captured_at DESC LIMIT 1;
   SELECT array_agg(k.userid), array_agg(k.dbid), array_agg(k.queryid) INTO v_userid, v_dbid, v_queryid
     FROM (SELECT s.userid, s.dbid, s.queryid FROM telemetry.snapshot_statements s
-           WHERE s.snapshot_id > p_since AND s.queryid IS NOT NULL
+           WHERE s.snapshot_id > coalesce(v_since, 0) AND s.queryid IS NOT NULL
           UNION   -- distinct
           SELECT r.userid, r.dbid, r.queryid FROM telemetry.run_statements r
            WHERE r.run_id = p_run_id AND r.queryid IS NOT NULL) k
@@ -58,7 +66,7 @@ BEGIN
         ON m.userid = p.userid AND m.dbid = p.dbid AND m.queryid = p.queryid
      ORDER BY p.userid, p.dbid, p.queryid, p.query ~* '^\s*explain\M', p.toplevel DESC   -- not an EXPLAIN of it
     ON CONFLICT DO NOTHING $q$, p_pgss_schema)
-  USING v_userid, v_dbid, v_queryid, telemetry._setting('statement_text_bytes', '1536')::int;
+  USING v_userid, v_dbid, v_queryid, v_bytes;
   GET DIAGNOSTICS v_stored = ROW_COUNT;
   RETURN v_stored;
 END
@@ -89,7 +97,7 @@ DECLARE
   v_hidden int;
   v_recreated int;
   v_notes text[] := '{}';
-  v_texts_last telemetry.statement_captures;
+  v_texts_last timestamptz;   -- the last capture that read texts
   v_texts_done boolean := false;
   v_dealloc_delta numeric;
 BEGIN
@@ -271,19 +279,18 @@ BEGIN
     -- reset or an eviction in the run would cost its statements their texts, and its report is what
     -- a DBA reads (batch_end() reads the texts of the run's statements at once too).
     IF v_text_bytes > 0 THEN
-      SELECT * INTO v_texts_last FROM telemetry.statement_captures c WHERE c.texts_done
-       ORDER BY c.captured_at DESC LIMIT 1;
+      v_texts_last := (SELECT max(c.captured_at) FROM telemetry.statement_captures c WHERE c.texts_done);
       BEGIN
-        v_texts_done := v_texts_last.captured_at IS NULL
+        v_texts_done := v_texts_last IS NULL
                         OR EXISTS (SELECT 1 FROM telemetry.runs r WHERE r.state = 'running')
-                        OR v_at >= v_texts_last.captured_at + telemetry._setting('statement_text_interval', '15 minutes')::interval;
+                        OR v_at >= v_texts_last + telemetry._setting('statement_text_interval', '15 minutes')::interval;
       EXCEPTION WHEN invalid_datetime_format OR datetime_field_overflow OR invalid_parameter_value THEN
         v_texts_done := true;
         v_notes := v_notes || format('statement_text_interval %L in telemetry.config is not an interval: texts are read at every capture',
                                      telemetry._setting('statement_text_interval', NULL));
       END;
       IF v_texts_done THEN
-        PERFORM telemetry._store_statement_texts(v_pgss.schema_name, coalesce(v_texts_last.snapshot_id, v_prev.snapshot_id, 0), NULL);
+        PERFORM telemetry._store_statement_texts(v_pgss.schema_name, NULL);
       END IF;
     END IF;
 

@@ -254,10 +254,7 @@ BEGIN
 
   -- the texts of the run's statements now, not when snapshot() next reads texts: a report is read
   -- right after the run; the read also serves the captures since the last one
-  IF telemetry._setting('statement_text_bytes', '1536')::int > 0 THEN
-    PERFORM telemetry._store_statement_texts((telemetry._pgss_schema()).schema_name,
-              coalesce((SELECT c.snapshot_id FROM telemetry.statement_captures c WHERE c.texts_done
-                         ORDER BY c.captured_at DESC LIMIT 1), 0), p_run_id);
+  IF telemetry._store_statement_texts((telemetry._pgss_schema()).schema_name, p_run_id) IS NOT NULL THEN
     UPDATE telemetry.statement_captures c SET texts_done = true WHERE c.snapshot_id = p_snapshot_id;
   END IF;
 END
